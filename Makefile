@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`. Each creates the
+# virtualenv it needs (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+SHARED ?= $(abspath ../shared)
+BIN = $(VENV)/bin
+# Model files are never committed: tests, CI and the demo use the shared copies.
+export FACEDB_WEIGHTS ?= $(SHARED)/weights
+
+.PHONY: demo test lint bench bench-quick clean-venv
+
+$(BIN)/facedb: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/facedb
+	$(BIN)/facedb demo --people $(SHARED)/faces/celeba
+
+lint: $(BIN)/facedb
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy facedb cli
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(BIN)/facedb
+	$(BIN)/python -m benchmarks.run --full
+
+bench-quick: $(BIN)/facedb
+	$(BIN)/python -m benchmarks.run --quick
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from facedb.cli.main import main
+
+main()

@@ -1,0 +1,114 @@
+"""`facedb db ...`: the database server, its schema and a psql shell."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+
+import click
+
+from facedb.cli.output import json_option, print_json, print_table
+from facedb.config import Settings
+from facedb.errors import InvalidInputError
+from facedb.store import embedded, migrate
+from facedb.store.admin import database_status
+from facedb.store.engine import open_database
+
+
+@click.group()
+def db() -> None:
+    """The database: status, migrations, URL, psql, embedded server."""
+
+
+@db.command()
+@json_option
+def status(as_json: bool) -> None:
+    """Server kind, PostgreSQL and pgvector versions, schema revision, row counts.
+
+    Example: facedb db status --json
+    """
+    started = time.perf_counter()
+    database = open_database(Settings.load(), require_schema=False)
+    info = database_status(database)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if as_json:
+        print_json({**asdict(info), "up_to_date": info.up_to_date, "elapsed_ms": round(elapsed_ms, 1)})
+        return
+    rows = [
+        ("server", info.server),
+        ("url", info.url),
+        ("data dir", info.data_dir or "-"),
+        ("PostgreSQL", info.postgres_version),
+        ("pgvector", info.pgvector_version or "not installed in this database"),
+        ("schema", f"{info.revision or 'none'} (head {info.head_revision})"),
+        ("users", info.users),
+        ("embeddings", info.embeddings),
+        ("attendance rows", info.attendance),
+    ]
+    print_table(("", "value"), rows, title="facedb database")
+    if not info.up_to_date:
+        click.echo("the schema is not at the head revision: run `facedb db upgrade`", err=True)
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    database = open_database(Settings.load(), require_schema=False, auto_upgrade=False)
+    migrate.upgrade(database.engine, revision)
+    click.echo(f"schema at {migrate.current_revision(database.engine)}")
+
+
+@db.command()
+@click.argument("revision")
+@click.confirmation_option(prompt="Downgrading drops tables and their rows. Continue?")
+def downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ("base" removes every facedb table)."""
+    database = open_database(Settings.load(), require_schema=False, auto_upgrade=False)
+    migrate.downgrade(database.engine, revision)
+    click.echo(f"schema at {migrate.current_revision(database.engine) or 'base'}")
+
+
+@db.command()
+@click.option("--show-password", is_flag=True, help="Print the password instead of ***.")
+def url(show_password: bool) -> None:
+    """Print a libpq URL for psql and other tools.
+
+    Example: psql "$(facedb db url --show-password)" -c 'select * from attendance_daily'
+    """
+    database = open_database(Settings.load(), require_schema=False)
+    click.echo(database.libpq_url if show_password else database.masked_url())
+
+
+@db.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def psql(psql_args: tuple[str, ...]) -> None:
+    """Open psql (the bundled one) on the database; extra arguments go to psql.
+
+    Example: facedb db psql -c 'select name from users'
+    """
+    database = open_database(Settings.load(), require_schema=False)
+    program = str(embedded.bin_dir() / "psql")
+    os.execv(program, [program, database.libpq_url, *psql_args])
+
+
+@db.command()
+def start() -> None:
+    """Start the embedded server (it also starts by itself on first use)."""
+    settings = Settings.load()
+    if settings.database_url:
+        raise InvalidInputError("FACEDB_DATABASE_URL is set: facedb does not manage that server")
+    database = open_database(settings, require_schema=False)
+    click.echo(f"embedded PostgreSQL running: {database.masked_url()}")
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded server."""
+    settings = Settings.load()
+    if settings.database_url:
+        raise InvalidInputError("FACEDB_DATABASE_URL is set: facedb does not manage that server")
+    with embedded.home_lock(settings.home):
+        stopped = embedded.stop(settings.home)
+    click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

@@ -1,0 +1,56 @@
+"""The `facedb` command: parsing and printing only; the work is in facedb.service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from facedb import __version__
+from facedb.errors import FacedbError
+
+
+class FacedbGroup(click.Group):
+    """Turns facedb errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FacedbError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=FacedbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="facedb")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+def main(verbose: int) -> None:
+    """Face verification and attendance on PostgreSQL + pgvector.
+
+    \b
+    Examples:
+      facedb enrol --name Alice --source 0       enrol from the first camera
+      facedb verify                              who is at the camera? logs attendance
+      facedb report --date today                 who came today, who is absent
+
+    Settings come from FACEDB_* environment variables (see README); with no
+    FACEDB_DATABASE_URL an embedded PostgreSQL is started under FACEDB_HOME.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    # Each command group lives in its own module; importing them registers them here.
+    from facedb.cli import commands
+
+    for command in commands.ALL:
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,151 @@
+"""Which PostgreSQL to use, and an engine on it that is ready for facedb.
+
+With FACEDB_DATABASE_URL the engine points at that server and is only checked
+(reachable, pgvector available, schema at the head revision). Without it, the
+embedded server is started when needed and upgraded automatically.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from facedb.config import Settings
+from facedb.errors import (
+    DatabaseAuthError,
+    DatabaseUnreachableError,
+    ExtensionMissingError,
+    InvalidInputError,
+    MigrationNotAppliedError,
+)
+from facedb.store import embedded, migrate
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine on a facedb database, and where it is."""
+
+    engine: Engine
+    embedded: bool
+    libpq_url: str  # for psql; holds the password of an external server
+    home: Path
+
+    def masked_url(self) -> str:
+        return mask_password(self.libpq_url)
+
+
+def mask_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accepts libpq-style postgres:// URLs as well as SQLAlchemy ones."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        return create_engine(
+            sqlalchemy_url(url),
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "facedb"},
+        )
+    except (ArgumentError, ValueError) as exc:
+        raise InvalidInputError(f"FACEDB_DATABASE_URL is not a valid database URL: {exc}") from None
+
+
+def describe_connection_error(exc: DBAPIError, url: str) -> DatabaseAuthError | DatabaseUnreachableError:
+    """One line a person understands for a failed connection."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    where = mask_password(libpq_url(url))
+    if "password authentication failed" in detail or "no password supplied" in detail:
+        return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")
+    return DatabaseUnreachableError(f"cannot reach the database at {where}: {detail}")
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise describe_connection_error(exc, engine.url.render_as_string(hide_password=False)) from None
+
+
+def check_pgvector(engine: Engine) -> None:
+    with engine.connect() as conn:
+        available = conn.execute(
+            text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+        ).first()
+    if available is None:
+        raise ExtensionMissingError(
+            "the pgvector extension is not installed on the database server: install it "
+            "(e.g. the pgvector/pgvector image, or apt install postgresql-NN-pgvector)"
+        )
+
+
+def open_database(
+    settings: Settings, *, require_schema: bool = True, auto_upgrade: bool = True
+) -> Database:
+    """An engine on the configured database, checked.
+
+    An external database must be at the head revision when require_schema is set;
+    the embedded one is upgraded to it unless auto_upgrade is off (`facedb db
+    upgrade/downgrade` manage the revision themselves).
+    """
+    if settings.database_url:
+        engine = make_engine(settings.database_url)
+        check_connection(engine)
+        check_pgvector(engine)
+        if require_schema:
+            current, head = migrate.current_revision(engine), migrate.head_revision()
+            if current != head:
+                raise MigrationNotAppliedError(
+                    f"the database schema is at {current or 'no revision'} but this facedb "
+                    f"needs {head}: run `facedb db upgrade`"
+                )
+        return Database(engine, False, libpq_url(settings.database_url), settings.home)
+    return _open_embedded(settings.home, upgrade=auto_upgrade)
+
+
+def _open_embedded(home: Path, *, upgrade: bool) -> Database:
+    with embedded.home_lock(home):
+        server = embedded.start(home)
+        admin = make_engine(server.url("postgres"))
+        try:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                exists = conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                    {"name": embedded.DATABASE},
+                ).first()
+                if exists is None:
+                    conn.execute(text(f'CREATE DATABASE "{embedded.DATABASE}"'))
+        except OperationalError as exc:
+            raise describe_connection_error(exc, server.url("postgres")) from None
+        finally:
+            admin.dispose()
+        engine = make_engine(server.url())
+        if upgrade and migrate.current_revision(engine) != migrate.head_revision():
+            log.info("upgrading the embedded database to %s", migrate.head_revision())
+            migrate.upgrade(engine)
+    return Database(engine, True, server.libpq_url(), home)
+
+
+def database_name(url: str) -> str:
+    return make_url(sqlalchemy_url(url)).database or ""

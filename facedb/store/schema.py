@@ -1,0 +1,146 @@
+"""The tables, as SQLAlchemy 2.0 typed models. Alembic migrations follow this file;
+tests/test_migrations.py proves the two agree."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+EMBEDDING_DIM = 512
+NAME_MAX_LENGTH = 200
+
+# HNSW build parameters. m=16 links per node and ef_construction=64 are pgvector's
+# defaults; at 100k 512-d faces they give recall@1 >= 0.99 with ef_search 40-100
+# (docs/BENCHMARKS.md) while keeping the build fast enough for a 2-core server.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+
+DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality")
+KINDS = ("verify", "identify")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), nullable=False)
+    external_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    meta: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+
+    __table_args__ = (
+        # Names are unique regardless of case: "alice" and "Alice" are one person.
+        Index("users_name_lower_key", func.lower(name), unique=True),
+    )
+
+
+class FaceEmbedding(Base):
+    __tablename__ = "face_embeddings"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    # Which embedder made the vector: vectors of two models are never compared.
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    det_score: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        Index("face_embeddings_user_id_idx", "user_id"),
+        Index(
+            "face_embeddings_embedding_hnsw_idx",
+            embedding,
+            postgresql_using="hnsw",
+            postgresql_with={"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+    )
+
+
+class Attendance(Base):
+    __tablename__ = "attendance"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # Made by the kiosk, so that a replayed event is inserted once.
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    decision: Mapped[str] = mapped_column(Text, nullable=False)
+    user_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    claimed_user_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    similarity: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    liveness: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    offline: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", KINDS), name="attendance_kind_check"),
+        CheckConstraint(_in("decision", DECISIONS), name="attendance_decision_check"),
+        Index("attendance_occurred_at_idx", "occurred_at"),
+        Index("attendance_user_id_occurred_at_idx", "user_id", "occurred_at"),
+    )
+
+
+class Threshold(Base):
+    """The calibrated accept threshold of an embedding model (`facedb calibrate`)."""
+
+    __tablename__ = "thresholds"
+
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    far: Mapped[float] = mapped_column(Float, nullable=False)
+    tar: Mapped[float | None] = mapped_column(Float)
+    pairs: Mapped[int] = mapped_column(Integer, nullable=False)
+    source: Mapped[str | None] = mapped_column(Text)
+    calibrated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+# Views (attendance_daily, ...) are not ORM models: migrations create them, and
+# reports and psql users read them.

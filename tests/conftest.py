@@ -1,0 +1,97 @@
+"""Shared fixtures: the shared faces and weights, and a real PostgreSQL (see tests/db_fixtures.py)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from facedb.config import Settings
+from facedb.store import embedded, migrate
+from facedb.store.engine import make_engine, open_database
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FACEDB_SHARED", REPO.parent / "shared")).resolve()
+FACES = SHARED / "faces"
+WEIGHTS = SHARED / "weights"
+
+# Tests and CI run on the shared model files, and never touch the user's own
+# FACEDB_HOME; both are set before any facedb settings load.
+os.environ.setdefault("FACEDB_WEIGHTS", str(WEIGHTS))
+os.environ["FACEDB_HOME"] = tempfile.mkdtemp(prefix="facedb-test-home-")
+os.environ.pop("FACEDB_DATABASE_URL", None)
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not FACES.is_dir():
+        pytest.fail(f"shared face images not found at {FACES} (set FACEDB_SHARED)")
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    if not WEIGHTS.is_dir():
+        pytest.fail(f"shared model files not found at {WEIGHTS} (set FACEDB_SHARED)")
+    return WEIGHTS
+
+
+# --- A real PostgreSQL: one embedded server per test session, one database per test.
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """FACEDB_HOME of the test session's embedded server, stopped at the end."""
+    home = tmp_path_factory.mktemp("facedb-home")
+    yield home
+    with embedded.home_lock(home):
+        embedded.stop(home)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_home: Path) -> str:
+    """A database at the head revision that each test's database is copied from."""
+    database = open_database(Settings(home=pg_home), require_schema=False, auto_upgrade=False)
+    migrate.upgrade(database.engine)
+    database.engine.dispose()
+    return database.libpq_url
+
+
+def _admin_execute(url: str, statement: str) -> None:
+    engine = make_engine(url.replace("/facedb?", "/postgres?"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_database_url(template_url: str) -> Iterator[str]:
+    """A fresh, empty database with no schema, for migration tests."""
+    name = f"test_{next(_db_counter)}_{os.getpid()}"
+    _admin_execute(template_url, f'CREATE DATABASE "{name}"')
+    yield template_url.replace("/facedb?", f"/{name}?")
+    _admin_execute(template_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(template_url: str) -> Iterator[str]:
+    """A fresh database at the head revision; nothing from other tests is in it."""
+    name = f"test_{next(_db_counter)}_{os.getpid()}"
+    _admin_execute(template_url, f'CREATE DATABASE "{name}" TEMPLATE "facedb"')
+    yield template_url.replace("/facedb?", f"/{name}?")
+    _admin_execute(template_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str, pg_home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings on this test's database; the same reach the CLI through the environment."""
+    monkeypatch.setenv("FACEDB_DATABASE_URL", database_url)
+    monkeypatch.setenv("FACEDB_HOME", str(pg_home / "kiosk"))
+    return Settings.load()
