@@ -1,3 +1,3 @@
-from facedb.cli.main import main
+from .main import main
 
 main()

@@ -8,12 +8,13 @@ from dataclasses import asdict
 
 import click
 
-from facedb.cli.output import json_option, print_json, print_table
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
 from facedb.store import embedded, migrate
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
+
+from .output import json_option, print_json, print_table
 
 
 @click.group()
@@ -33,7 +34,9 @@ def status(as_json: bool) -> None:
     info = database_status(database)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if as_json:
-        print_json({**asdict(info), "up_to_date": info.up_to_date, "elapsed_ms": round(elapsed_ms, 1)})
+        print_json(
+            {**asdict(info), "up_to_date": info.up_to_date, "elapsed_ms": round(elapsed_ms, 1)}
+        )
         return
     rows = [
         ("server", info.server),

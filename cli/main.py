@@ -47,7 +47,7 @@ def main(verbose: int) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing them registers them here.
-    from facedb.cli import commands
+    from . import commands
 
     for command in commands.ALL:
         main.add_command(command)

@@ -7,22 +7,24 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-def json_option(func: F) -> F:
+def json_option(func: Callable[P, R]) -> Callable[P, R]:
     """Adds --json to a command that prints data."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(func)
+    option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+    return option(func)
 
 
 def _default(value: Any) -> Any:

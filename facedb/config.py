@@ -12,9 +12,10 @@ import dataclasses
 import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import platformdirs
 
@@ -67,7 +68,9 @@ class Settings:
         values: dict[str, Any] = {}
         env = os.environ
         home = Path(env["FACEDB_HOME"]) if env.get("FACEDB_HOME") else _default_home()
-        config_path = Path(env["FACEDB_CONFIG"]) if env.get("FACEDB_CONFIG") else home / "config.toml"
+        config_path = (
+            Path(env["FACEDB_CONFIG"]) if env.get("FACEDB_CONFIG") else home / "config.toml"
+        )
         if config_path.is_file():
             values.update(_read_config_file(config_path))
         for f in fields(cls):
@@ -118,6 +121,4 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"invalid value for {name} (FACEDB_{name.upper()}): {value!r}"
-        ) from None
+        raise ConfigError(f"invalid value for {name} (FACEDB_{name.upper()}): {value!r}") from None

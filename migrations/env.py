@@ -21,7 +21,9 @@ def _engine() -> Engine:
     return open_database(Settings.load(), require_schema=False).engine
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # The alembic_version table is alembic's own.
     return not (type_ == "table" and name == "alembic_version")
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shared faces and weights, and a real PostgreSQL (see tests/db_fixtures.py)."""
+"""Shared fixtures: the shared faces and model files, and a real PostgreSQL."""
 
 from __future__ import annotations
 

@@ -20,12 +20,12 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_database_url: str) -> None:
     engine = make_engine(empty_database_url)
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision()
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     migrate.downgrade(engine, "base")
     assert migrate.current_revision(engine) is None
     assert not TABLES & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     assert "attendance_daily" in inspect(engine).get_view_names()
     engine.dispose()
 
@@ -36,8 +36,9 @@ def test_models_agree_with_migrations(database_url: str) -> None:
         context = MigrationContext.configure(
             conn,
             opts={
-                "include_object": lambda obj, name, type_, reflected, compare_to: name
-                != "alembic_version"
+                "include_object": lambda obj, name, type_, reflected, compare_to: (
+                    name != "alembic_version"
+                )
             },
         )
         differences = compare_metadata(context, Base.metadata)
@@ -54,7 +55,9 @@ def test_planner_uses_hnsw_index_for_nearest_neighbours(database_url: str) -> No
     engine = make_engine(database_url)
     vectors = _random_unit_vectors(3000)
     with engine.begin() as conn:
-        user_id = conn.execute(text("INSERT INTO users (name) VALUES ('many') RETURNING id")).scalar()
+        user_id = conn.execute(
+            text("INSERT INTO users (name) VALUES ('many') RETURNING id")
+        ).scalar()
         conn.execute(
             text(
                 "INSERT INTO face_embeddings (user_id, embedding, model) "
@@ -63,13 +66,17 @@ def test_planner_uses_hnsw_index_for_nearest_neighbours(database_url: str) -> No
             {"uid": user_id, "vs": [str(v.tolist()) for v in vectors]},
         )
         conn.execute(text("ANALYZE face_embeddings"))
-        plan = conn.execute(
-            text(
-                "EXPLAIN SELECT id FROM face_embeddings "
-                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 10"
-            ),
-            {"q": str(vectors[0].tolist())},
-        ).scalars().all()
+        plan = (
+            conn.execute(
+                text(
+                    "EXPLAIN SELECT id FROM face_embeddings "
+                    "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 10"
+                ),
+                {"q": str(vectors[0].tolist())},
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     assert any("face_embeddings_embedding_hnsw_idx" in line for line in plan), plan
 

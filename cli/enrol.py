@@ -1,0 +1,148 @@
+"""`facedb enrol`: add a person (or many) to the gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from facedb.capture import Capture
+from facedb.errors import InvalidInputError
+from facedb.service import KEEP_PER_PERSON, BulkOutcome, FaceService
+
+from .context import open_service
+from .output import err_console, json_option, print_json, print_table
+
+
+@click.command("enrol")
+@click.option("--name", help="The person's name (unique, letter case ignored).")
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, video file, stream URL, image file, folder of images, or - (stdin).",
+)
+@click.option(
+    "--from-dir",
+    "from_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Enrol everyone: one subfolder per person, named after them.",
+)
+@click.option(
+    "--frames",
+    default=KEEP_PER_PERSON,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Good faces to collect before stopping (the best diverse ones are kept).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds to wait for a live source.",
+)
+@click.option("--add", is_flag=True, help="Add faces to a person already enrolled.")
+@click.option("--largest", is_flag=True, help="When a frame has several faces, take the largest.")
+@click.option("--force", is_flag=True, help="Enrol even if the face matches another person.")
+@click.option("--recursive", is_flag=True, help="Read images in subfolders of a folder source too.")
+@json_option
+def enrol(
+    name: str | None,
+    source: str,
+    from_dir: Path | None,
+    frames: int,
+    timeout: float,
+    add: bool,
+    largest: bool,
+    force: bool,
+    recursive: bool,
+    as_json: bool,
+) -> None:
+    """Enrol a person from a camera, a video, images, or a folder of people.
+
+    Faces go through the quality gate; the best few diverse faces are stored in
+    one transaction, so a refused enrolment writes nothing. A face that already
+    matches another enrolled person is refused unless --force.
+
+    \b
+    Examples:
+      facedb enrol --name Alice                        # camera 0
+      facedb enrol --name Alice --source alice.mp4
+      facedb enrol --name "Bob" --source photos/bob/ --add
+      facedb enrol --from-dir staff/                   # staff/<name>/*.jpg
+    """
+    service = open_service()
+    if from_dir is not None:
+        if name is not None:
+            raise InvalidInputError("give either --name or --from-dir, not both")
+        _enrol_folders(service, from_dir, add, force, as_json)
+        return
+    if name is None:
+        raise InvalidInputError("--name is required (or --from-dir for a folder of people)")
+    with Progress(
+        TextColumn("[bold]enrolling"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("enrol", total=frames, status="")
+
+        def on_frame(capture: Capture) -> None:
+            progress.update(
+                task,
+                completed=min(len(capture.good), frames),
+                status=f"{capture.frames} frames, {len(capture.good)} good faces",
+            )
+
+        result = service.enrol(
+            name,
+            source,
+            frames=frames,
+            timeout=timeout,
+            add=add,
+            largest=largest,
+            force=force,
+            recursive=recursive,
+            on_frame=on_frame,
+        )
+    if as_json:
+        print_json(result)
+        return
+    verb = "enrolled" if result.created else "added faces to"
+    click.echo(
+        f"{verb} {result.name}: {result.added} face(s) stored ({result.total} in all), "
+        f"from {result.frames} frame(s)"
+    )
+
+
+def _enrol_folders(service: FaceService, root: Path, add: bool, force: bool, as_json: bool) -> None:
+    people = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    with Progress(
+        TextColumn("[bold]enrolling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[person]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("people", total=len(people), person="")
+
+        def on_person(outcome: BulkOutcome) -> None:
+            progress.update(task, advance=1, person=outcome.name)
+
+        outcomes = service.enrol_folders(root, add=add, force=force, on_person=on_person)
+    if as_json:
+        print_json(outcomes)
+        return
+    print_table(
+        ("name", "result", "faces stored", "images", "reason"),
+        ((o.name, o.status, o.embeddings, o.images, o.reason) for o in outcomes),
+        title=f"enrolment from {root}",
+    )
+    enrolled = sum(o.status != "skipped" for o in outcomes)
+    click.echo(f"{enrolled} enrolled, {len(outcomes) - enrolled} skipped")

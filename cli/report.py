@@ -1,0 +1,155 @@
+"""`facedb report` and `facedb attendance`: what the attendance log says."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from facedb import timezones
+from facedb.errors import InvalidInputError
+from facedb.store.attendance import Report
+
+from .context import open_service
+from .output import json_option, print_json, print_table
+
+
+@click.command("report")
+@click.option("--date", "day", help="today, yesterday or YYYY-MM-DD.")
+@click.option("--from", "date_from", help="First day of a period (YYYY-MM-DD, today...).")
+@click.option("--to", "date_to", help="Last day of a period (default: the first day).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--tz", help="Time zone of the dates (default: the system's), e.g. Europe/Paris.")
+def report(
+    day: str | None, date_from: str | None, date_to: str | None, fmt: str, tz: str | None
+) -> None:
+    """Who came (first seen, last seen, accepted verifications), who did not, and
+    how many attempts were unknown or rejected. Dates are local dates in --tz,
+    computed in SQL.
+
+    \b
+    Examples:
+      facedb report --date today
+      facedb report --from 2026-11-01 --to 2026-11-30 --format csv > november.csv
+    """
+    zone = timezones.check_zone(tz) if tz else timezones.local_zone()
+    if day is not None and date_from is not None:
+        raise InvalidInputError("give either --date or --from/--to, not both")
+    first = timezones.parse_day(day or date_from or "today", zone)
+    last = timezones.parse_day(date_to, zone) if date_to else first
+    result = open_service().report(first, last, zone)
+    if fmt == "json":
+        print_json(result)
+    elif fmt == "csv":
+        _print_csv(result)
+    else:
+        _print_tables(result)
+
+
+def _print_tables(result: Report) -> None:
+    period = (
+        str(result.date_from)
+        if result.date_from == result.date_to
+        else f"{result.date_from} to {result.date_to}"
+    )
+    print_table(
+        ("day", "name", "first seen", "last seen", "accepted"),
+        (
+            (
+                p.day,
+                p.name,
+                _local_time(p.first_seen, result.timezone),
+                _local_time(p.last_seen, result.timezone),
+                p.accepted,
+            )
+            for p in result.present
+        ),
+        title=f"attendance {period} ({result.timezone})",
+    )
+    click.echo(f"absent ({len(result.absent)}): {', '.join(result.absent) or '-'}")
+    attempts = ", ".join(f"{k} {v}" for k, v in sorted(result.attempts.items())) or "none"
+    click.echo(f"attempts: {attempts}")
+
+
+def _local_time(moment: datetime, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S")
+
+
+def _print_csv(result: Report) -> None:
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["day", "name", "status", "first_seen", "last_seen", "accepted"])
+    for p in result.present:
+        writer.writerow(
+            [
+                p.day,
+                p.name,
+                "present",
+                p.first_seen.isoformat(),
+                p.last_seen.isoformat(),
+                p.accepted,
+            ]
+        )
+    for name in result.absent:
+        writer.writerow([result.date_from, name, "absent", "", "", 0])
+
+
+@click.group("attendance")
+def attendance_group() -> None:
+    """The raw attendance log."""
+
+
+@attendance_group.command("list")
+@click.option("--since", help="Only events since: 2h, 3d, 30m or an ISO date/time.")
+@click.option("--user", "name", help="Only this person's events.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def list_events(since: str | None, name: str | None, limit: int, as_json: bool) -> None:
+    """Attendance rows, newest first.
+
+    Example: facedb attendance list --since 8h --user Alice
+    """
+    rows = open_service().attendance(_parse_since(since), name, limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ("time", "decision", "kind", "person", "claimed", "similarity", "threshold", "device"),
+        (
+            (
+                r.occurred_at.astimezone(),
+                r.decision,
+                r.kind,
+                r.name,
+                r.claimed_name,
+                r.similarity,
+                r.threshold,
+                r.device,
+            )
+            for r in rows
+        ),
+    )
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    if text[-1:] in _UNITS and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"--since takes 2h, 3d, 30m or an ISO date, not {text!r}") from None
+    return moment if moment.tzinfo else moment.astimezone()

@@ -1,0 +1,73 @@
+"""`facedb users`: the enrolled people."""
+
+from __future__ import annotations
+
+import click
+
+from .context import open_service
+from .output import json_option, print_json, print_table
+
+
+@click.group("users")
+def users() -> None:
+    """List, show, rename and remove enrolled people."""
+
+
+@users.command("list")
+@json_option
+def list_users(as_json: bool) -> None:
+    """Everyone enrolled, with their number of stored faces."""
+    people = open_service().users()
+    if as_json:
+        print_json(people)
+        return
+    print_table(
+        ("name", "external id", "faces", "active", "enrolled"),
+        (
+            (p.name, p.external_id, p.embeddings, p.active, p.created_at.astimezone())
+            for p in people
+        ),
+    )
+
+
+@users.command("show")
+@click.argument("name")
+@json_option
+def show(name: str, as_json: bool) -> None:
+    """One person."""
+    person = open_service().user(name)
+    if as_json:
+        print_json(person)
+        return
+    print_table(
+        ("", "value"),
+        [
+            ("name", person.name),
+            ("external id", person.external_id),
+            ("faces", person.embeddings),
+            ("active", person.active),
+            ("enrolled", person.created_at.astimezone()),
+            ("meta", person.meta or "-"),
+        ],
+    )
+
+
+@users.command("rename")
+@click.argument("old")
+@click.argument("new")
+def rename(old: str, new: str) -> None:
+    """Rename a person; their faces and attendance stay theirs."""
+    person = open_service().rename_user(old, new)
+    click.echo(f"renamed to {person.name}")
+
+
+@users.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove(name: str, yes: bool) -> None:
+    """Remove a person and their stored faces (one transaction). Their attendance
+    rows stay, without the link to the person."""
+    if not yes:
+        click.confirm(f"Remove {name} and their stored faces?", abort=True)
+    removed = open_service().remove_user(name)
+    click.echo(f"removed {name} and {removed} stored face(s)")

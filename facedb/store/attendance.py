@@ -1,0 +1,193 @@
+"""The attendance log and the reports computed from it, in SQL.
+
+Local dates are computed by PostgreSQL in the report's time zone; the day's
+bounds are turned into timestamptz values first, so the (occurred_at) and
+(user_id, occurred_at) indexes serve the range.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, aliased
+
+from facedb.store.schema import Attendance, User
+
+
+@dataclass(frozen=True)
+class AttendanceEvent:
+    """One decision of a kiosk, as logged."""
+
+    event_id: uuid.UUID
+    occurred_at: datetime  # timezone-aware
+    kind: str  # verify (1:1) or identify (1:N)
+    decision: str  # accepted, rejected, unknown, no_face, spoof, bad_quality
+    user_id: int | None
+    claimed_user_id: int | None
+    similarity: float | None
+    threshold: float | None
+    liveness: float | None
+    device: str
+    model: str
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class AttendanceRow:
+    event_id: uuid.UUID
+    occurred_at: datetime
+    kind: str
+    decision: str
+    name: str | None
+    claimed_name: str | None
+    similarity: float | None
+    threshold: float | None
+    liveness: float | None
+    device: str | None
+    model: str | None
+    offline: bool
+
+
+@dataclass(frozen=True)
+class PersonDay:
+    name: str
+    day: date
+    first_seen: datetime
+    last_seen: datetime
+    accepted: int
+
+
+@dataclass(frozen=True)
+class Report:
+    date_from: date
+    date_to: date
+    timezone: str
+    present: list[PersonDay]
+    absent: list[str]  # enrolled, active, never accepted in the period
+    attempts: dict[str, int]  # decision -> count, for every decision in the period
+
+
+def log_event(session: Session, event: AttendanceEvent) -> bool:
+    """Inserts the event once: a replay of the same event_id is ignored. True if inserted."""
+    statement = (
+        insert(Attendance)
+        .values(
+            event_id=event.event_id,
+            occurred_at=event.occurred_at,
+            kind=event.kind,
+            decision=event.decision,
+            user_id=event.user_id,
+            claimed_user_id=event.claimed_user_id,
+            similarity=event.similarity,
+            threshold=event.threshold,
+            liveness=event.liveness,
+            device=event.device,
+            model=event.model,
+            offline=event.offline,
+        )
+        .on_conflict_do_nothing(index_elements=[Attendance.event_id])
+        .returning(Attendance.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def accepted_since(session: Session, user_id: int, device: str, since: datetime) -> bool:
+    """Whether this person was already logged as accepted at this device since then."""
+    found = session.execute(
+        select(Attendance.id)
+        .where(
+            Attendance.user_id == user_id,
+            Attendance.device == device,
+            Attendance.decision == "accepted",
+            Attendance.occurred_at >= since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _period_clause(date_from: date, date_to: date, tz: str) -> ColumnElement[bool]:
+    # timezone(zone, timestamp) reads a local wall-clock time in that zone and gives
+    # the timestamptz, so both bounds are constants and the index on occurred_at is used.
+    start = func.timezone(tz, cast(literal(date_from.isoformat()), TIMESTAMP))
+    end = func.timezone(tz, cast(literal((date_to + timedelta(days=1)).isoformat()), TIMESTAMP))
+    return and_(Attendance.occurred_at >= start, Attendance.occurred_at < end)
+
+
+def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> Report:
+    period = _period_clause(date_from, date_to, tz)
+    local_day = func.date(func.timezone(tz, Attendance.occurred_at)).label("day")
+    present_rows = session.execute(
+        select(
+            User.name,
+            local_day,
+            func.min(Attendance.occurred_at),
+            func.max(Attendance.occurred_at),
+            func.count(),
+        )
+        .join(User, User.id == Attendance.user_id)
+        .where(period, Attendance.decision == "accepted")
+        .group_by(User.name, local_day)
+        .order_by(local_day, func.min(Attendance.occurred_at))
+    ).all()
+    present = [
+        PersonDay(name, day, first_seen, last_seen, int(count))
+        for name, day, first_seen, last_seen, count in present_rows
+    ]
+    came = (
+        select(Attendance.user_id)
+        .where(period, Attendance.decision == "accepted", Attendance.user_id.is_not(None))
+        .distinct()
+    )
+    absent = list(
+        session.scalars(
+            select(User.name)
+            .where(User.active, User.id.not_in(came))
+            .order_by(func.lower(User.name))
+        )
+    )
+    attempts = {
+        decision: int(count)
+        for decision, count in session.execute(
+            select(Attendance.decision, func.count()).where(period).group_by(Attendance.decision)
+        )
+    }
+    return Report(date_from, date_to, tz, present, absent, attempts)
+
+
+def list_events(
+    session: Session, since: datetime | None = None, user_id: int | None = None, limit: int = 100
+) -> list[AttendanceRow]:
+    claimed = aliased(User)
+    query = (
+        select(Attendance, User.name, claimed.name)
+        .outerjoin(User, User.id == Attendance.user_id)
+        .outerjoin(claimed, claimed.id == Attendance.claimed_user_id)
+        .order_by(Attendance.occurred_at.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Attendance.occurred_at >= since)
+    if user_id is not None:
+        query = query.where(Attendance.user_id == user_id)
+    return [
+        AttendanceRow(
+            event_id=a.event_id,
+            occurred_at=a.occurred_at,
+            kind=a.kind,
+            decision=a.decision,
+            name=name,
+            claimed_name=claimed_name,
+            similarity=a.similarity,
+            threshold=a.threshold,
+            liveness=a.liveness,
+            device=a.device,
+            model=a.model,
+            offline=a.offline,
+        )
+        for a, name, claimed_name in session.execute(query)
+    ]

@@ -1,0 +1,252 @@
+"""People and their face embeddings; 1:1 and 1:N matching, done in SQL.
+
+Similarity is cosine similarity, 1 - (embedding <=> probe), with stored
+embeddings L2-normalised. 1:N runs over the HNSW index (hnsw.ef_search set per
+transaction, iterative index scans so that the filter on model still returns k
+rows), then keeps the best score per person. 1:1 is exact over the claimed
+person's own embeddings.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from facedb.errors import DuplicateNameError, InvalidInputError, UnknownUserError
+from facedb.store.schema import EMBEDDING_DIM, NAME_MAX_LENGTH, FaceEmbedding, User
+
+# How many nearest embeddings the 1:N query reads before grouping by person.
+NEAREST_K = 20
+
+
+@dataclass(frozen=True)
+class Match:
+    user_id: int
+    name: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    id: int
+    name: str
+    external_id: str | None
+    active: bool
+    created_at: datetime
+    embeddings: int
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewEmbedding:
+    vector: np.ndarray  # float32 [512], L2-normalised
+    det_score: float | None
+    quality: float | None
+    source: str | None
+
+
+def clean_name(name: str) -> str:
+    """The stored form of a person's name: NFC, trimmed, printable, not too long."""
+    cleaned = unicodedata.normalize("NFC", name).strip()
+    if not cleaned:
+        raise InvalidInputError("a name cannot be empty")
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise InvalidInputError(
+            f"a name is at most {NAME_MAX_LENGTH} characters, not {len(cleaned)}"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in cleaned):
+        raise InvalidInputError(f"a name cannot contain control characters: {cleaned!r}")
+    return cleaned
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """pgvector's text form of one embedding, checked: 512 finite float32 values."""
+    values = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if values.shape[0] != EMBEDDING_DIM or not np.isfinite(values).all():
+        raise InvalidInputError(f"an embedding has {EMBEDDING_DIM} finite values")
+    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+
+
+def find_user(session: Session, name: str) -> User | None:
+    return session.scalars(
+        select(User).where(func.lower(User.name) == clean_name(name).lower())
+    ).first()
+
+
+def get_user(session: Session, name: str) -> User:
+    user = find_user(session, name)
+    if user is None:
+        raise UnknownUserError(f"no enrolled person is called {clean_name(name)!r}")
+    return user
+
+
+def create_user(
+    session: Session, name: str, external_id: str | None = None, meta: dict[str, Any] | None = None
+) -> User:
+    """Adds a person; a name taken (in any letter case) is DuplicateNameError."""
+    user = User(name=clean_name(name), external_id=external_id, meta=meta or {})
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if "external_id" in str(exc.orig):
+            raise DuplicateNameError(f"external id {external_id!r} is already enrolled") from None
+        raise DuplicateNameError(
+            f"{user.name!r} is already enrolled: use --add to add faces to that person"
+        ) from None
+    return user
+
+
+def add_embeddings(
+    session: Session, user_id: int, embeddings: Sequence[NewEmbedding], model: str
+) -> None:
+    session.add_all(
+        FaceEmbedding(
+            user_id=user_id,
+            embedding=np.asarray(e.vector, dtype=np.float32),
+            model=model,
+            det_score=e.det_score,
+            quality=e.quality,
+            source=e.source,
+        )
+        for e in embeddings
+    )
+    session.flush()
+
+
+def replace_embeddings(
+    session: Session, user_id: int, embeddings: Sequence[NewEmbedding], model: str
+) -> None:
+    session.execute(delete(FaceEmbedding).where(FaceEmbedding.user_id == user_id))
+    add_embeddings(session, user_id, embeddings, model)
+
+
+def _set_search_options(session: Session, ef_search: int) -> None:
+    # SET LOCAL lasts until the end of the transaction, so a pooled connection
+    # never carries it into another query.
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+    session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+
+
+# One round trip for any number of probes: each probe reads its k nearest
+# embeddings of the model over the HNSW index (LATERAL), then the best score per
+# person is kept and ordered. relaxed_order may return the k rows slightly out of
+# order; the outer ORDER BY puts them right.
+_IDENTIFY_SQL = text(
+    """
+    SELECT p.idx, u.id, u.name, 1 - min(n.distance) AS similarity
+    FROM unnest(CAST(:probes AS vector[])) WITH ORDINALITY AS p(probe, idx)
+    CROSS JOIN LATERAL (
+        SELECT e.user_id, e.embedding <=> p.probe AS distance
+        FROM face_embeddings e
+        WHERE e.model = :model
+        ORDER BY e.embedding <=> p.probe
+        LIMIT :k
+    ) AS n
+    JOIN users u ON u.id = n.user_id AND u.active
+    GROUP BY p.idx, u.id, u.name
+    ORDER BY p.idx, similarity DESC
+    """
+)
+
+
+def identify(
+    session: Session,
+    probes: np.ndarray,
+    model: str,
+    *,
+    top: int = 5,
+    ef_search: int = 100,
+) -> list[list[Match]]:
+    """For each probe (float32 [P, 512]), the best-matching people, most similar first."""
+    probes = np.asarray(probes, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+    if probes.shape[0] == 0:
+        return []
+    _set_search_options(session, max(ef_search, NEAREST_K))
+    rows = session.execute(
+        _IDENTIFY_SQL,
+        {"probes": [vector_literal(p) for p in probes], "model": model, "k": NEAREST_K},
+    ).all()
+    results: list[list[Match]] = [[] for _ in range(probes.shape[0])]
+    for idx, user_id, name, similarity in rows:
+        matches = results[int(idx) - 1]
+        if len(matches) < top:
+            matches.append(Match(int(user_id), str(name), float(similarity)))
+    return results
+
+
+def similarity_to_user(
+    session: Session, user_id: int, probe: np.ndarray, model: str
+) -> float | None:
+    """1:1: the best similarity of the probe to one person's embeddings of this model."""
+    distance = FaceEmbedding.embedding.cosine_distance(np.asarray(probe, dtype=np.float32))
+    best = session.execute(
+        select(func.min(distance)).where(
+            FaceEmbedding.user_id == user_id, FaceEmbedding.model == model
+        )
+    ).scalar()
+    return None if best is None else 1.0 - float(best)
+
+
+def list_users(session: Session) -> list[UserSummary]:
+    counts = (
+        select(FaceEmbedding.user_id, func.count().label("n"))
+        .group_by(FaceEmbedding.user_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(User, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.user_id == User.id)
+        .order_by(func.lower(User.name))
+    ).all()
+    return [summarise(user, int(n)) for user, n in rows]
+
+
+def summarise(user: User, embeddings: int) -> UserSummary:
+    return UserSummary(
+        id=user.id,
+        name=user.name,
+        external_id=user.external_id,
+        active=user.active,
+        created_at=user.created_at,
+        embeddings=embeddings,
+        meta=dict(user.meta),
+    )
+
+
+def count_embeddings(session: Session, user_id: int) -> int:
+    return int(
+        session.execute(select(func.count()).where(FaceEmbedding.user_id == user_id)).scalar_one()
+    )
+
+
+def rename_user(session: Session, old: str, new: str) -> User:
+    user = get_user(session, old)
+    try:
+        with session.begin_nested():
+            session.execute(update(User).where(User.id == user.id).values(name=clean_name(new)))
+    except IntegrityError:
+        raise DuplicateNameError(f"{clean_name(new)!r} is already enrolled") from None
+    session.refresh(user)
+    return user
+
+
+def remove_user(session: Session, name: str) -> int:
+    """Deletes a person and (by cascade, in the same transaction) their embeddings.
+
+    Their attendance rows stay, with user_id set to NULL. Returns the embeddings deleted.
+    """
+    user = get_user(session, name)
+    embeddings = count_embeddings(session, user.id)
+    session.delete(user)
+    session.flush()
+    return embeddings
