@@ -87,7 +87,7 @@ def enrol(
         TextColumn("{task.fields[status]}"),
         console=err_console,
         transient=True,
-        disable=as_json,
+        disable=as_json or not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("enrol", total=frames, status="")
 
@@ -128,7 +128,7 @@ def _enrol_folders(service: FaceService, root: Path, add: bool, force: bool, as_
         TextColumn("{task.fields[person]}"),
         TimeElapsedColumn(),
         console=err_console,
-        disable=as_json,
+        disable=as_json or not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("people", total=len(people), person="")
 

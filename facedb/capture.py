@@ -1,7 +1,7 @@
 """Collecting faces from a source for one decision: up to N good frames or T seconds.
 
-Each frame contributes at most one face: the largest one, the person nearest the
-camera. Frames are analysed in batches (one for a live camera, where latency
+Each frame contributes at most one face: the largest one that passes the quality
+gate, the person nearest the camera. Frames are analysed in batches (one for a live camera, where latency
 matters; several for files, where throughput does).
 """
 
@@ -83,13 +83,15 @@ def capture_faces(
             if not faces:
                 capture.no_face.append(frame.origin)
                 continue
-            if len(faces) > 1:
+            # Faces that fail the quality gate (a blurred passer-by, a poster, a
+            # false detection) neither count as a second person nor get used.
+            good = [face for face in faces if face.quality.accepted]
+            if len(good) > 1:
                 capture.several_faces.append(frame.origin)
-            face = largest_face(faces)
-            if face.quality.accepted:
-                capture.good.append(CapturedFace(face, frame.origin))
+            if good:
+                capture.good.append(CapturedFace(largest_face(good), frame.origin))
             else:
-                capture.rejected.append((frame.origin, face.quality.reasons))
+                capture.rejected.append((frame.origin, largest_face(faces).quality.reasons))
         if on_frame is not None:
             on_frame(capture)
         if len(capture.good) >= wanted:

