@@ -51,10 +51,10 @@ def report(
     elif fmt == "csv":
         _print_csv(result)
     else:
-        _print_tables(result)
+        print_report(result)
 
 
-def _print_tables(result: Report) -> None:
+def print_report(result: Report) -> None:
     period = (
         str(result.date_from)
         if result.date_from == result.date_to

@@ -1,0 +1,82 @@
+"""The demo: enrol people from a folder of per-person folders, verify held-out
+photos of them and of strangers, and report. Runs on whatever database is
+configured (the embedded one by default)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facedb.errors import SourceError
+from facedb.service import BulkOutcome, FaceService, VerifyResult
+from facedb.vision.sources import IMAGE_EXTENSIONS
+
+MIN_PHOTOS = 3
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    enrol: dict[str, list[Path]]  # name -> enrolment photos
+    probes: list[tuple[str, Path, bool]]  # (true name, held-out photo, enrolled?)
+
+
+@dataclass(frozen=True)
+class DemoProbe:
+    true_name: str
+    enrolled: bool
+    photo: Path
+    result: VerifyResult
+
+    @property
+    def correct(self) -> bool:
+        if self.enrolled:
+            return self.result.name == self.true_name
+        return self.result.name is None
+
+
+def plan(people_dir: Path, people: int, strangers: int) -> DemoPlan:
+    """Takes the first people with enough photos: all but the last photo are enrolled,
+    the last is the probe; the next few people are strangers, never enrolled."""
+    if not people_dir.is_dir():
+        raise SourceError(f"{people_dir} is not a folder of per-person folders")
+    folders = []
+    for folder in sorted(p for p in people_dir.iterdir() if p.is_dir()):
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if len(photos) >= MIN_PHOTOS:
+            folders.append((folder.name, photos))
+    if len(folders) < people + strangers:
+        raise SourceError(
+            f"{people_dir} has {len(folders)} folders with {MIN_PHOTOS}+ photos; "
+            f"the demo needs {people + strangers}"
+        )
+    enrolled = folders[:people]
+    unknown = folders[people : people + strangers]
+    return DemoPlan(
+        enrol={name: photos[:-1] for name, photos in enrolled},
+        probes=[(name, photos[-1], True) for name, photos in enrolled]
+        + [(name, photos[-1], False) for name, photos in unknown],
+    )
+
+
+def run(
+    service: FaceService,
+    demo: DemoPlan,
+    on_person: Callable[[BulkOutcome], None] | None = None,
+) -> tuple[list[BulkOutcome], list[DemoProbe]]:
+    staging = Path(tempfile.mkdtemp(prefix="facedb-demo-"))
+    try:
+        for name, photos in demo.enrol.items():
+            (staging / name).mkdir()
+            for photo in photos:
+                shutil.copy(photo, staging / name / photo.name)
+        outcomes = service.enrol_folders(staging, on_person=on_person)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    probes = [
+        DemoProbe(name, enrolled, photo, service.verify(str(photo)))
+        for name, photo, enrolled in demo.probes
+    ]
+    return outcomes, probes
