@@ -50,11 +50,11 @@ class Settings:
     threshold: float | None = None
     # Seconds during which a repeated verification of one person is logged once.
     cooldown: float = 60.0
-    # Quality gate (see README "Quality gate" for the measurements behind them).
+    # Quality gate (docs/QUALITY.md has the measurements behind these values).
     min_face_px: int = 64
     min_det_score: float = 0.6
-    min_sharpness: float = 40.0
-    max_yaw: float = 0.45
+    min_sharpness: float = 80.0
+    max_yaw: float = 0.6
     max_pitch: float = 0.45
     liveness: str = "auto"
     liveness_threshold: float = 0.5
@@ -62,6 +62,8 @@ class Settings:
     ef_search: int = 100
     # Intra-op threads for onnxruntime; 0 = all cores.
     threads: int = 0
+    # HTTP API (facedb serve): the largest request body accepted, in megabytes.
+    api_max_request_mb: float = 20.0
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
