@@ -26,10 +26,16 @@ lint: $(BIN)/facedb
 test: lint
 	$(BIN)/pytest
 
-bench: $(BIN)/facedb
+# Benchmarks also need the "bench" extra (faiss-cpu, matplotlib); the full run takes
+# about an hour on 2 cores and writes docs/BENCHMARKS.md (docs/BENCHMARKS.md says more).
+$(VENV)/.bench: $(BIN)/facedb
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run --full
 
-bench-quick: $(BIN)/facedb
+bench-quick: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run --quick
 
 clean-venv:

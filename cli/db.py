@@ -10,7 +10,7 @@ import click
 
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
-from facedb.store import embedded, migrate
+from facedb.store import embedded, migrate, roles
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
 
@@ -94,6 +94,33 @@ def psql(psql_args: tuple[str, ...]) -> None:
     database = open_database(Settings.load(), require_schema=False)
     program = str(embedded.bin_dir() / "psql")
     os.execv(program, [program, database.libpq_url, *psql_args])
+
+
+@db.command("grant-reporter")
+@click.argument("role")
+@click.option(
+    "--password",
+    envvar="FACEDB_REPORTER_PASSWORD",
+    help="Let the role log in with this password (or FACEDB_REPORTER_PASSWORD); "
+    "without it the role cannot log in until an administrator sets one.",
+)
+@click.option("--ask-password", is_flag=True, help="Prompt for the password (not echoed).")
+def grant_reporter(role: str, password: str | None, ask_password: bool) -> None:
+    """Create (or update) a database role that can read the attendance log, the
+    attendance_daily view and users (id, name, external_id, active), and nothing
+    else: not face_embeddings. The password is never printed or logged.
+
+    \b
+    Example:
+      facedb db grant-reporter facedb_reporter --ask-password
+      psql "postgresql://facedb_reporter@host/facedb" -c 'select * from attendance_daily'
+    """
+    if ask_password:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    database = open_database(Settings.load())
+    created = roles.grant_reporter(database.engine, role, password)
+    login = "can log in with its password" if password else "cannot log in (no password)"
+    click.echo(f"{'created' if created else 'updated'} role {role}: reporter rights; {login}")
 
 
 @db.command()

@@ -35,12 +35,19 @@ device_option = click.option(
     default=None,
     help="Write copies of the images with boxes and key points drawn into this folder.",
 )
+@click.option(
+    "--liveness/--no-liveness",
+    default=None,
+    help="Score each face's liveness (probability of a live face, not a photo or a "
+    "screen). Default: when the liveness model file is there.",
+)
 @device_option
 def detect(
     paths: tuple[Path, ...],
     as_json: bool,
     embeddings: bool,
     annotate_dir: Path | None,
+    liveness: bool | None,
     device: str | None,
 ) -> None:
     """Find every face of every image: box, score, key points, quality verdict.
@@ -55,6 +62,8 @@ def detect(
       facedb detect --annotate out/ group.jpg
     """
     pipeline = FacePipeline(Settings.load({"device": device}))
+    if liveness is None:
+        liveness = pipeline.liveness_available()
     if annotate_dir is not None:
         try:
             annotate_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +72,7 @@ def detect(
     results: list[dict[str, Any]] = []
     for index, path in enumerate(paths):
         image = read_image(path)
-        faces = pipeline.analyse([image], embed=embeddings)[0]
+        faces = pipeline.analyse([image], embed=embeddings, liveness=liveness)[0]
         if annotate_dir is not None:
             save_annotated(
                 annotate_dir / (path.name if len(paths) == 1 else f"{index:03d}_{path.name}"),
@@ -84,6 +93,7 @@ def detect(
             {
                 "detector": pipeline.detector_name,
                 "embedder": pipeline.embedder_name,
+                "liveness_model": pipeline.liveness_name if liveness else None,
                 "providers": pipeline.providers(),
                 "images": results,
             }
@@ -97,11 +107,14 @@ def detect(
             face["score"],
             str(face["quality"]["size_px"]),
             "ok" if face["quality"]["accepted"] else "; ".join(face["quality"]["reasons"]),
+            "" if face["liveness"] is None else f"{face['liveness']:.3f}",
         ]
         for entry in results
         for i, face in enumerate(entry["faces"])
     ]
-    print_table(["image", "face", "box x1 y1 x2 y2", "score", "size px", "quality"], rows)
+    print_table(
+        ["image", "face", "box x1 y1 x2 y2", "score", "size px", "quality", "liveness"], rows
+    )
     empty = [entry["path"] for entry in results if not entry["faces"]]
     if empty:
         click.echo(f"no face in: {', '.join(empty)}", err=True)
@@ -121,6 +134,7 @@ def _face_json(face: AnalysedFace, with_embedding: bool) -> dict[str, Any]:
             "pitch": round(face.quality.pitch, 3),
             "score": round(face.quality.score, 4),
         },
+        "liveness": None if face.liveness is None else round(face.liveness, 4),
     }
     if with_embedding and face.embedding is not None:
         data["embedding"] = [round(float(v), 6) for v in face.embedding]

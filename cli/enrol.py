@@ -13,6 +13,7 @@ from facedb.service import KEEP_PER_PERSON, BulkOutcome, FaceService
 
 from .context import open_service
 from .output import err_console, json_option, print_json, print_table
+from .verify import liveness_option
 
 
 @click.command("enrol")
@@ -47,6 +48,7 @@ from .output import err_console, json_option, print_json, print_table
 @click.option("--largest", is_flag=True, help="When a frame has several faces, take the largest.")
 @click.option("--force", is_flag=True, help="Enrol even if the face matches another person.")
 @click.option("--recursive", is_flag=True, help="Read images in subfolders of a folder source too.")
+@liveness_option
 @json_option
 def enrol(
     name: str | None,
@@ -58,13 +60,15 @@ def enrol(
     largest: bool,
     force: bool,
     recursive: bool,
+    liveness: str | None,
     as_json: bool,
 ) -> None:
     """Enrol a person from a camera, a video, images, or a folder of people.
 
     Faces go through the quality gate; the best few diverse faces are stored in
     one transaction, so a refused enrolment writes nothing. A face that already
-    matches another enrolled person is refused unless --force.
+    matches another enrolled person is refused unless --force. With liveness on,
+    a face judged a photo or a screen is refused (exit code 18), writing nothing.
 
     \b
     Examples:
@@ -72,8 +76,9 @@ def enrol(
       facedb enrol --name Alice --source alice.mp4
       facedb enrol --name "Bob" --source photos/bob/ --add
       facedb enrol --from-dir staff/                   # staff/<name>/*.jpg
+      facedb enrol --name Alice --source alice.jpg --liveness on
     """
-    service = open_service()
+    service = open_service(liveness=liveness)
     if from_dir is not None:
         if name is not None:
             raise InvalidInputError("give either --name or --from-dir, not both")

@@ -140,7 +140,37 @@ def list_events(since: str | None, name: str | None, limit: int, as_json: bool) 
     )
 
 
+@attendance_group.command("purge")
+@click.option(
+    "--older-than", "older_than", required=True, help="Age of the rows to delete: 365d, 26w, 12h."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def purge(older_than: str, yes: bool) -> None:
+    """Delete attendance rows older than a retention period (one transaction).
+
+    Example: facedb attendance purge --older-than 365d --yes
+    """
+    age = _parse_age(older_than)
+    if not yes:
+        click.confirm(f"Delete every attendance row older than {older_than}?", abort=True)
+    deleted = open_service().purge_attendance(age)
+    click.echo(f"deleted {deleted} attendance row(s) older than {older_than}")
+
+
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
+_AGE_UNITS = {**_UNITS, "w": 7 * 86400}
+
+
+def _parse_age(text: str) -> timedelta:
+    number, unit = text[:-1], text[-1:]
+    if unit not in _AGE_UNITS or not number.isdigit() or int(number) == 0:
+        raise InvalidInputError(
+            f"--older-than takes a duration like 365d, 26w or 12h, not {text!r}"
+        )
+    try:
+        return timedelta(seconds=int(number) * _AGE_UNITS[unit])
+    except OverflowError:
+        raise InvalidInputError(f"--older-than {text} is longer than any date") from None
 
 
 def _parse_since(text: str | None) -> datetime | None:

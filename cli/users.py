@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
+from facedb.service import ATTENDANCE_POLICIES
+
 from .context import open_service
 from .output import json_option, print_json, print_table
 
 
 @click.group("users")
 def users() -> None:
-    """List, show, rename and remove enrolled people."""
+    """List, show, rename, remove and forget enrolled people."""
 
 
 @users.command("list")
@@ -71,3 +73,42 @@ def remove(name: str, yes: bool) -> None:
         click.confirm(f"Remove {name} and their stored faces?", abort=True)
     removed = open_service().remove_user(name)
     click.echo(f"removed {name} and {removed} stored face(s)")
+
+
+@users.command("forget")
+@click.argument("name")
+@click.option(
+    "--attendance",
+    "policy",
+    type=click.Choice(ATTENDANCE_POLICIES),
+    default="anonymise",
+    show_default=True,
+    help="keep: the rows stay the person's (who stays, inactive, with no face); "
+    "anonymise: the rows stay, unlinked from anyone; delete: the rows go too.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def forget(name: str, policy: str, yes: bool, as_json: bool) -> None:
+    """Erase a person's biometric data: every stored face, in the database and in this
+    kiosk's gallery cache. Other kiosks drop it from their cache at their next
+    refresh (FACEDB_CACHE_REFRESH), and never use a cache older than
+    FACEDB_CACHE_MAX_AGE.
+
+    \b
+    Examples:
+      facedb users forget Alice                       # faces gone, attendance anonymised
+      facedb users forget Alice --attendance keep     # faces gone, attendance kept as hers
+      facedb users forget Alice --attendance delete --yes
+    """
+    if not yes:
+        click.confirm(f"Erase every face of {name} (attendance: {policy})?", abort=True)
+    result = open_service().forget_user(name, policy)
+    if as_json:
+        print_json(result)
+        return
+    rows = {"keep": "kept", "anonymise": "anonymised", "delete": "deleted"}[policy]
+    click.echo(
+        f"forgot {result.name}: {result.embeddings} stored face(s) erased, "
+        f"{result.attendance_rows} attendance row(s) {rows}, "
+        f"{result.cache_files} local cache file(s) cleaned"
+    )

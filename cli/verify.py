@@ -11,6 +11,14 @@ from facedb.service import FACES_PER_DECISION, VerifyResult
 from .context import open_service
 from .output import json_option, print_json
 
+liveness_option = click.option(
+    "--liveness",
+    type=click.Choice(["auto", "on", "off"]),
+    default=None,
+    help="Refuse photos and screens held up to the camera (default: FACEDB_LIVENESS, "
+    "else auto = on for cameras and streams, off for image and video files).",
+)
+
 
 @click.command("verify")
 @click.option("--name", help="The claimed identity: check only this person (1:1).")
@@ -39,6 +47,7 @@ from .output import json_option, print_json
     type=click.FloatRange(-1, 1),
     help="Accept at this cosine similarity or more (overrides the calibrated value).",
 )
+@liveness_option
 @json_option
 def verify(
     name: str | None,
@@ -46,6 +55,7 @@ def verify(
     frames: int,
     timeout: float,
     threshold: float | None,
+    liveness: str | None,
     as_json: bool,
 ) -> None:
     """Recognise the person at the camera and log an attendance row.
@@ -56,16 +66,21 @@ def verify(
     A person accepted again within the cooldown (FACEDB_COOLDOWN, 60 s) is answered
     but logged once.
 
-    Exit code: 0 accepted, 1 not accepted (unknown, rejected, no face), 2 or more
-    for errors, so that a door script can use it.
+    With liveness on, a face judged a photo or a screen (a score below
+    FACEDB_LIVENESS_THRESHOLD on any face used) is not matched: the attempt is
+    logged as spoof with its score.
+
+    Exit code: 0 accepted, 1 not accepted (unknown, rejected, no face, spoof), 2 or
+    more for errors, so that a door script can use it.
 
     \b
     Examples:
       facedb verify                              # camera 0, who is it?
       facedb verify --name Alice --source probe.jpg
       facedb verify --source clip.mp4 --json
+      facedb verify --source probe.jpg --liveness on
     """
-    service = open_service()
+    service = open_service(liveness=liveness)
     result = service.verify(source, name=name, frames=frames, timeout=timeout, threshold=threshold)
     if as_json:
         print_json(result)
@@ -75,6 +90,13 @@ def verify(
 
 
 def describe(result: VerifyResult) -> str:
+    text = _describe_decision(result)
+    if result.offline:
+        text += " [offline: database unreachable, logged locally and sent when it is back]"
+    return text
+
+
+def _describe_decision(result: VerifyResult) -> str:
     similarity = "-" if result.similarity is None else f"{result.similarity:.3f}"
     note = "" if result.logged else " (already logged within the cooldown)"
     if result.decision == "accepted":
@@ -95,4 +117,6 @@ def describe(result: VerifyResult) -> str:
         )
     if result.decision == "bad_quality":
         return f"no usable face: {'; '.join(result.reasons)}"
+    if result.decision == "spoof":
+        return f"refused: {'; '.join(result.reasons)}"
     return f"no face found in {result.frames} frame(s)"

@@ -39,6 +39,8 @@ class Capture:
     no_face: list[str] = field(default_factory=list)  # origins of frames without a face
     several_faces: list[str] = field(default_factory=list)  # origins with more than one face
     rejected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # origin, reasons
+    # The largest face of each frame with no good face (same order as ``rejected``).
+    rejected_faces: list[CapturedFace] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable files of a folder
 
     @property
@@ -48,6 +50,24 @@ class Capture:
     def best(self, count: int) -> list[CapturedFace]:
         """The best-quality good faces, best first."""
         return sorted(self.good, key=lambda c: c.face.quality.score, reverse=True)[:count]
+
+    def add(self, origin: str, faces: list[AnalysedFace]) -> None:
+        """Records one frame and its faces: at most one face of it is used."""
+        self.frames += 1
+        if not faces:
+            self.no_face.append(origin)
+            return
+        # Faces that fail the quality gate (a blurred passer-by, a poster, a
+        # false detection) neither count as a second person nor get used.
+        good = [face for face in faces if face.quality.accepted]
+        if len(good) > 1:
+            self.several_faces.append(origin)
+        if good:
+            self.good.append(CapturedFace(largest_face(good), origin))
+        else:
+            largest = largest_face(faces)
+            self.rejected.append((origin, largest.quality.reasons))
+            self.rejected_faces.append(CapturedFace(largest, origin))
 
 
 def largest_face(faces: list[AnalysedFace]) -> AnalysedFace:
@@ -72,26 +92,26 @@ def capture_faces(
     wanted: int,
     timeout: float | None = None,
     on_frame: Callable[[Capture], None] | None = None,
+    liveness: bool = False,
+    aligned: bool = False,
 ) -> Capture:
-    """Reads frames until ``wanted`` good faces, the source ends, or ``timeout`` seconds."""
+    """Reads frames until ``wanted`` good faces, the source ends, or ``timeout`` seconds.
+    With ``liveness``, every face gets its liveness score (AnalysedFace.liveness); the
+    caller decides on it: a face judged an attack still counts as a good face here.
+    ``aligned``: the frames are face crops aligned to the ArcFace template (no detection).
+    Frames of files that show no face are looked at again as tight crops and, when very
+    large, in tiles (FacePipeline.find_faces); frames of a live source are not."""
     capture = Capture()
     started = time.monotonic()
     for frames in _batches(source, 1 if source.is_live else FILE_BATCH):
-        analysed = pipeline.analyse([frame.image for frame in frames])
+        analysed = pipeline.analyse(
+            [frame.image for frame in frames],
+            liveness=liveness,
+            retry=not source.is_live,
+            aligned=aligned,
+        )
         for frame, faces in zip(frames, analysed, strict=True):
-            capture.frames += 1
-            if not faces:
-                capture.no_face.append(frame.origin)
-                continue
-            # Faces that fail the quality gate (a blurred passer-by, a poster, a
-            # false detection) neither count as a second person nor get used.
-            good = [face for face in faces if face.quality.accepted]
-            if len(good) > 1:
-                capture.several_faces.append(frame.origin)
-            if good:
-                capture.good.append(CapturedFace(largest_face(good), frame.origin))
-            else:
-                capture.rejected.append((frame.origin, largest_face(faces).quality.reasons))
+            capture.add(frame.origin, faces)
         if on_frame is not None:
             on_frame(capture)
         if len(capture.good) >= wanted:

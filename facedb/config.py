@@ -9,6 +9,7 @@ FACEDB_THRESHOLD), and finally CLI flags passed as ``overrides``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 import tomllib
@@ -64,6 +65,11 @@ class Settings:
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.
     api_max_request_mb: float = 20.0
+    # Offline verification (database unreachable): the kiosk's gallery cache is
+    # refused when older than this many seconds (0: no cache is kept on this kiosk),
+    # and refreshed after an online verification when older than cache_refresh.
+    cache_max_age: float = 86400.0
+    cache_refresh: float = 300.0
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -91,12 +97,42 @@ class Settings:
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold is a cosine similarity in [-1, 1], not {self.threshold}")
+        for name, (low, high) in _BOUNDS.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise ConfigError(
+                    f"{name} (FACEDB_{name.upper()}) is in [{low}, {high}], not {value}"
+                )
+        if not self.device_name.strip() or not self.device_name.isprintable():
+            raise ConfigError(f"device_name must be printable text, not {self.device_name!r}")
+        if len(self.device_name) > 200:
+            raise ConfigError("device_name is at most 200 characters")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+_YEAR_S = 365 * 86400.0
+# Inclusive bounds of the numeric settings (NaN and infinities are refused too).
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "det_size": (32, 8192),
+    "det_threshold": (0.0, 1.0),
+    "nms_threshold": (0.0, 1.0),
+    "cooldown": (0.0, _YEAR_S),
+    "min_face_px": (0, 100_000),
+    "min_det_score": (0.0, 1.0),
+    "min_sharpness": (0.0, 1e9),
+    "max_yaw": (0.0, 100.0),
+    "max_pitch": (0.0, 100.0),
+    "liveness_threshold": (0.0, 1.0),
+    "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
+    "threads": (0, 4096),
+    "api_max_request_mb": (0.001, 100_000.0),
+    "cache_max_age": (0.0, 10 * _YEAR_S),
+    "cache_refresh": (0.0, 10 * _YEAR_S),
+}
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -114,13 +150,23 @@ def _coerce(name: str, value: Any) -> Any:
     if name not in _FIELD_TYPES:
         raise ConfigError(f"unknown setting: {name}")
     kind = str(_FIELD_TYPES[name])
+    invalid = ConfigError(f"invalid value for {name} (FACEDB_{name.upper()}): {value!r}")
+    # A TOML boolean, array, table or date is no setting's type.
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Path):
+        raise invalid
     try:
         if "Path" in kind:
+            if not isinstance(value, str | Path) or "\x00" in str(value):
+                raise invalid
             return Path(value).expanduser()
+        if isinstance(value, Path):
+            raise invalid
         if kind.startswith("float"):
             return float(value)
         if kind.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise invalid
             return int(value)
         return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"invalid value for {name} (FACEDB_{name.upper()}): {value!r}") from None
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        raise invalid from None

@@ -3,45 +3,60 @@ where decisions are made and logged. The CLI calls only this module."""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from facedb import timezones
+from facedb import gallery_cache, sync, timezones
 from facedb.capture import Capture, CapturedFace, capture_faces, diverse_selection, mean_embedding
 from facedb.config import Settings
+from facedb.evaluation.metrics import CalibrationResult
 from facedb.errors import (
+    DatabaseUnreachableError,
+    FacedbError,
     DuplicateIdentityError,
     DuplicateNameError,
     InvalidInputError,
     MultipleFacesError,
     NoFaceError,
+    NoGalleryCacheError,
     QualityError,
     SourceError,
+    SpoofError,
+    UnknownUserError,
 )
-from facedb.store import attendance, gallery
+from facedb.gallery_cache import CachedUser
+from facedb.matching import CacheMatcher, Matcher, SqlMatcher
+from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus
+from facedb.store import attendance, gallery, thresholds
 from facedb.store.attendance import AttendanceEvent, AttendanceRow, Report
-from facedb.store.engine import Database, open_database
+from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
 from facedb.store.gallery import Match, NewEmbedding, UserSummary
-from facedb.store.schema import Threshold
+from facedb.store.schema import User
+from facedb.store.thresholds import StoredThreshold
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import open_source
+from facedb.vision.sources import FrameSource, open_source
+
+log = logging.getLogger(__name__)
 
 # Embeddings kept per person at enrolment: the best-quality, mutually diverse ones.
 KEEP_PER_PERSON = 5
 # A verification decides on the template (mean embedding) of its best faces.
 FACES_PER_DECISION = 3
-
-# Cosine-similarity thresholds of the embedders when none was calibrated with
-# `facedb calibrate`: measured on the shared CelebA pairs at FAR 1e-3
-# (docs/ACCURACY.md).
-DEFAULT_THRESHOLDS = {"w600k_mbf_int8": 0.30}
+# What `facedb users forget` does with the person's attendance rows (README
+# "Reliability and privacy"): keep them theirs, unlink them, or delete them.
+ATTENDANCE_POLICIES = ("keep", "anonymise", "delete")
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,39 @@ class BulkOutcome:
 
 
 @dataclass(frozen=True)
+class FaceBox:
+    """A face a decision used: where it was (pixels of its frame: x1, y1, x2, y2)."""
+
+    origin: str  # the frame it came from
+    box: tuple[float, float, float, float]
+    det_score: float
+    quality: float
+
+
+@dataclass(frozen=True)
+class IdentifiedFace:
+    """One face of an image and who it is (``name`` None: nobody, or a poor face)."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 pixels
+    det_score: float
+    quality_ok: bool
+    reasons: tuple[str, ...]  # why the face failed the quality gate
+    name: str | None
+    similarity: float | None  # of the most similar person, even below the threshold
+    candidates: list[Match]
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    faces: list[IdentifiedFace]  # largest face first
+    threshold: float
+    threshold_source: str
+    model: str
+
+
+@dataclass(frozen=True)
 class VerifyResult:
-    decision: str  # accepted, rejected, unknown, no_face, bad_quality
+    decision: str  # accepted, rejected, unknown, no_face, bad_quality, spoof
     kind: str  # verify (1:1, a claimed name) or identify (1:N)
     name: str | None  # who was recognised; None when nobody
     claimed: str | None
@@ -87,10 +133,42 @@ class VerifyResult:
     model: str
     reasons: tuple[str, ...] = ()
     candidates: list[Match] = field(default_factory=list)
+    faces: tuple[FaceBox, ...] = ()  # the faces the decision used, best first
+    # Decided against the kiosk's gallery cache while the database was unreachable;
+    # the event is in the spool until it is replayed.
+    offline: bool = False
+    # The lowest liveness score of the faces used (None: liveness off); below
+    # settings.liveness_threshold the decision is spoof and nobody is matched.
+    liveness: float | None = None
 
     @property
     def accepted(self) -> bool:
         return self.decision == "accepted"
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    name: str
+    user_id: int
+    embeddings: int  # deleted from the database
+    attendance: str  # the policy applied: keep, anonymise or delete
+    attendance_rows: int  # rows kept, unlinked or deleted
+    cache_files: int  # local gallery cache files the person was removed from
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One verification, whatever answers it: the faces, the claim, and the event's
+    identity (the same event_id online and, after a failure, offline)."""
+
+    capture: Capture
+    used: list[CapturedFace]
+    claimed: User | CachedUser | None
+    threshold: float | None  # --threshold
+    device: str
+    log_no_face: bool
+    event_id: uuid.UUID
+    occurred_at: datetime
 
 
 class FaceService:
@@ -105,23 +183,54 @@ class FaceService:
         self.settings = settings
         self._pipeline = pipeline
         self._database = database
+        # One service may serve concurrent requests (facedb serve): the first use of
+        # the models or the database happens once.
+        self._lock = threading.Lock()
+        self.spool = Spool(settings.home)
 
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
-            self._pipeline = FacePipeline(self.settings)
+            with self._lock:
+                if self._pipeline is None:
+                    self._pipeline = FacePipeline(self.settings)
         return self._pipeline
 
     @property
     def database(self) -> Database:
-        if self._database is None:
+        """The database, opened on first use; the command that opens it first sends
+        the events spooled while it was unreachable."""
+        database, opened = self._connect()
+        if opened:
+            self._sync_quietly(refresh_cache=False)
+        return database
+
+    def _connect(self) -> tuple[Database, bool]:
+        """The database, and whether this call opened it."""
+        if self._database is not None:
+            return self._database, False
+        with self._lock:
+            if self._database is not None:
+                return self._database, False
             self._database = open_database(self.settings)
-        return self._database
+            return self._database, True
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with Session(self.database.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        """A session in one transaction, committed at the end. A server that goes away
+        (down, restarting, network lost) is DatabaseUnreachableError, not a traceback."""
+        try:
+            with Session(self.database.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if not connection_lost(exc):
+                raise
+            where = (
+                self._database.libpq_url
+                if self._database is not None
+                else self.settings.database_url or "the embedded server"
+            )
+            raise describe_connection_error(exc, where) from None
 
     def close(self) -> None:
         if self._database is not None:
@@ -132,27 +241,31 @@ class FaceService:
     def threshold(self, session: Session, override: float | None = None) -> ThresholdChoice:
         """The accept threshold: --threshold, else FACEDB_THRESHOLD, else the value
         calibrated for this embedder in the database, else the embedder's default."""
+        return self._choose_threshold(SqlMatcher(session, self.settings.ef_search), override)
+
+    def _choose_threshold(self, matcher: Matcher, override: float | None) -> ThresholdChoice:
         if override is not None:
             return ThresholdChoice(override, "option")
         if self.settings.threshold is not None:
             return ThresholdChoice(self.settings.threshold, "setting")
         model = self.pipeline.embedder_name
-        calibrated = session.get(Threshold, model)
+        calibrated = matcher.calibrated_threshold(model)
         if calibrated is not None:
-            return ThresholdChoice(calibrated.threshold, "calibrated")
-        if model not in DEFAULT_THRESHOLDS:
+            return ThresholdChoice(calibrated, "calibrated")
+        default = self.pipeline.registry.spec(model).threshold
+        if default is None:
             raise InvalidInputError(
                 f"no threshold is known for the embedder {model}: run `facedb calibrate` "
                 "or set FACEDB_THRESHOLD"
             )
-        return ThresholdChoice(DEFAULT_THRESHOLDS[model], "default")
+        return ThresholdChoice(default, "default")
 
     # -- enrolment ----------------------------------------------------------------
 
     def enrol(
         self,
         name: str,
-        source: str,
+        source: str | FrameSource,
         *,
         frames: int = KEEP_PER_PERSON,
         timeout: float | None = None,
@@ -162,19 +275,26 @@ class FaceService:
         recursive: bool = False,
         on_frame: Callable[[Capture], None] | None = None,
     ) -> EnrolResult:
-        """Enrols one person from a source; writes the person and embeddings in one
-        transaction, or nothing."""
+        """Enrols one person from a source (a spec for open_source, or an open
+        FrameSource, which is closed after use); writes the person and embeddings
+        in one transaction, or nothing."""
         name = gallery.clean_name(name)
         with self.transaction() as session:
             if gallery.find_user(session, name) is not None and not add:
                 raise DuplicateNameError(
                     f"{name!r} is already enrolled: use --add to add faces to that person"
                 )
-        with open_source(source, recursive=recursive) as frames_source:
+        with _open(source, recursive=recursive) as frames_source:
             capture = capture_faces(
-                frames_source, self.pipeline, wanted=frames, timeout=timeout, on_frame=on_frame
+                frames_source,
+                self.pipeline,
+                wanted=frames,
+                timeout=timeout,
+                on_frame=on_frame,
+                liveness=self.pipeline.liveness_enabled(frames_source.is_live),
             )
-        _check_enrolment_capture(capture, source, largest)
+        _check_enrolment_liveness(capture, self.settings.liveness_threshold)
+        _check_enrolment_capture(capture, _describe(source), largest)
         selected = diverse_selection(capture.good, KEEP_PER_PERSON)
         with self.transaction() as session:
             return self._write_person(session, name, selected, capture, add=add, force=force)
@@ -188,10 +308,17 @@ class FaceService:
         *,
         add: bool,
         force: bool,
+        replace: bool = False,
+        external_id: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> EnrolResult:
+        """Writes one person and their faces in ``session``: a new person with
+        ``external_id`` and ``meta``; a person enrolled already (by external id, else by
+        name) is refused unless ``add`` (faces added) or ``replace`` (faces replaced;
+        name, external id and meta updated). Every enrolment path writes through here."""
         model = self.pipeline.embedder_name
-        user = gallery.find_user(session, name)
-        if user is not None and not add:
+        user = gallery.find_person(session, name, external_id)
+        if user is not None and not (add or replace):
             raise DuplicateNameError(
                 f"{name!r} is already enrolled: use --add to add faces to that person"
             )
@@ -199,21 +326,22 @@ class FaceService:
             self._refuse_known_face(session, faces, user.id if user else None)
         created = user is None
         if user is None:
-            user = gallery.create_user(session, name)
-        gallery.add_embeddings(
-            session,
-            user.id,
-            [
-                NewEmbedding(
-                    vector=f.face.embedding,  # type: ignore[arg-type]
-                    det_score=f.face.face.score,
-                    quality=f.face.quality.score,
-                    source=f.origin,
-                )
-                for f in faces
-            ],
-            model,
-        )
+            user = gallery.create_user(session, name, external_id, meta)
+        elif replace:
+            gallery.update_user(session, user, name=name, external_id=external_id, meta=meta)
+        embeddings = [
+            NewEmbedding(
+                vector=f.face.embedding,  # type: ignore[arg-type]
+                det_score=f.face.face.score,
+                quality=f.face.quality.score,
+                source=f.origin,
+            )
+            for f in faces
+        ]
+        if replace:
+            gallery.replace_embeddings(session, user.id, embeddings, model)
+        else:
+            gallery.add_embeddings(session, user.id, embeddings, model)
         return EnrolResult(
             name=user.name,
             user_id=user.id,
@@ -276,8 +404,10 @@ class FaceService:
                 if gallery.find_user(session, name) is not None and not add:
                     return BulkOutcome(name, "skipped", "already enrolled", 0, 0)
             with open_source(str(folder)) as source:
-                capture = capture_faces(source, self.pipeline, wanted=10_000)
+                check = self.pipeline.liveness_enabled(source.is_live)
+                capture = capture_faces(source, self.pipeline, wanted=10_000, liveness=check)
             images = capture.frames
+            _check_enrolment_liveness(capture, self.settings.liveness_threshold)
             _check_enrolment_capture(capture, str(folder), largest)
             selected = diverse_selection(capture.good, KEEP_PER_PERSON)
             with self.transaction() as session:
@@ -290,6 +420,7 @@ class FaceService:
             MultipleFacesError,
             QualityError,
             SourceError,
+            SpoofError,
         ) as exc:
             return BulkOutcome(name, "skipped", exc.message, 0, images)
         status = "enrolled" if result.created else "added"
@@ -299,71 +430,115 @@ class FaceService:
 
     def verify(
         self,
-        source: str,
+        source: str | FrameSource,
         *,
         name: str | None = None,
         frames: int = FACES_PER_DECISION,
         timeout: float | None = None,
         threshold: float | None = None,
         on_frame: Callable[[Capture], None] | None = None,
+        log_no_face: bool = True,
+        device: str | None = None,
+        aligned: bool = False,
     ) -> VerifyResult:
         """Who is in front of the camera (1:N), or is it the claimed person (1:1)?
-        Logs one attendance row, except a repeat within the cooldown."""
-        claimed = None
-        if name is not None:
-            with self.transaction() as session:
-                claimed = gallery.get_user(session, name)
-        with open_source(source) as frames_source:
+        ``source``: a spec for open_source, or an open FrameSource (closed after use).
+        Logs one attendance row, except a repeat within the cooldown, and except a
+        no_face decision when ``log_no_face`` is off (a kiosk polling an empty scene).
+        ``device``: the kiosk to log, when not this machine (settings.device_name).
+        ``aligned``: the images are face crops aligned to the ArcFace template.
+
+        While the database is unreachable the decision is made against this kiosk's
+        gallery cache, marked offline, and the event is spooled (facedb/spool.py) until
+        a later command reaches the database; with no usable cache the attempt is
+        spooled as unknown and NoGalleryCacheError raised."""
+        claimed = self._claimed_user(name, device) if name is not None else None
+        with _open(source) as frames_source:
             capture = capture_faces(
-                frames_source, self.pipeline, wanted=frames, timeout=timeout, on_frame=on_frame
+                frames_source,
+                self.pipeline,
+                wanted=frames,
+                timeout=timeout,
+                on_frame=on_frame,
+                liveness=self.pipeline.liveness_enabled(frames_source.is_live),
+                aligned=aligned,
             )
-        used = capture.best(FACES_PER_DECISION)
-        model = self.pipeline.embedder_name
-        with self.transaction() as session:
-            chosen = self.threshold(session, threshold)
-            similarity: float | None = None
-            person: Match | None = None
-            candidates: list[Match] = []
-            reasons: tuple[str, ...] = ()
-            if not used:
-                decision = "no_face" if capture.faces_seen == 0 else "bad_quality"
-                reasons = _capture_reasons(capture)
-            elif claimed is not None:
-                similarity = gallery.similarity_to_user(
-                    session, claimed.id, mean_embedding(used), model
-                )
-                accepted = similarity is not None and similarity >= chosen.value
-                decision = "accepted" if accepted else "rejected"
-                if accepted:
-                    person = Match(claimed.id, claimed.name, similarity or 0.0)
+        attempt = _Attempt(
+            capture=capture,
+            used=capture.best(FACES_PER_DECISION),
+            claimed=claimed,
+            threshold=threshold,
+            device=device or self.settings.device_name,
+            log_no_face=log_no_face,
+            event_id=uuid.uuid4(),
+            occurred_at=datetime.now(UTC),
+        )
+        if not isinstance(claimed, CachedUser):  # a claim found offline is decided offline
+            try:
+                with self.transaction() as session:
+                    result = self._decide(SqlMatcher(session, self.settings.ef_search), attempt)
+            except DatabaseUnreachableError as exc:
+                log.warning("deciding offline: %s", exc)
             else:
-                candidates = gallery.identify(
-                    session, mean_embedding(used), model, ef_search=self.settings.ef_search
-                )[0]
-                if candidates:
-                    similarity = candidates[0].similarity
-                    if similarity >= chosen.value:
-                        person = candidates[0]
-                decision = "accepted" if person is not None else "unknown"
-            event = AttendanceEvent(
-                event_id=uuid.uuid4(),
-                occurred_at=datetime.now(UTC),
-                kind="verify" if claimed is not None else "identify",
-                decision=decision,
-                user_id=person.user_id if person else None,
-                claimed_user_id=claimed.id if claimed is not None else None,
-                similarity=similarity,
-                threshold=chosen.value,
-                liveness=None,
-                device=self.settings.device_name,
-                model=model,
-            )
-            logged = True
-            if person is not None and self.settings.cooldown > 0:
-                since = event.occurred_at - timedelta(seconds=self.settings.cooldown)
-                logged = not attendance.accepted_since(session, person.user_id, event.device, since)
-            if logged:
-                attendance.log_event(session, event)
+                self._sync_quietly(refresh_cache=True)
+                return result
+        return self._decide_offline(attempt)
+
+    def _decide(self, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
+        """The decision on one attempt, logged (or spooled) through ``matcher``."""
+        capture, used, claimed = attempt.capture, attempt.used, attempt.claimed
+        model = self.pipeline.embedder_name
+        chosen = self._choose_threshold(matcher, attempt.threshold)
+        similarity: float | None = None
+        person: Match | None = None
+        candidates: list[Match] = []
+        reasons: tuple[str, ...] = ()
+        # Liveness judges the faces the decision is about: those used, else (no face
+        # passed the quality gate) the faces that were refused. An attack is never
+        # matched: it is logged as spoof with its score.
+        weakest = _least_live(used or capture.rejected_faces)
+        liveness = weakest.face.liveness if weakest is not None else None
+        if weakest is not None and _is_attack(weakest, self.settings.liveness_threshold):
+            decision = "spoof"
+            reasons = (_attack_reason(weakest, self.settings.liveness_threshold),)
+        elif not used:
+            decision = "no_face" if capture.faces_seen == 0 else "bad_quality"
+            reasons = _capture_reasons(capture)
+        elif claimed is not None:
+            similarity = matcher.similarity_to_user(claimed.id, mean_embedding(used), model)
+            accepted = similarity is not None and similarity >= chosen.value
+            decision = "accepted" if accepted else "rejected"
+            if accepted:
+                person = Match(claimed.id, claimed.name, similarity or 0.0)
+        else:
+            candidates = matcher.identify(mean_embedding(used), model)
+            if candidates:
+                similarity = candidates[0].similarity
+                if similarity >= chosen.value:
+                    person = candidates[0]
+            decision = "accepted" if person is not None else "unknown"
+        event = AttendanceEvent(
+            event_id=attempt.event_id,
+            occurred_at=attempt.occurred_at,
+            kind="verify" if claimed is not None else "identify",
+            decision=decision,
+            user_id=person.user_id if person else None,
+            claimed_user_id=claimed.id if claimed is not None else None,
+            similarity=similarity,
+            threshold=chosen.value,
+            liveness=liveness,
+            device=attempt.device,
+            model=model,
+            offline=matcher.offline,
+        )
+        logged = True
+        if person is not None and self.settings.cooldown > 0:
+            since = event.occurred_at - timedelta(seconds=self.settings.cooldown)
+            logged = not matcher.accepted_since(person.user_id, event.device, since)
+        if decision == "no_face" and not attempt.log_no_face:
+            logged = False
+        if logged:
+            matcher.log_event(event)
         return VerifyResult(
             decision=decision,
             kind=event.kind,
@@ -380,7 +555,165 @@ class FaceService:
             model=model,
             reasons=reasons,
             candidates=candidates,
+            faces=tuple(_face_box(c) for c in used),
+            offline=matcher.offline,
+            liveness=liveness,
         )
+
+    def identify_faces(self, image: np.ndarray, *, top: int = 3) -> IdentifyResult:
+        """Every face of one uint8 BGR image and who it is (1:N each, one SQL query
+        for all faces). Only faces that pass the quality gate get a name. Nothing is
+        logged: this is a look-up, not an attendance decision."""
+        faces = sorted(self.pipeline.analyse([image])[0], key=lambda f: f.face.area, reverse=True)
+        model = self.pipeline.embedder_name
+        with self.transaction() as session:
+            chosen = self.threshold(session)
+            probes = [f.embedding for f in faces if f.embedding is not None]
+            matches = (
+                gallery.identify(
+                    session, np.stack(probes), model, top=top, ef_search=self.settings.ef_search
+                )
+                if probes
+                else []
+            )
+        identified = []
+        for face, candidates in zip(faces, matches, strict=True):
+            best = candidates[0] if candidates else None
+            known = best is not None and face.quality.accepted and best.similarity >= chosen.value
+            identified.append(
+                IdentifiedFace(
+                    box=_box(face.face.box),
+                    det_score=face.face.score,
+                    quality_ok=face.quality.accepted,
+                    reasons=face.quality.reasons,
+                    name=best.name if known and best is not None else None,
+                    similarity=best.similarity if best is not None else None,
+                    candidates=candidates,
+                )
+            )
+        return IdentifyResult(identified, chosen.value, chosen.source, model)
+
+    # -- offline: the spool and the gallery cache -------------------------------------
+
+    def _claimed_user(self, name: str, device: str | None) -> User | CachedUser:
+        """The claimed person, from the database, else from the gallery cache."""
+        try:
+            with self.transaction() as session:
+                return gallery.get_user(session, name)
+        except DatabaseUnreachableError as exc:
+            log.warning("looking up %r offline: %s", name, exc)
+        try:
+            cache = self._load_cache()
+        except NoGalleryCacheError as exc:
+            self._spool_unknown("verify", None, device)
+            raise _offline_refusal(exc) from None
+        person = cache.find_user(name)
+        if person is None:
+            raise UnknownUserError(
+                f"no enrolled person is called {gallery.clean_name(name)!r} "
+                "(offline: the database is unreachable, the kiosk's gallery cache was checked)"
+            )
+        return person
+
+    def _decide_offline(self, attempt: _Attempt) -> VerifyResult:
+        cache, missing = None, None
+        try:
+            cache = self._load_cache()
+        except NoGalleryCacheError as exc:
+            missing = exc  # decisions that need no gallery (no face, spoof) still work
+        try:
+            return self._decide(CacheMatcher(cache, self.spool, missing), attempt)
+        except NoGalleryCacheError as exc:
+            claimed_id = attempt.claimed.id if attempt.claimed is not None else None
+            kind = "identify" if attempt.claimed is None else "verify"
+            self._spool_unknown(kind, claimed_id, attempt.device, attempt)
+            raise _offline_refusal(exc) from None
+
+    def _spool_unknown(
+        self, kind: str, claimed_id: int | None, device: str | None, attempt: _Attempt | None = None
+    ) -> None:
+        """Spools an attempt no gallery could answer: decision unknown, offline."""
+        self.spool.append(
+            AttendanceEvent(
+                event_id=attempt.event_id if attempt else uuid.uuid4(),
+                occurred_at=attempt.occurred_at if attempt else datetime.now(UTC),
+                kind=kind,
+                decision="unknown",
+                user_id=None,
+                claimed_user_id=claimed_id,
+                similarity=None,
+                threshold=(attempt.threshold if attempt else None) or self.settings.threshold,
+                liveness=None,
+                device=device or self.settings.device_name,
+                model=self.pipeline.embedder_name,
+                offline=True,
+            )
+        )
+
+    def _load_cache(self) -> gallery_cache.GalleryCache:
+        return gallery_cache.load(
+            self.settings.home, self.pipeline.embedder_name, self.settings.cache_max_age
+        )
+
+    def _sync_quietly(self, *, refresh_cache: bool) -> None:
+        """Online again: replays the spool, and refreshes the gallery cache when it is
+        older than cache_refresh. A failure is logged; the command goes on."""
+        try:
+            if self.spool.has_pending():
+                result = self.replay_spool(wait=False)
+                if result.sent:
+                    log.info("replayed %d spooled event(s), %d new", result.sent, result.inserted)
+            if refresh_cache and self._cache_due():
+                self.refresh_cache()
+        except (FacedbError, DBAPIError, OSError) as exc:
+            log.warning("could not sync with the database: %s", exc)
+
+    def _cache_due(self) -> bool:
+        if self.settings.cache_max_age <= 0:
+            return False
+        path = gallery_cache.cache_path(self.settings.home, self.pipeline.embedder_name)
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return age >= self.settings.cache_refresh
+
+    def replay_spool(self, *, wait: bool = True) -> ReplayResult:
+        """Sends the spooled events to the database, in order, each exactly once."""
+
+        def write(events: list[AttendanceEvent]) -> BatchOutcome:
+            with self.transaction() as session:
+                return sync.write_spooled(session, events)
+
+        self._connect()  # without the automatic replay of `database`: this is the replay
+        return self.spool.replay(write, wait=wait)
+
+    def spool_status(self) -> SpoolStatus:
+        return self.spool.status()
+
+    def refresh_cache(self) -> gallery_cache.GalleryCache | None:
+        """Rewrites this kiosk's gallery cache from the database (None: caching is off,
+        FACEDB_CACHE_MAX_AGE=0, and any cache file is deleted)."""
+        if self.settings.cache_max_age <= 0:
+            gallery_cache.clear(self.settings.home)
+            return None
+        with self.transaction() as session:
+            snapshot = sync.snapshot(session, self.pipeline.embedder_name)
+        gallery_cache.write(self.settings.home, snapshot)
+        return snapshot
+
+    def cache_files(self) -> list[gallery_cache.GalleryCache]:
+        """The gallery caches of this kiosk (any age); unreadable ones are left out."""
+        caches = []
+        for path in gallery_cache.cached_files(self.settings.home):
+            try:
+                caches.append(gallery_cache.read(path))
+            except NoGalleryCacheError as exc:
+                log.warning("%s", exc)
+        return caches
+
+    def clear_cache(self) -> int:
+        return gallery_cache.clear(self.settings.home)
 
     # -- reports and people ------------------------------------------------------------
 
@@ -398,6 +731,25 @@ class FaceService:
             user_id = gallery.get_user(session, name).id if name else None
             return attendance.list_events(session, since, user_id, limit)
 
+    def save_calibration(self, calibration: CalibrationResult, source: str) -> ThresholdChoice:
+        """Stores a threshold calibrated for the current embedder; verify and enrol
+        on every kiosk sharing the database use it from then on."""
+        with self.transaction() as session:
+            thresholds.save_threshold(
+                session,
+                self.pipeline.embedder_name,
+                calibration.threshold,
+                calibration.far,
+                calibration.tar,
+                calibration.n_genuine + calibration.n_impostor,
+                source,
+            )
+        return ThresholdChoice(calibration.threshold, "calibrated")
+
+    def calibrations(self) -> list[StoredThreshold]:
+        with self.transaction() as session:
+            return thresholds.stored_thresholds(session)
+
     def users(self) -> list[UserSummary]:
         with self.transaction() as session:
             return gallery.list_users(session)
@@ -414,7 +766,82 @@ class FaceService:
 
     def remove_user(self, name: str) -> int:
         with self.transaction() as session:
-            return gallery.remove_user(session, name)
+            user_id = gallery.get_user(session, name).id
+            removed = gallery.remove_user(session, name)
+        gallery_cache.purge_user(self.settings.home, user_id)
+        return removed
+
+    # -- privacy and retention -----------------------------------------------------------
+
+    def forget_user(self, name: str, attendance_policy: str = "anonymise") -> ForgetResult:
+        """Erases a person's biometric data: every stored face (all models), in one
+        transaction, then their copies in this kiosk's gallery caches. Their attendance
+        rows are kept as theirs (``keep``: the person stays, inactive, with no face),
+        unlinked from them (``anonymise``: the person is deleted), or deleted with them
+        (``delete``)."""
+        if attendance_policy not in ATTENDANCE_POLICIES:
+            raise InvalidInputError(
+                f"--attendance is one of {', '.join(ATTENDANCE_POLICIES)}, "
+                f"not {attendance_policy!r}"
+            )
+        with self.transaction() as session:
+            person = gallery.get_user(session, name)
+            embeddings = gallery.delete_embeddings(session, person.id)
+            if attendance_policy == "keep":
+                gallery.deactivate_user(session, person.id)
+                rows = attendance.count_for_user(session, person.id)
+            else:
+                if attendance_policy == "delete":
+                    rows = attendance.delete_for_user(session, person.id)
+                else:
+                    rows = attendance.unlink_user(session, person.id)
+                session.delete(person)
+                session.flush()
+        caches = gallery_cache.purge_user(self.settings.home, person.id)
+        log.info(
+            "forgot person %d: %d face(s), attendance %s", person.id, embeddings, attendance_policy
+        )
+        return ForgetResult(person.name, person.id, embeddings, attendance_policy, rows, caches)
+
+    def purge_attendance(self, older_than: timedelta) -> int:
+        """Deletes the attendance rows older than ``older_than`` (retention)."""
+        if older_than <= timedelta(0):
+            raise InvalidInputError("--older-than must be a positive duration, e.g. 365d")
+        try:
+            before = datetime.now(UTC) - older_than
+        except OverflowError:
+            raise InvalidInputError(
+                f"--older-than {older_than.days}d is longer than any date"
+            ) from None
+        with self.transaction() as session:
+            return attendance.purge_before(session, before)
+
+
+def _offline_refusal(cause: NoGalleryCacheError) -> NoGalleryCacheError:
+    return NoGalleryCacheError(
+        f"the database is unreachable and {cause.message}; the attempt was logged as "
+        "unknown (offline) in the spool and is sent to the database when it is back"
+    )
+
+
+def _open(source: str | FrameSource, *, recursive: bool = False) -> FrameSource:
+    if isinstance(source, FrameSource):
+        return source
+    return open_source(source, recursive=recursive)
+
+
+def _describe(source: str | FrameSource) -> str:
+    return source if isinstance(source, str) else source.description
+
+
+def _box(box: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (round(float(v), 1) for v in box[:4])
+    return (x1, y1, x2, y2)
+
+
+def _face_box(captured: CapturedFace) -> FaceBox:
+    face = captured.face
+    return FaceBox(captured.origin, _box(face.face.box), face.face.score, face.quality.score)
 
 
 def _capture_reasons(capture: Capture) -> tuple[str, ...]:
@@ -424,6 +851,31 @@ def _capture_reasons(capture: Capture) -> tuple[str, ...]:
             if reason not in reasons:
                 reasons.append(reason)
     return tuple(reasons)
+
+
+def _least_live(faces: list[CapturedFace]) -> CapturedFace | None:
+    """The face with the lowest liveness score; None when liveness was not checked."""
+    scored = [f for f in faces if f.face.liveness is not None]
+    return min(scored, key=lambda f: f.face.liveness or 0.0) if scored else None
+
+
+def _is_attack(captured: CapturedFace, threshold: float) -> bool:
+    return captured.face.liveness is not None and captured.face.liveness < threshold
+
+
+def _attack_reason(captured: CapturedFace, threshold: float) -> str:
+    return (
+        f"presentation attack suspected in {captured.origin}: liveness "
+        f"{captured.face.liveness:.3f} < threshold {threshold:.2f}"
+    )
+
+
+def _check_enrolment_liveness(capture: Capture, threshold: float) -> None:
+    """Refuses an enrolment in which any good face (else, with no good face, any face
+    refused by the quality gate) was judged an attack (docs/LIVENESS.md)."""
+    weakest = _least_live(capture.good or capture.rejected_faces)
+    if weakest is not None and _is_attack(weakest, threshold):
+        raise SpoofError(f"{_attack_reason(weakest, threshold)}; nothing was enrolled")
 
 
 def _check_enrolment_capture(capture: Capture, source: str, largest: bool) -> None:

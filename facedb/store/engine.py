@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from facedb.config import Settings
 from facedb.errors import (
@@ -65,6 +65,8 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             sqlalchemy_url(url),
             pool_pre_ping=True,
+            # Parameters hold embeddings (biometric data): never in logs or error messages.
+            hide_parameters=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "facedb"},
         )
     except (ArgumentError, ValueError) as exc:
@@ -80,6 +82,23 @@ def describe_connection_error(
     if "password authentication failed" in detail or "no password supplied" in detail:
         return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")
     return DatabaseUnreachableError(f"cannot reach the database at {where}: {detail}")
+
+
+# SQLSTATEs of a server that went away: connection exceptions (class 08) and the
+# server shutting down or starting up (57P01-57P03).
+_CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def connection_lost(exc: DBAPIError) -> bool:
+    """Whether a database error means the server cannot be reached (down, restarting,
+    network gone), as opposed to an error of the statement (a deadlock, a constraint)."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    code = getattr(exc.orig, "pgcode", None)
+    # No SQLSTATE: libpq failed before or outside any statement (refused, no socket).
+    return code is None or code.startswith("08") or code in _CONNECTION_LOST_STATES
 
 
 def check_connection(engine: Engine) -> None:

@@ -76,8 +76,10 @@ def vector_literal(vector: np.ndarray) -> str:
 
 
 def find_user(session: Session, name: str) -> User | None:
+    # Both sides lower-cased by PostgreSQL, as the unique index on lower(name) does:
+    # Python's str.lower() differs for some letters ("İ" becomes two characters).
     return session.scalars(
-        select(User).where(func.lower(User.name) == clean_name(name).lower())
+        select(User).where(func.lower(User.name) == func.lower(clean_name(name)))
     ).first()
 
 
@@ -88,10 +90,60 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
+def find_person(session: Session, name: str, external_id: str | None) -> User | None:
+    """The enrolled person a record (an HR export row) names: by ``external_id``, else by
+    name. A name enrolled under another external id is someone else: DuplicateNameError."""
+    if external_id is not None:
+        user = session.scalars(select(User).where(User.external_id == external_id)).first()
+        if user is not None:
+            return user
+    user = find_user(session, name)
+    if user is not None and external_id is not None and user.external_id is not None:
+        raise DuplicateNameError(
+            f"{user.name!r} is already enrolled with external id {user.external_id!r}, "
+            f"not {external_id!r}"
+        )
+    return user
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    name: str | None = None,
+    external_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Renames the person (a name taken by another: DuplicateNameError), sets the
+    external id, and merges ``meta`` over the stored one; None leaves a field alone."""
+    values: dict[str, Any] = {}
+    if name is not None and clean_name(name) != user.name:
+        values["name"] = clean_name(name)
+    if external_id is not None and external_id != user.external_id:
+        values["external_id"] = external_id
+    if meta is not None and {**user.meta, **meta} != user.meta:
+        values["meta"] = {**user.meta, **meta}
+    if not values:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(update(User).where(User.id == user.id).values(**values))
+    except IntegrityError as exc:
+        if "external_id" in str(exc.orig):
+            raise DuplicateNameError(f"external id {external_id!r} is already enrolled") from None
+        raise DuplicateNameError(f"{clean_name(name or user.name)!r} is already enrolled") from None
+    session.refresh(user)
+
+
 def create_user(
     session: Session, name: str, external_id: str | None = None, meta: dict[str, Any] | None = None
 ) -> User:
     """Adds a person; a name taken (in any letter case) is DuplicateNameError."""
+    if external_id is not None and (
+        not external_id.strip()
+        or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in external_id)
+    ):
+        raise InvalidInputError(f"an external id is printable text, not {external_id!r}")
     user = User(name=clean_name(name), external_id=external_id, meta=meta or {})
     session.add(user)
     try:
@@ -250,3 +302,47 @@ def remove_user(session: Session, name: str) -> int:
     session.delete(user)
     session.flush()
     return embeddings
+
+
+@dataclass(frozen=True)
+class GalleryExport:
+    """Every person, and every embedding of one model, for a kiosk's offline cache."""
+
+    users: list[tuple[int, str, bool]]  # id, name, active
+    owners: np.ndarray  # int64 [N]: user id of each embedding
+    embeddings: np.ndarray  # float32 [N, 512]
+
+
+def export_gallery(session: Session, model: str) -> GalleryExport:
+    users = [
+        (int(i), str(n), bool(a))
+        for i, n, a in session.execute(select(User.id, User.name, User.active).order_by(User.id))
+    ]
+    rows = session.execute(
+        select(FaceEmbedding.user_id, FaceEmbedding.embedding)
+        .where(FaceEmbedding.model == model)
+        .order_by(FaceEmbedding.id)
+    ).all()
+    owners = np.array([r[0] for r in rows], dtype=np.int64)
+    vectors = [np.asarray(r[1], dtype=np.float32) for r in rows]
+    embeddings = np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
+    return GalleryExport(users, owners, embeddings)
+
+
+def existing_user_ids(session: Session, ids: set[int]) -> set[int]:
+    """Those of ``ids`` that are still people (not removed or forgotten)."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(User.id).where(User.id.in_(sorted(ids)))))
+
+
+def delete_embeddings(session: Session, user_id: int) -> int:
+    """Deletes every stored face of one person (all models); returns how many."""
+    result = session.execute(
+        delete(FaceEmbedding).where(FaceEmbedding.user_id == user_id).returning(FaceEmbedding.id)
+    )
+    return len(result.all())
+
+
+def deactivate_user(session: Session, user_id: int) -> None:
+    session.execute(update(User).where(User.id == user_id).values(active=False))

@@ -37,6 +37,8 @@ HNSW_EF_CONSTRUCTION = 64
 
 DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality")
 KINDS = ("verify", "identify")
+# Roles of HTTP API keys (facedb/access.py says what each may do).
+API_KEY_ROLES = ("kiosk", "admin", "reporter")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -139,6 +141,33 @@ class Threshold(Base):
     source: Mapped[str | None] = mapped_column(Text)
     calibrated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class ApiKey(Base):
+    """A key of the HTTP API (`facedb keys`). Only the sha256 of the token is stored;
+    a revoked key stays, for the record, and frees its name."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("role", API_KEY_ROLES), name="api_keys_role_check"),
+        # One live key per name (names are what `facedb keys revoke` takes).
+        Index(
+            "api_keys_name_live_key",
+            "name",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
     )
 
 

@@ -6,6 +6,7 @@ the image they were found in; embeddings are L2-normalised float32 [512].
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 
@@ -13,12 +14,17 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.errors import ModelError
-from facedb.vision import quality
+from facedb.vision import quality, tiles
 from facedb.vision.align import align_face
+from facedb.vision.crops import aligned_face, find_in_padded
 from facedb.vision.detector import ScrfdDetector
 from facedb.vision.embedder import CHUNK, ArcFaceEmbedder
-from facedb.vision.models import ModelRegistry
+from facedb.vision.liveness import CHUNK as LIVENESS_CHUNK
+from facedb.vision.liveness import LivenessModel, liveness_crop
+from facedb.vision.models import ModelRegistry, load_manifest
 from facedb.vision.types import AnalysedFace, DetectedFace
+
+log = logging.getLogger(__name__)
 
 
 class FacePipeline:
@@ -33,6 +39,8 @@ class FacePipeline:
         self.registry = registry if registry is not None else ModelRegistry(settings)
         self._detector: ScrfdDetector | None = None
         self._embedder: ArcFaceEmbedder | None = None
+        self._liveness: LivenessModel | None = None
+        self._liveness_warned = False
         self._lock = threading.Lock()
 
     # -- models ---------------------------------------------------------------
@@ -81,6 +89,56 @@ class FacePipeline:
                     self._embedder = ArcFaceEmbedder(session, chunk=max_batch or CHUNK)
         return self._embedder
 
+    @property
+    def liveness_name(self) -> str | None:
+        """The manifest's default liveness model; None when the manifest has none."""
+        names = [s.name for s in load_manifest().values() if s.role == "liveness" and s.default]
+        return names[0] if names else None
+
+    def liveness_available(self) -> bool:
+        """Whether the liveness model's file is there (its sha256 is checked on load)."""
+        name = self.liveness_name
+        return name is not None and self.registry.find(name) is not None
+
+    def liveness_enabled(self, is_live: bool) -> bool:
+        """Whether to check liveness on the frames of a source, from settings.liveness:
+        ``on``; ``off``; ``auto`` = on for a camera or a stream (``is_live``), off for
+        image files, folders and video files. When the model file is missing, ``on``
+        raises ModelError and ``auto`` logs a warning and answers False."""
+        mode = self.settings.liveness
+        if mode == "off" or (mode == "auto" and not is_live):
+            return False
+        if self.liveness_available():
+            return True
+        name = self.liveness_name or "liveness"
+        if mode == "on":
+            try:
+                self.registry.verified_path(name)
+            except ModelError as exc:
+                raise ModelError(f"liveness is on, but {exc.message}") from None
+            raise ModelError(f"liveness is on, but the manifest has no {name} model")
+        if not self._liveness_warned:
+            self._liveness_warned = True
+            log.warning(
+                "liveness is off: model %s not found (set FACEDB_WEIGHTS, see weights/README.md)",
+                name,
+            )
+        return False
+
+    @property
+    def liveness(self) -> LivenessModel:
+        """The liveness model, loaded on first use; ModelError when it cannot be."""
+        if self._liveness is None:
+            name = self.liveness_name
+            if name is None:
+                raise ModelError("the model manifest has no default liveness model")
+            session = self.registry.session(name)
+            with self._lock:
+                if self._liveness is None:
+                    max_batch = self.registry.spec(name).max_batch
+                    self._liveness = LivenessModel(session, chunk=max_batch or LIVENESS_CHUNK)
+        return self._liveness
+
     def _check_role(self, name: str, role: str) -> None:
         spec = self.registry.spec(name)
         if spec.role != role:
@@ -92,28 +150,72 @@ class FacePipeline:
         """Faces in one uint8 BGR [H, W, 3] image, highest score first; [] if none."""
         return self.detector.detect(image_bgr, max_faces=max_faces)
 
+    def find_faces(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        """``detect``, and when it finds nothing, look again the two ways a detector
+        misses the face of a still photo: as a tight crop, centred on a padded canvas
+        (vision/crops.py), then, for a very large photo, in tiles (vision/tiles.py)."""
+        faces = self.detect(image_bgr)
+        if faces:
+            return faces
+        det_size = max(self.detector.input_size)
+        faces = find_in_padded(image_bgr, self.detect, det_size)
+        if not faces and tiles.needs_tiles(image_bgr, det_size):
+            faces = tiles.find_in_tiles(
+                image_bgr, self.detect, det_size, self.settings.nms_threshold
+            )
+        return faces
+
     def embed_aligned(self, crops_bgr_112: Sequence[np.ndarray]) -> np.ndarray:
         """Embeddings of aligned uint8 BGR [112, 112, 3] crops: float32 [N, 512],
         L2-normalised; shape [0, 512] for no crops."""
         return self.embedder.embed(crops_bgr_112)
 
     def analyse(
-        self, images: Sequence[np.ndarray], *, embed: bool = True
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        embed: bool = True,
+        liveness: bool = False,
+        retry: bool = True,
+        aligned: bool = False,
     ) -> list[list[AnalysedFace]]:
         """For each image, its faces (highest detector score first) with their quality
-        verdict, aligned crop and, when ``embed``, embedding.
+        verdict, aligned crop and, when ``embed``, embedding; when ``liveness``, the
+        probability that each face is live (vision/liveness.py), else None.
 
         All faces of all images go to the embedder in one call (which runs them in
-        chunks of the model's ``max_batch``). Faces that fail
-        the quality gate are embedded too: the caller decides what to do with them.
+        chunks of the model's ``max_batch``), and likewise to the liveness model. Faces
+        that fail the quality gate are embedded and scored too: the caller decides what
+        to do with them.
+
+        ``retry``: an image with no face is looked at again as a tight crop and, when
+        very large, in tiles (``find_faces``); live sources turn it off, an empty scene
+        would pay for it on every frame. ``aligned``: each image is one face already
+        aligned to the ArcFace template (vision/crops.py): nothing is detected.
         """
-        detected = [self.detect(image) for image in images]
-        crops = [
-            [align_face(image, face.landmarks) for face in faces]
-            for image, faces in zip(images, detected, strict=True)
-        ]
+        if aligned:
+            found = [aligned_face(image) for image in images]
+            detected = [[face] for face, _ in found]
+            crops = [[crop] for _, crop in found]
+        else:
+            detected = [self.find_faces(i) if retry else self.detect(i) for i in images]
+            crops = [
+                [align_face(image, face.landmarks) for face in faces]
+                for image, faces in zip(images, detected, strict=True)
+            ]
         flat_crops = [crop for image_crops in crops for crop in image_crops]
         vectors = self.embed_aligned(flat_crops) if embed and flat_crops else None
+        live = (
+            self.liveness.scores(
+                [
+                    liveness_crop(image, face.box)
+                    for image, faces in zip(images, detected, strict=True)
+                    for face in faces
+                ]
+            )
+            if liveness and flat_crops
+            else None
+        )
         results: list[list[AnalysedFace]] = []
         k = 0
         for faces, image_crops in zip(detected, crops, strict=True):
@@ -124,6 +226,7 @@ class FacePipeline:
                         face=face,
                         quality=quality.assess(face, crop, self.settings),
                         embedding=vectors[k] if vectors is not None else None,
+                        liveness=float(live[k]) if live is not None else None,
                         aligned=crop,
                     )
                 )

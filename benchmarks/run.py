@@ -1,0 +1,137 @@
+"""facedb's benchmarks: `make bench` (full) and `make bench-quick` (CI-sized, < 3 min).
+
+    python -m benchmarks.run --full             # writes docs/BENCHMARKS.md and docs/bench_*.png
+    python -m benchmarks.run --quick            # writes benchmarks/results/quick/BENCHMARKS.md
+    python -m benchmarks.run --full --only matching --gallery-sizes 10000,100000,1000000
+    python -m benchmarks.run --full --render    # re-render the document from saved results
+
+Sections: vision (facedb against insightface 2.1 on the same models and images),
+matching (1:N in PostgreSQL at 10k-100k faces against FAISS), reports (1M attendance
+rows), enrolment (`enrol --from-dir` and its database share). Raw results are kept
+in benchmarks/results/<mode>.json (gitignored); each run replaces the sections it
+ran and keeps the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from benchmarks import common, enrolment, matching, reports, synth, vision
+from benchmarks.markdown import render
+from benchmarks.peer import ensure_peer
+
+SECTIONS = ("vision", "matching", "reports", "enrolment")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "cpu": common.cpu_model(),
+        "memory_gib": round(common.memory_gib(), 1),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "ort_providers": ort.get_available_providers(),
+        "load_average_start": common.load_average(),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def _vision(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
+    peer = ensure_peer()
+    result = vision.run(peer, quick)
+    result["peer"] = {
+        "insightface": peer.insightface,
+        "onnxruntime": peer.onnxruntime,
+        "error": peer.error,
+    }
+    return result
+
+
+def _matching(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
+    real = synth.real_embeddings(limit=100 if quick else None)
+    model = synth.fit(real)
+    result = matching.run(real, model, quick, args.gallery_sizes)
+    result["synth"] = {
+        "real_faces": len(real.identity),
+        "a": model.a,
+        "t_median": model.t_median,
+        "t_sigma": model.t_sigma,
+        "distributions": synth.distributions(real, model),
+    }
+    return result
+
+
+def _reports(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
+    return reports.run(quick)
+
+
+def _enrolment(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
+    return enrolment.run(quick)
+
+
+RUNNERS: dict[str, Callable[[bool, argparse.Namespace], dict[str, Any]]] = {
+    "vision": _vision,
+    "matching": _matching,
+    "reports": _reports,
+    "enrolment": _enrolment,
+}
+
+
+def _sizes(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="the published numbers (long)")
+    mode.add_argument("--quick", action="store_true", help="CI-sized, under 3 minutes")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
+    parser.add_argument("--gallery-sizes", type=_sizes, default=None, help="e.g. 10000,100000")
+    parser.add_argument("--render", action="store_true", help="only re-render the document")
+    parser.add_argument("--out", type=Path, default=None, help="the Markdown file to write")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    quick = not args.full
+    mode = "quick" if quick else "full"
+    store = common.RESULTS / f"{mode}.json"
+    out = args.out or (
+        common.RESULTS / "quick" / "BENCHMARKS.md"
+        if quick
+        else common.REPO / "docs" / "BENCHMARKS.md"
+    )
+    results: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
+    started = time.perf_counter()
+    if not args.render:
+        results["mode"] = mode
+        results["machine"] = machine()
+        for section in args.only.split(","):
+            if section not in RUNNERS:
+                raise SystemExit(f"unknown section {section!r}: choose from {', '.join(SECTIONS)}")
+            t0 = time.perf_counter()
+            results[section] = RUNNERS[section](quick, args)
+            results[section]["seconds"] = time.perf_counter() - t0
+            store.parent.mkdir(parents=True, exist_ok=True)
+            store.write_text(json.dumps(results, indent=1))
+        results["machine"]["load_average_end"] = common.load_average()
+        results["seconds"] = time.perf_counter() - started
+        store.write_text(json.dumps(results, indent=1))
+    render(results, out)
+    print(f"benchmarks: wrote {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""The vision pipeline against insightface 2.1 on the same model files and images.
+
+End to end (decode, detect, align, embed) in worker processes, one per
+implementation and configuration, alternated so that both see the same load; then,
+in this process, the evidence behind facedb's choices: the exact model rewrite,
+the trimmed detector canvas, the embedder's batch effect, and where the time goes
+(onnxruntime per-operator profiles and cProfile).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from benchmarks.common import REPO, WEIGHTS, benchmark_images
+from benchmarks.peer import Peer
+from facedb.config import Settings
+from facedb.vision import models
+from facedb.vision.embedder import ArcFaceEmbedder
+from facedb.vision.pipeline import FacePipeline
+from facedb.vision.sources import read_image
+from facedb.vision.types import DetectedFace
+
+IMPLS = ("facedb", "insightface")
+
+
+@dataclass(frozen=True)
+class Config:
+    threads: int
+    batch: int
+    images: int
+    reps: int
+    embeddings: bool = False  # the run whose vectors are compared
+
+    @property
+    def label(self) -> str:
+        return f"{self.threads} thread{'s' if self.threads > 1 else ''}, batch {self.batch}"
+
+
+def configs(quick: bool) -> list[Config]:
+    if quick:
+        return [Config(1, 1, 16, 1, True), Config(1, 8, 16, 1)]
+    return [
+        Config(1, 1, 320, 2, True),
+        Config(2, 1, 80, 2),
+        Config(1, 8, 80, 2),
+        Config(2, 8, 80, 2),
+    ]
+
+
+# -- worker processes ------------------------------------------------------------
+
+
+def _worker_command(impl: str, peer: Peer, config: Config, images: Path, out: Path) -> list[str]:
+    common = ["--images", str(images), "--threads", str(config.threads)]
+    common += ["--batch", str(config.batch), "--out", str(out)]
+    if config.embeddings:
+        common.append("--embeddings")
+    if impl == "facedb":
+        return [sys.executable, "-m", "benchmarks.facedb_worker", *common]
+    assert peer.python is not None
+    script = REPO / "benchmarks" / "peer_insightface.py"
+    return [str(peer.python), "-W", "ignore", str(script), "--weights", str(WEIGHTS), *common]
+
+
+def _run_worker(impl: str, peer: Peer, config: Config, images: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="facedb-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        command = _worker_command(impl, peer, config, images, out)
+        env = {**os.environ, "FACEDB_WEIGHTS": str(WEIGHTS)}
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{impl} worker failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+
+
+def run_configs(peer: Peer, quick: bool) -> list[dict[str, Any]]:
+    """Every configuration, repetitions alternated facedb / insightface."""
+    impls = IMPLS if peer.python is not None else ("facedb",)
+    results = []
+    for config in configs(quick):
+        paths = benchmark_images(config.images)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+            fh.write("\n".join(str(p) for p in paths))
+            images = Path(fh.name)
+        runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
+        try:
+            for rep in range(config.reps):
+                for impl in impls if rep % 2 == 0 else impls[::-1]:
+                    print(f"  pipeline {config.label}: {impl} rep {rep + 1}", file=sys.stderr)
+                    first = rep == 0 and config.embeddings
+                    runs[impl].append(
+                        _run_worker(impl, peer, config if first else _plain(config), images)
+                    )
+        finally:
+            images.unlink()
+        results.append(_summarise(config, runs))
+    return results
+
+
+def _plain(config: Config) -> Config:
+    return Config(config.threads, config.batch, config.images, config.reps)
+
+
+def _summarise(config: Config, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "label": config.label,
+        "threads": config.threads,
+        "batch": config.batch,
+        "images": config.images,
+        "reps": config.reps,
+    }
+    for impl, impl_runs in runs.items():
+        summary[impl] = {
+            "faces": impl_runs[0]["faces"],
+            "wall_s": [r["wall_s"] for r in impl_runs],
+            "stages_s": [r["stages_s"] for r in impl_runs],
+            "load_s": [r["load_s"] for r in impl_runs],
+            "providers": impl_runs[0]["providers"],
+            "onnxruntime": impl_runs[0]["onnxruntime"],
+            "version": impl_runs[0]["version"],
+        }
+    if config.embeddings and len(runs) == 2:
+        summary["agreement"] = agreement(runs["facedb"][0], runs["insightface"][0])
+    return summary
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Faces matched by box (IoU >= 0.5) and the cosine of their embeddings."""
+    cosines: list[float] = []
+    unmatched = 0
+    for mine, peer in zip(ours["per_image"], theirs["per_image"], strict=True):
+        used: set[int] = set()
+        for box, vector in zip(peer["boxes"], peer["embeddings"], strict=True):
+            ious = [_iou(box, b) for b in mine["boxes"]]
+            best = int(np.argmax(ious)) if ious else -1
+            if best < 0 or ious[best] < 0.5 or best in used:
+                unmatched += 1
+                continue
+            used.add(best)
+            cosines.append(float(np.dot(vector, mine["embeddings"][best])))
+        unmatched += len(mine["boxes"]) - len(used)
+    values = np.asarray(cosines)
+    return {
+        "matched": len(cosines),
+        "unmatched": unmatched,
+        "cos_min": float(values.min()) if cosines else float("nan"),
+        "cos_p1": float(np.percentile(values, 1)) if cosines else float("nan"),
+        "cos_median": float(np.median(values)) if cosines else float("nan"),
+        "below_0_99": int((values < 0.99).sum()),
+        "cosines": [round(c, 5) for c in cosines],
+    }
+
+
+# -- in-process evidence -----------------------------------------------------------
+
+
+def _pipeline(threads: int = 1) -> FacePipeline:
+    pipeline = FacePipeline(Settings.load({"device": "cpu", "threads": threads}))
+    pipeline.load()
+    return pipeline
+
+
+def _options(threads: int = 1, profile: str | None = None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    if profile is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile
+    return options
+
+
+def _time_each(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, alternated, ``reps`` times each."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def crops_of(pipeline: FacePipeline, paths: Sequence[Path]) -> list[np.ndarray]:
+    analysed = pipeline.analyse([read_image(p) for p in paths], embed=False)
+    return [face.aligned for faces in analysed for face in faces if face.aligned is not None]
+
+
+def rewrite_evidence(pipeline: FacePipeline, crops: list[np.ndarray], reps: int) -> dict[str, Any]:
+    """The embedder as published (ConvInteger, PRelu) against facedb's exact rewrite."""
+    path = pipeline.registry.verified_path(pipeline.embedder_name)
+    original = ArcFaceEmbedder(ort.InferenceSession(str(path), _options()), chunk=1)
+    rewritten = pipeline.embedder
+    a, b = original.embed(crops), rewritten.embed(crops)
+    one = crops[:1]
+    times = _time_each(
+        {"original": lambda: original.embed(one), "rewritten": lambda: rewritten.embed(one)}, reps
+    )
+    return {
+        "faces": len(crops),
+        "max_abs_diff": float(np.abs(a - b).max()),
+        "cos_min": float((a * b).sum(axis=1).min()),
+        "ms_original": [t * 1000 for t in times["original"]],
+        "ms_rewritten": [t * 1000 for t in times["rewritten"]],
+    }
+
+
+def batch_effect(pipeline: FacePipeline, crops: list[np.ndarray], reps: int) -> dict[str, Any]:
+    """Cosine between a face embedded alone and in a batch of 8 (int8 activation
+    scales are computed over the whole batch), and the time per face of each."""
+    single = pipeline.embedder
+    batched = ArcFaceEmbedder(single.session, chunk=8)
+    a, b = single.embed(crops), batched.embed(crops)
+    cos = (a * b).sum(axis=1)
+    eight = (crops * 8)[:8]
+    times = _time_each(
+        {"batch 1": lambda: single.embed(eight), "batch 8": lambda: batched.embed(eight)}, reps
+    )
+    return {
+        "faces": len(crops),
+        "cos_min": float(cos.min()),
+        "cos_median": float(np.median(cos)),
+        "cos_p5": float(np.percentile(cos, 5)),
+        "ms_per_face_batch1": [t * 1000 / 8 for t in times["batch 1"]],
+        "ms_per_face_batch8": [t * 1000 / 8 for t in times["batch 8"]],
+    }
+
+
+def _match_shift(full: list[DetectedFace], trimmed: list[DetectedFace]) -> tuple[int, float]:
+    """(faces not found in both, largest key-point shift in px among matched)."""
+    shift = 0.0
+    missing = abs(len(full) - len(trimmed))
+    for face in full:
+        ious = [_iou(face.box.tolist(), t.box.tolist()) for t in trimmed]
+        if not ious or max(ious) < 0.5:
+            missing += 1
+            continue
+        other = trimmed[int(np.argmax(ious))]
+        shift = max(shift, float(np.abs(face.landmarks - other.landmarks).max()))
+    return missing, shift
+
+
+def trim_evidence(pipeline: FacePipeline, paths: Sequence[Path]) -> dict[str, Any]:
+    """The detector on the trimmed canvas (facedb) against the full 640x640 square."""
+    detector = pipeline.detector
+    images = [read_image(p) for p in paths]
+    missing, shift = 0, 0.0
+    seconds = {"square": 0.0, "trimmed": 0.0}
+    for image in images:
+        results = {}
+        for mode in ("square", "trimmed"):
+            detector.trim = mode == "trimmed"
+            start = time.perf_counter()
+            results[mode] = detector.detect(image)
+            seconds[mode] += time.perf_counter() - start
+        m, s = _match_shift(results["square"], results["trimmed"])
+        missing, shift = missing + m, max(shift, s)
+    detector.trim = True
+    return {
+        "images": len(images),
+        "faces_differing": missing,
+        "max_keypoint_shift_px": shift,
+        "ms_square": seconds["square"] * 1000 / len(images),
+        "ms_trimmed": seconds["trimmed"] * 1000 / len(images),
+    }
+
+
+def op_profile(
+    model: str | bytes, shape: tuple[int, ...], runs: int = 5
+) -> list[tuple[str, float]]:
+    """(operator type, share of kernel time) from onnxruntime's profiler, largest first."""
+    with tempfile.TemporaryDirectory(prefix="facedb-bench-ort-") as tmp:
+        session = ort.InferenceSession(model, _options(profile=f"{tmp}/p"))
+        name = session.get_inputs()[0].name
+        blob = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+        for _ in range(runs):
+            session.run(None, {name: blob})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    totals: Counter[str] = Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            totals[event["args"]["op_name"]] += event["dur"]
+    whole = sum(totals.values()) or 1
+    return [(op, us / whole) for op, us in totals.most_common(6)]
+
+
+def op_profiles(pipeline: FacePipeline) -> dict[str, Any]:
+    registry = pipeline.registry
+    det = registry.verified_path(pipeline.detector_name)
+    emb = registry.verified_path(pipeline.embedder_name)
+    model = onnx.load(str(emb))
+    models.integer_convs_as_float(model)
+    models.prelu_as_relu_min(model)
+    return {
+        "detector 640x640": op_profile(str(det), (1, 3, 640, 640)),
+        "embedder as published": op_profile(str(emb), (1, 3, 112, 112)),
+        "embedder rewritten": op_profile(model.SerializeToString(), (1, 3, 112, 112)),
+    }
+
+
+def python_profile(pipeline: FacePipeline, paths: Sequence[Path]) -> list[tuple[str, float]]:
+    """(function, share of total time) of read_image + analyse, largest own time first."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for path in paths:
+        pipeline.analyse([read_image(path)])
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in entries.values()) or 1.0
+    rows = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)[:8]
+    return [(_function_label(key), value[2] / total) for key, value in rows]
+
+
+def _function_label(key: tuple[str, int, str]) -> str:
+    filename, line, name = key
+    if filename == "~":
+        return name.replace("<built-in method ", "").rstrip(">")
+    short = filename.split("site-packages/")[-1].split("/main/")[-1]
+    return f"{short}:{line} {name}"
+
+
+def run(peer: Peer, quick: bool) -> dict[str, Any]:
+    print("benchmarks: vision pipeline", file=sys.stderr)
+    results: dict[str, Any] = {"configs": run_configs(peer, quick)}
+    pipeline = _pipeline()
+    sample = benchmark_images(8 if quick else 40)
+    crops = crops_of(pipeline, sample)
+    reps = 5 if quick else 20
+    results["rewrite"] = rewrite_evidence(pipeline, crops, reps)
+    results["batch_effect"] = batch_effect(pipeline, crops, reps)
+    results["trim"] = trim_evidence(pipeline, benchmark_images(16 if quick else 120))
+    results["ops"] = op_profiles(pipeline)
+    results["profile"] = python_profile(pipeline, sample)
+    return results

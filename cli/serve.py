@@ -1,0 +1,92 @@
+"""`facedb serve`: the HTTP API and the browser kiosk (FastAPI, run by uvicorn)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+
+import click
+
+from facedb.api.logs import uvicorn_log_config
+from facedb.config import Settings
+from facedb.vision.models import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes; each loads the models once.",
+)
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TLS certificate (PEM): browsers give a page the camera only over HTTPS or on localhost.",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TLS private key (PEM) of --ssl-certfile.",
+)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+) -> None:
+    """Serve the HTTP API under /v1 and the kiosk page at /.
+
+    Every request needs an API key (`facedb keys create`), except /v1/health.
+    The OpenAPI schema is at /openapi.json, interactive docs at /docs.
+
+    \b
+    Examples:
+      facedb keys create --name front-door --role kiosk
+      facedb serve --port 8000
+      # then open http://127.0.0.1:8000/?key=<the kiosk key>
+    """
+    import uvicorn
+
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise click.UsageError("give --ssl-certfile and --ssl-keyfile together")
+    settings = Settings.load()
+    registry = ModelRegistry(settings)
+    for name in (settings.detector, settings.embedder):
+        registry.verified_path(name)  # a missing or wrong model file stops here, clearly
+    if ssl_certfile is None and not _is_loopback(host):
+        log.warning(
+            "serving plain HTTP on %s: browsers open the kiosk's camera only over HTTPS "
+            "(--ssl-certfile/--ssl-keyfile, or a TLS reverse proxy)",
+            host,
+        )
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"facedb serving on {scheme}://{host}:{port}/ (API docs at /docs)", err=True)
+    uvicorn.run(
+        "facedb.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        log_level="info",
+        log_config=uvicorn_log_config(),
+        proxy_headers=False,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,190 @@
+"""`facedb watch`: live attendance from a camera, a stream or a video."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facedb.errors import SourceError
+from facedb.watch.events import WatchEvent, WatchSummary
+from facedb.watch.loop import WatchOptions, watch
+
+from .context import open_service
+from .output import json_option
+
+
+@click.command("watch")
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, video file or stream URL (rtsp://, http://...).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the video with boxes, names, similarities and track ids (.mp4 or .avi).",
+)
+@click.option("--show", is_flag=True, help="Show the annotated frames in a window (q stops).")
+@click.option(
+    "--cooldown",
+    type=click.FloatRange(min=0),
+    help="Seconds during which a person is logged once [default: FACEDB_COOLDOWN, 60].",
+)
+@click.option(
+    "--max-faces",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Faces per frame at most, most confident first (0 = all).",
+)
+@click.option(
+    "--detect-every",
+    type=click.IntRange(1, 30),
+    help="Run the detector on every n-th frame; boxes are tracked in between "
+    "[default: 1 for a video file, 2 for a camera or stream].",
+)
+@click.option(
+    "--det-size",
+    type=click.IntRange(min=32),
+    help="Detector input size, a multiple of 32 (320 or 480 is faster; default FACEDB_DET_SIZE).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(-1, 1),
+    help="Accept at this cosine similarity or more (overrides the calibrated value).",
+)
+@click.option(
+    "--max-frames", type=click.IntRange(min=1), help="Stop after this many processed frames."
+)
+@json_option
+def watch_command(
+    source: str,
+    output: Path | None,
+    show: bool,
+    cooldown: float | None,
+    max_faces: int,
+    detect_every: int | None,
+    det_size: int | None,
+    threshold: float | None,
+    max_frames: int | None,
+    as_json: bool,
+) -> None:
+    """Watch a camera, stream or video and log attendance as people pass.
+
+    Every face is detected and tracked; each track is identified on its best
+    frames (1:N in SQL, all faces of a frame in one query). A person is logged
+    ("accepted") once per cooldown; a face that matches nobody is logged once per
+    track ("unknown"). Each event is printed as it happens (JSON lines with
+    --json), and a summary at the end or on Ctrl-C.
+
+    A live source is read on its own thread: frames that arrive while one is being
+    processed are dropped (and counted), and a stream that drops is reopened with
+    backoff. A video file is processed frame by frame.
+
+    \b
+    Examples:
+      facedb watch                                   # camera 0, until Ctrl-C
+      facedb watch --source rtsp://cam.local/stream --det-size 480
+      facedb watch --source hall.mp4 --output hall_annotated.mp4 --json
+    """
+    service = open_service(cooldown=cooldown, det_size=det_size)
+    options = WatchOptions(
+        source=source,
+        output=output,
+        show=show,
+        max_faces=max_faces,
+        detect_every=detect_every,
+        max_frames=max_frames,
+        threshold=threshold,
+    )
+    summary = watch(service, options, on_event=_printer(as_json))
+    if as_json:
+        click.echo(json.dumps({"type": "summary", **_summary_fields(summary)}))
+    else:
+        click.echo(describe_summary(summary))
+    if summary.lost is not None:
+        raise SourceError(summary.lost)
+
+
+def _printer(as_json: bool) -> Callable[[WatchEvent], None]:
+    def print_event(event: WatchEvent) -> None:
+        if as_json:
+            click.echo(json.dumps({"type": "event", **_event_fields(event)}))
+        else:
+            click.echo(describe_event(event))
+
+    return print_event
+
+
+def _event_fields(event: WatchEvent) -> dict[str, Any]:
+    return {
+        "decision": event.decision,
+        "name": event.name,
+        "user_id": event.user_id,
+        "similarity": event.similarity,
+        "nearest": event.nearest,
+        "threshold": event.threshold,
+        "track": event.track_id,
+        "frame": event.frame,
+        "media_time": round(event.media_time, 3),
+        "occurred_at": event.occurred_at.isoformat(),
+        "logged": event.logged,
+        "event_id": str(event.event_id) if event.event_id is not None else None,
+    }
+
+
+def _summary_fields(summary: WatchSummary) -> dict[str, Any]:
+    return {
+        "source": summary.source,
+        "frames": summary.frames,
+        "dropped": summary.dropped,
+        "seconds": round(summary.seconds, 3),
+        "fps": round(summary.fps, 2),
+        "accepted": summary.accepted,
+        "unknown": summary.unknown,
+        "repeats": summary.repeats,
+        "tracks": summary.tracks,
+        "undecided": summary.undecided,
+        "handovers": summary.handovers,
+        "people": list(summary.people),
+        "reconnects": summary.reconnects,
+        "interrupted": summary.interrupted,
+        "output": summary.output,
+        "lost": summary.lost,
+    }
+
+
+def describe_event(event: WatchEvent) -> str:
+    when = event.occurred_at.astimezone().strftime("%H:%M:%S")
+    where = f"track {event.track_id}, frame {event.frame}"
+    similarity = "-" if event.similarity is None else f"{event.similarity:.3f}"
+    if event.decision == "accepted":
+        note = "" if event.logged else " (already logged within the cooldown)"
+        return f"{when}  accepted  {event.name} (similarity {similarity}, {where}){note}"
+    nearest = f", nearest {event.nearest}" if event.nearest else ""
+    return (
+        f"{when}  unknown   nobody enrolled matches (best similarity {similarity}{nearest}; "
+        f"threshold {event.threshold:.3f}, {where})"
+    )
+
+
+def describe_summary(summary: WatchSummary) -> str:
+    stopped = " (stopped)" if summary.interrupted else ""
+    lines = [
+        f"watched {summary.source}{stopped}: {summary.frames} frames in "
+        f"{summary.seconds:.1f} s ({summary.fps:.1f} frames/s), {summary.dropped} dropped",
+        f"logged {summary.accepted} accepted, {summary.unknown} unknown "
+        f"({summary.repeats} repeat(s) within the cooldown not logged); "
+        f"{summary.tracks} track(s)",
+    ]
+    if summary.people:
+        lines.append("people: " + ", ".join(summary.people))
+    if summary.reconnects:
+        lines.append(f"the source was reopened {summary.reconnects} time(s)")
+    if summary.output:
+        lines.append(f"annotated video: {summary.output}")
+    return "\n".join(lines)

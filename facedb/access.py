@@ -1,0 +1,81 @@
+"""Who may use the HTTP API: keys, their roles, and what each role may do.
+
+A key is a random 32-byte token shown once at creation; the database keeps only its
+sha256, so a stolen database does not give working keys. Roles:
+
+    kiosk     verify and identify (what a door or a tablet at the entrance needs)
+    reporter  the attendance log and reports
+    admin     everything: enrol, list and remove people, and the above
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from facedb.errors import InvalidInputError
+from facedb.service import FaceService
+from facedb.store import api_keys, gallery
+from facedb.store.api_keys import ApiKeyInfo
+from facedb.store.schema import API_KEY_ROLES
+
+TOKEN_PREFIX = "fdb_"
+TOKEN_BYTES = 32
+# Longer tokens are refused before hashing: no real key is near this.
+MAX_TOKEN_LENGTH = 200
+
+ACTIONS = ("verify", "identify", "enrol", "users", "attendance", "report")
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "kiosk": frozenset({"verify", "identify"}),
+    "reporter": frozenset({"attendance", "report"}),
+    "admin": frozenset(ACTIONS),
+}
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKeyInfo
+    token: str  # shown once; only its sha256 is stored
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def allows(role: str, action: str) -> bool:
+    return action in PERMISSIONS.get(role, frozenset())
+
+
+def check_role(role: str) -> str:
+    if role not in API_KEY_ROLES:
+        raise InvalidInputError(f"a key's role is one of {', '.join(API_KEY_ROLES)}, not {role!r}")
+    return role
+
+
+def create_key(service: FaceService, name: str, role: str) -> NewKey:
+    """A new key with a fresh random token; the token is in the result only."""
+    name = gallery.clean_name(name)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    with service.transaction() as session:
+        key = api_keys.add_key(session, name, check_role(role), hash_token(token))
+    return NewKey(key, token)
+
+
+def list_keys(service: FaceService, *, include_revoked: bool = False) -> list[ApiKeyInfo]:
+    with service.transaction() as session:
+        return api_keys.list_keys(session, include_revoked=include_revoked)
+
+
+def revoke_key(service: FaceService, name: str) -> ApiKeyInfo:
+    with service.transaction() as session:
+        return api_keys.revoke_key(session, gallery.clean_name(name))
+
+
+def authenticate(service: FaceService, token: str) -> ApiKeyInfo | None:
+    """The live key this token belongs to, or None (unknown, revoked or malformed)."""
+    token = token.strip()
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    with service.transaction() as session:
+        return api_keys.find_live_key(session, hash_token(token))

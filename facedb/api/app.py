@@ -1,0 +1,85 @@
+"""The application of `facedb serve`: the /v1 API, its OpenAPI schema, the kiosk.
+
+    create_app(settings)      one app = one FaceService: models loaded once, one engine
+    create_app_from_env()     the same on Settings.load(), for uvicorn --factory / workers
+
+Routes: /v1/... (facedb.api.faces, facedb.api.records), /openapi.json and /docs, and
+the static kiosk pages at / (index.html: the kiosk; enrol.html: enrolment).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from facedb import __version__
+from facedb.api import errors, faces, records
+from facedb.api.limits import BodyLimitMiddleware
+from facedb.api.pages import KioskPages
+from facedb.api.state import ApiState
+from facedb.config import Settings
+from facedb.errors import ConfigError, FacedbError
+from facedb.service import FaceService
+from facedb.vision.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Face verification and attendance on PostgreSQL + pgvector.
+
+Send an API key (`facedb keys create`) as `Authorization: Bearer <key>` or
+`X-API-Key: <key>`. Roles: **kiosk** (verify, identify), **reporter** (attendance,
+report), **admin** (everything). Images go as multipart/form-data `image` parts or as
+JSON with base64 strings. Errors are `{"error": {"code": ..., "message": ...}}`.
+"""
+
+
+def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> FastAPI:
+    """The API and kiosk over ``settings``. ``pipeline``: already loaded models to
+    share (tests); by default the app loads its own at startup."""
+    if settings.api_max_request_mb <= 0:
+        raise ConfigError(f"api_max_request_mb must be above 0, not {settings.api_max_request_mb}")
+    state = ApiState(settings, FaceService(settings, pipeline=pipeline))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await state.run(lambda: _warm_up(state.service))
+        try:
+            yield
+        finally:
+            state.service.close()
+
+    app = FastAPI(
+        title="facedb",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.facedb = state
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.api_max_request_mb * 1_000_000))
+    app.include_router(faces.router)
+    app.include_router(records.router)
+    app.mount("/", KioskPages(), name="kiosk")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """create_app on the settings of the environment (FACEDB_*, config file)."""
+    return create_app(Settings.load())
+
+
+def _warm_up(service: FaceService) -> None:
+    """Load the models and open the database before the first request. Failures are
+    logged, not fatal: requests answer 503 and /v1/health says why until it works."""
+    try:
+        service.pipeline.load()
+        log.info("models loaded: %s", service.pipeline.providers())
+    except FacedbError as exc:
+        log.error("models unusable: %s", exc.message)
+    try:
+        _ = service.database  # opening it checks the server and the schema
+    except FacedbError as exc:
+        log.warning("database not available yet: %s", exc.message)

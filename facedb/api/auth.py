@@ -1,0 +1,54 @@
+"""API keys on requests: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+
+No key or an unknown/revoked key: 401. A key whose role may not do the action: 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from facedb import access
+from facedb.api.errors import ApiError
+from facedb.api.state import state_of
+from facedb.store.api_keys import ApiKeyInfo
+
+_bearer = HTTPBearer(
+    auto_error=False, description="A facedb API key (`facedb keys create`) as a bearer token."
+)
+_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="A facedb API key (`facedb keys create`)."
+)
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require(action: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
+    """A dependency: the request's key, which must allow ``action`` (facedb.access)."""
+    if action not in access.ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+
+    async def check(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        header: Annotated[str | None, Security(_header)],
+    ) -> ApiKeyInfo:
+        token = bearer.credentials if bearer is not None else header
+        if not token:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "an API key is needed: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                _CHALLENGE,
+            )
+        state = state_of(request)
+        key = await state.run(lambda: access.authenticate(state.service, token))
+        if key is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
+        if not access.allows(key.role, action):
+            raise ApiError(403, "forbidden", f"a {key.role} key may not use {action}")
+        return key
+
+    return check

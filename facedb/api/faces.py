@@ -1,0 +1,125 @@
+"""Routes that look at faces: enrol, verify (logged as attendance), identify."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from facedb.api import docs
+from facedb.api.auth import require
+from facedb.api.errors import ApiError
+from facedb.api.schemas import (
+    EnrolFields,
+    EnrolJson,
+    EnrolOut,
+    IdentifyFields,
+    IdentifyJson,
+    IdentifyOut,
+    VerifyFields,
+    VerifyJson,
+    VerifyOut,
+)
+from facedb.api.state import state_of
+from facedb.api.uploads import decode, read_body
+from facedb.errors import NoFaceError
+from facedb.service import EnrolResult, IdentifyResult, VerifyResult
+from facedb.store.api_keys import ApiKeyInfo
+from facedb.vision.sources import read_image
+
+router = APIRouter(prefix="/v1", tags=["faces"])
+
+
+@router.post(
+    "/enrol",
+    status_code=201,
+    response_model=EnrolOut,
+    responses=docs.errors(400, 401, 403, 409, 413, 415, 422, 503),
+    openapi_extra=docs.image_body(EnrolFields, EnrolJson, many=True),
+)
+async def enrol(request: Request, _: Annotated[ApiKeyInfo, Depends(require("enrol"))]) -> EnrolOut:
+    """Enrol a person from one or more images (admin).
+
+    The faces pass the quality gate; the best diverse ones are stored in one
+    transaction. A name already enrolled is 409 unless `add`; a face that matches
+    another person is 409 unless `force`.
+    """
+    fields, upload = await read_body(request, EnrolFields, EnrolJson, "images")
+    state = state_of(request)
+
+    def work() -> EnrolResult:
+        source, _ = decode(upload, f"{len(upload.images)} uploaded image(s)")
+        return state.service.enrol(
+            fields.name,
+            source,
+            frames=len(upload.images),
+            add=fields.add,
+            force=fields.force,
+            largest=fields.largest,
+        )
+
+    return EnrolOut.of(await state.infer(work))
+
+
+@router.post(
+    "/verify",
+    response_model=VerifyOut,
+    responses=docs.errors(400, 401, 403, 404, 413, 415, 422, 503),
+    openapi_extra=docs.image_body(VerifyFields, VerifyJson, many=True),
+)
+async def verify(
+    request: Request, key: Annotated[ApiKeyInfo, Depends(require("verify"))]
+) -> VerifyOut:
+    """Who is this (1:N), or is it the claimed `name` (1:1)? Logged as attendance.
+
+    Up to three good faces of the images (one per image, the largest) are averaged
+    into one probe, as `facedb verify` does. The attendance row names the API key
+    as its device. An image with no face is 422 `no_face` and is not logged (a kiosk
+    polls an empty scene twice a second); faces that all fail the quality gate are
+    422 `bad_quality`, logged.
+    """
+    fields, upload = await read_body(request, VerifyFields, VerifyJson, "images")
+    state = state_of(request)
+
+    def work() -> tuple[VerifyResult, list[str]]:
+        source, origins = decode(upload, f"{len(upload.images)} uploaded image(s)")
+        result = state.service.verify(source, name=fields.name, log_no_face=False, device=key.name)
+        return result, origins
+
+    result, origins = await state.infer(work)
+    if result.decision == "no_face":
+        raise ApiError(422, "no_face", f"no face found in {result.frames} image(s)")
+    if result.decision == "bad_quality":
+        raise ApiError(422, "bad_quality", "no usable face: " + "; ".join(result.reasons))
+    return VerifyOut.of(result, origins)
+
+
+@router.post(
+    "/identify",
+    response_model=IdentifyOut,
+    responses=docs.errors(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=docs.image_body(IdentifyFields, IdentifyJson, many=False),
+)
+async def identify(
+    request: Request,
+    _: Annotated[ApiKeyInfo, Depends(require("identify"))],
+    top: Annotated[int, Query(ge=1, le=10, description="Candidates per face.")] = 3,
+) -> IdentifyOut:
+    """Every face of one image, with who it is: boxes, names, similarities.
+
+    A face gets a name when it passes the quality gate and its best similarity
+    reaches the threshold. A look-up: nothing is logged.
+    """
+    _fields, upload = await read_body(request, IdentifyFields, IdentifyJson, "image")
+    if len(upload.images) != 1:
+        raise ApiError(422, "bad_input", "identify takes exactly one image")
+    state = state_of(request)
+
+    def work() -> IdentifyResult:
+        image = upload.images[0]
+        return state.service.identify_faces(read_image(image.data, name=image.label), top=top)
+
+    result = await state.infer(work)
+    if not result.faces:
+        raise NoFaceError("no face found in the image")
+    return IdentifyOut.of(result)

@@ -1,0 +1,154 @@
+"""Routes over the records: people, the attendance log, reports, and health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from facedb import __version__, timezones
+from facedb.api import docs
+from facedb.api.auth import require
+from facedb.api.schemas import (
+    AttendanceOut,
+    DatabaseHealth,
+    HealthOut,
+    ModelHealth,
+    RemovedOut,
+    ReportOut,
+    UserOut,
+)
+from facedb.api.state import ApiState, state_of
+from facedb.errors import FacedbError, InvalidInputError
+from facedb.store.api_keys import ApiKeyInfo
+from facedb.store.engine import check_connection
+from facedb.store.schema import NAME_MAX_LENGTH
+
+router = APIRouter(prefix="/v1", tags=["records"])
+
+# A report covers at most this many days.
+MAX_REPORT_DAYS = 366
+
+
+@router.get("/users", response_model=list[UserOut], responses=docs.errors(401, 403, 503))
+async def list_users(
+    request: Request, _: Annotated[ApiKeyInfo, Depends(require("users"))]
+) -> list[UserOut]:
+    """Everyone enrolled, with their number of stored faces (admin)."""
+    state = state_of(request)
+    return [UserOut.of(u) for u in await state.run(state.service.users)]
+
+
+@router.delete(
+    "/users/{name}", response_model=RemovedOut, responses=docs.errors(401, 403, 404, 422, 503)
+)
+async def remove_user(
+    request: Request,
+    name: str,
+    _: Annotated[ApiKeyInfo, Depends(require("users"))],
+) -> RemovedOut:
+    """Remove a person and their stored faces (admin). Their attendance rows stay."""
+    state = state_of(request)
+    removed = await state.run(lambda: state.service.remove_user(name))
+    return RemovedOut(name=name, embeddings_removed=removed)
+
+
+@router.get(
+    "/attendance",
+    response_model=list[AttendanceOut],
+    responses=docs.errors(401, 403, 404, 422, 503),
+)
+async def attendance(
+    request: Request,
+    _: Annotated[ApiKeyInfo, Depends(require("attendance"))],
+    since: Annotated[
+        datetime | None, Query(description="Only events from then on (ISO 8601; no zone: UTC).")
+    ] = None,
+    user: Annotated[
+        str | None, Query(max_length=NAME_MAX_LENGTH, description="Only this person's events.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[AttendanceOut]:
+    """Attendance rows, newest first (reporter, admin)."""
+    moment = _utc(since) if since is not None else None
+    state = state_of(request)
+    rows = await state.run(lambda: state.service.attendance(moment, user, limit))
+    return [AttendanceOut.of(r) for r in rows]
+
+
+def _utc(moment: datetime) -> datetime:
+    """The moment in UTC (a naive one is read as UTC); PostgreSQL takes any."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInputError(f"since is out of range: {moment.isoformat()}") from None
+
+
+@router.get("/report", response_model=ReportOut, responses=docs.errors(401, 403, 422, 503))
+async def report(
+    request: Request,
+    _: Annotated[ApiKeyInfo, Depends(require("report"))],
+    date: Annotated[str, Query(max_length=20, description="today, yesterday or YYYY-MM-DD")] = (
+        "today"
+    ),
+    to: Annotated[
+        str | None, Query(max_length=20, description="Last day of a period (default: date).")
+    ] = None,
+    tz: Annotated[
+        str | None, Query(max_length=64, description="IANA time zone (default: the server's).")
+    ] = None,
+) -> ReportOut:
+    """Who came (first and last seen), who is absent, and the attempts, per local
+    day in `tz` (reporter, admin)."""
+    zone = timezones.check_zone(tz) if tz else timezones.local_zone()
+    first = timezones.parse_day(date, zone)
+    last = timezones.parse_day(to, zone) if to else first
+    if last - first > timedelta(days=MAX_REPORT_DAYS):
+        raise InvalidInputError(f"a report covers at most {MAX_REPORT_DAYS} days")
+    state = state_of(request)
+    return ReportOut.of(await state.run(lambda: state.service.report(first, last, zone)))
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(request: Request) -> JSONResponse:
+    """Whether the database answers and the models are loaded, with the execution
+    provider each model runs on. No key needed; 503 when something is down."""
+    state = state_of(request)
+    database, models, models_error = await state.run(lambda: _check(state))
+    healthy = database.ok and models_error is None
+    body = HealthOut(
+        status="ok" if healthy else "unavailable",
+        version=__version__,
+        device=state.settings.device_name,
+        database=database,
+        models=models,
+        models_error=models_error,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+
+def _check(state: ApiState) -> tuple[DatabaseHealth, list[ModelHealth], str | None]:
+    try:
+        check_connection(state.service.database.engine)
+        database = DatabaseHealth(ok=True, error=None)
+    except FacedbError as exc:
+        database = DatabaseHealth(ok=False, error=exc.message)
+    pipeline = state.service.pipeline
+    models_error = None
+    try:
+        pipeline.load()
+    except FacedbError as exc:
+        models_error = exc.message
+    providers = pipeline.providers()
+    models = [
+        ModelHealth(name=name, role=role, provider=providers.get(name))
+        for name, role in (
+            (pipeline.detector_name, "detector"),
+            (pipeline.embedder_name, "embedder"),
+        )
+    ]
+    return database, models, models_error

@@ -1,0 +1,305 @@
+"""What the API takes and returns: pydantic models at the HTTP boundary.
+
+Requests carry images either as multipart/form-data ("image" file parts and plain
+fields) or as JSON with base64 images; both are described in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from facedb.service import EnrolResult, IdentifyResult, VerifyResult
+from facedb.store.attendance import AttendanceRow, Report
+from facedb.store.gallery import UserSummary
+from facedb.store.schema import NAME_MAX_LENGTH
+
+# Images in one request: enough for a short burst of camera frames.
+MAX_IMAGES = 10
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Box = Annotated[
+    list[float], Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels")
+]
+Base64Image = Annotated[
+    str, Field(description="An encoded image (JPEG, PNG, ...) in base64, or a data: URL")
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# -- requests ---------------------------------------------------------------------
+
+
+class EnrolFields(_In):
+    name: Name
+    add: bool = Field(False, description="Add faces to a person already enrolled.")
+    force: bool = Field(False, description="Enrol even if the face matches another person.")
+    largest: bool = Field(False, description="Take the largest face of an image with several.")
+
+
+class EnrolJson(EnrolFields):
+    images: list[Base64Image] = Field(min_length=1, max_length=MAX_IMAGES)
+
+
+class VerifyFields(_In):
+    name: Name | None = Field(None, description="The claimed identity (1:1); none: 1:N.")
+
+
+class VerifyJson(VerifyFields):
+    images: list[Base64Image] = Field(min_length=1, max_length=MAX_IMAGES)
+
+
+class IdentifyFields(_In):
+    pass
+
+
+class IdentifyJson(IdentifyFields):
+    image: Base64Image
+
+
+# -- responses --------------------------------------------------------------------
+
+
+class EnrolOut(_Out):
+    name: str
+    created: bool
+    added: int
+    total: int
+    images: int
+    faces_rejected: int
+
+    @classmethod
+    def of(cls, r: EnrolResult) -> EnrolOut:
+        return cls(
+            name=r.name,
+            created=r.created,
+            added=r.added,
+            total=r.total,
+            images=r.frames,
+            faces_rejected=r.faces_rejected,
+        )
+
+
+class FaceOut(_Out):
+    image: int = Field(description="Index of the image the face is in.")
+    box: Box
+    det_score: float
+    quality: float
+
+
+class VerifyOut(_Out):
+    decision: str = Field(description="accepted, rejected or unknown (or spoof)")
+    accepted: bool
+    kind: str = Field(description="verify (1:1, a claimed name) or identify (1:N)")
+    person: str | None = Field(description="Who was recognised; null when nobody.")
+    claimed: str | None
+    similarity: float | None = Field(description="Cosine similarity of the best match.")
+    threshold: float
+    threshold_source: str
+    logged: bool = Field(description="False when already logged within the cooldown.")
+    event_id: uuid.UUID
+    occurred_at: datetime
+    model: str
+    images: int
+    faces: list[FaceOut]
+
+    @classmethod
+    def of(cls, r: VerifyResult, origins: list[str]) -> VerifyOut:
+        return cls(
+            decision=r.decision,
+            accepted=r.accepted,
+            kind=r.kind,
+            person=r.name,
+            claimed=r.claimed,
+            similarity=r.similarity,
+            threshold=r.threshold,
+            threshold_source=r.threshold_source,
+            logged=r.logged,
+            event_id=r.event_id,
+            occurred_at=r.occurred_at,
+            model=r.model,
+            images=r.frames,
+            faces=[
+                FaceOut(
+                    image=origins.index(f.origin) if f.origin in origins else 0,
+                    box=list(f.box),
+                    det_score=f.det_score,
+                    quality=f.quality,
+                )
+                for f in r.faces
+            ],
+        )
+
+
+class CandidateOut(_Out):
+    name: str
+    similarity: float
+
+
+class IdentifiedFaceOut(_Out):
+    """One face; ``candidates`` lists the people at or above the threshold only."""
+
+    box: Box
+    det_score: float
+    quality_ok: bool
+    reasons: list[str]
+    name: str | None = Field(description="Who it is; null: nobody known, or a poor face.")
+    similarity: float | None
+    candidates: list[CandidateOut]
+
+
+class IdentifyOut(_Out):
+    faces: list[IdentifiedFaceOut]
+    threshold: float
+    threshold_source: str
+    model: str
+
+    @classmethod
+    def of(cls, r: IdentifyResult) -> IdentifyOut:
+        return cls(
+            faces=[
+                IdentifiedFaceOut(
+                    box=list(f.box),
+                    det_score=f.det_score,
+                    quality_ok=f.quality_ok,
+                    reasons=list(f.reasons),
+                    name=f.name,
+                    similarity=f.similarity,
+                    # Only people at or above the threshold are named: a kiosk does
+                    # not learn whom a stranger looks most like.
+                    candidates=[
+                        CandidateOut(name=c.name, similarity=c.similarity)
+                        for c in f.candidates
+                        if c.similarity >= r.threshold
+                    ],
+                )
+                for f in r.faces
+            ],
+            threshold=r.threshold,
+            threshold_source=r.threshold_source,
+            model=r.model,
+        )
+
+
+class UserOut(_Out):
+    name: str
+    external_id: str | None
+    active: bool
+    created_at: datetime
+    embeddings: int
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, u: UserSummary) -> UserOut:
+        return cls(
+            name=u.name,
+            external_id=u.external_id,
+            active=u.active,
+            created_at=u.created_at,
+            embeddings=u.embeddings,
+            meta=u.meta,
+        )
+
+
+class RemovedOut(_Out):
+    name: str
+    embeddings_removed: int
+
+
+class AttendanceOut(_Out):
+    event_id: uuid.UUID
+    occurred_at: datetime
+    kind: str
+    decision: str
+    name: str | None
+    claimed_name: str | None
+    similarity: float | None
+    threshold: float | None
+    liveness: float | None
+    device: str | None
+    model: str | None
+    offline: bool
+
+    @classmethod
+    def of(cls, a: AttendanceRow) -> AttendanceOut:
+        return cls(
+            event_id=a.event_id,
+            occurred_at=a.occurred_at,
+            kind=a.kind,
+            decision=a.decision,
+            name=a.name,
+            claimed_name=a.claimed_name,
+            similarity=a.similarity,
+            threshold=a.threshold,
+            liveness=a.liveness,
+            device=a.device,
+            model=a.model,
+            offline=a.offline,
+        )
+
+
+class PersonDayOut(_Out):
+    name: str
+    day: date
+    first_seen: datetime
+    last_seen: datetime
+    accepted: int
+
+
+class ReportOut(_Out):
+    date_from: date
+    date_to: date
+    timezone: str
+    present: list[PersonDayOut]
+    absent: list[str]
+    attempts: dict[str, int]
+
+    @classmethod
+    def of(cls, r: Report) -> ReportOut:
+        return cls(
+            date_from=r.date_from,
+            date_to=r.date_to,
+            timezone=r.timezone,
+            present=[
+                PersonDayOut(
+                    name=p.name,
+                    day=p.day,
+                    first_seen=p.first_seen,
+                    last_seen=p.last_seen,
+                    accepted=p.accepted,
+                )
+                for p in r.present
+            ],
+            absent=r.absent,
+            attempts=r.attempts,
+        )
+
+
+class DatabaseHealth(_Out):
+    ok: bool
+    error: str | None
+
+
+class ModelHealth(_Out):
+    name: str
+    role: str
+    provider: str | None
+
+
+class HealthOut(_Out):
+    status: str = Field(description="ok, or unavailable (then the HTTP status is 503)")
+    version: str
+    device: str
+    database: DatabaseHealth
+    models: list[ModelHealth]
+    models_error: str | None

@@ -1,0 +1,140 @@
+"""Reading the images of a request: multipart/form-data "image" parts, or JSON with
+base64 images. Encoded bytes are read here (on the event loop: no decoding); the
+pixels are decoded in a worker thread by :func:`decode`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from facedb.api.errors import ApiError
+from facedb.api.schemas import MAX_IMAGES
+from facedb.vision.sources import ImagesSource, read_image
+
+F = TypeVar("F", bound=BaseModel)
+
+IMAGE_PART = "image"
+_DATA_URL = re.compile(r"^data:[\w.+/-]*(;[\w-]+=[\w.-]+)*;base64,", re.IGNORECASE)
+# Multipart fields other than images: a handful of short values.
+_MAX_FIELDS = 20
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    data: bytes
+    label: str  # for messages: "#0 (door.jpg)"
+
+
+@dataclass(frozen=True)
+class Upload:
+    images: list[EncodedImage]
+
+
+async def read_body(
+    request: Request, fields_model: type[F], json_model: type[BaseModel], image_key: str
+) -> tuple[F, Upload]:
+    """The request's fields (validated by ``fields_model``) and its encoded images.
+
+    JSON bodies are validated by ``json_model`` (fields plus ``image_key``: one base64
+    string or a list of them). Raises ApiError 415 for another content type, 422
+    when there is no image or too many.
+    """
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raw, images = await _read_multipart(request)
+    elif media == "application/json" or media.endswith("+json"):
+        raw, images = await _read_json(request, json_model, image_key)
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data (image parts) or application/json (base64 images)",
+        )
+    fields = validate(fields_model, raw)
+    if not images:
+        raise ApiError(422, "bad_input", f"no image: send one or more {IMAGE_PART!r} parts")
+    if len(images) > MAX_IMAGES:
+        raise ApiError(422, "bad_input", f"at most {MAX_IMAGES} images per request")
+    return fields, Upload(images)
+
+
+def validate(model: type[F], raw: dict[str, Any]) -> F:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+
+
+async def _read_multipart(request: Request) -> tuple[dict[str, Any], list[EncodedImage]]:
+    form = await request.form(max_files=MAX_IMAGES + 1, max_fields=_MAX_FIELDS)
+    try:
+        fields: dict[str, Any] = {}
+        images: list[EncodedImage] = []
+        for key, value in form.multi_items():
+            if key == IMAGE_PART:
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    label = _label(len(images), value.filename)
+                else:
+                    data, label = value.encode("utf-8"), _label(len(images), None)
+                images.append(EncodedImage(data, label))
+            elif isinstance(value, str):
+                if key in fields:
+                    raise ApiError(422, "bad_input", f"the field {key!r} is given twice")
+                fields[key] = value
+            else:
+                raise ApiError(422, "bad_input", f"unexpected file part {key!r}")
+        return fields, images
+    finally:
+        await form.close()
+
+
+async def _read_json(
+    request: Request, json_model: type[BaseModel], image_key: str
+) -> tuple[dict[str, Any], list[EncodedImage]]:
+    try:
+        payload = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(422, "bad_input", "the body must be a JSON object")
+    validated = validate(json_model, payload).model_dump()
+    encoded = validated.pop(image_key)
+    strings = encoded if isinstance(encoded, list) else [encoded]
+    images = [EncodedImage(_from_base64(s, i), _label(i, None)) for i, s in enumerate(strings)]
+    return validated, images
+
+
+def _from_base64(text: str, index: int) -> bytes:
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "bad_image", f"image #{index} is not valid base64") from None
+
+
+def _label(index: int, filename: str | None) -> str:
+    if filename:
+        shown = "".join(ch for ch in filename if ch.isprintable())[:80]
+        return f"#{index} ({shown})"
+    return f"#{index}"
+
+
+def decode(upload: Upload, description: str) -> tuple[ImagesSource, list[str]]:
+    """Decodes every image (ImageError, HTTP 400, names the bad one) into a frame
+    source; also returns the frames' origins, in order ("#0", "#1", ...)."""
+    origins = [f"#{i}" for i in range(len(upload.images))]
+    frames = [
+        (read_image(image.data, name=image.label), origin)
+        for image, origin in zip(upload.images, origins, strict=True)
+    ]
+    return ImagesSource(frames, description), origins

@@ -1,0 +1,72 @@
+"""API keys of the HTTP API, in SQL. Only a key's sha256 is stored (facedb/access.py
+makes and hashes the tokens); a revoked key keeps its row and frees its name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from facedb.errors import DuplicateNameError, InvalidInputError
+from facedb.store.schema import ApiKey
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def live(self) -> bool:
+        return self.revoked_at is None
+
+
+def _info(key: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(key.id, key.name, key.role, key.created_at, key.revoked_at)
+
+
+def add_key(session: Session, name: str, role: str, key_hash: str) -> ApiKeyInfo:
+    """Stores a new key; a live key of the same name is DuplicateNameError."""
+    key = ApiKey(name=name, role=role, key_hash=key_hash)
+    session.add(key)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise DuplicateNameError(
+            f"an API key called {name!r} exists: revoke it first, or choose another name"
+        ) from None
+    session.refresh(key)
+    return _info(key)
+
+
+def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKeyInfo]:
+    query = select(ApiKey).order_by(func.lower(ApiKey.name), ApiKey.created_at)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return [_info(k) for k in session.scalars(query)]
+
+
+def revoke_key(session: Session, name: str) -> ApiKeyInfo:
+    """Marks the live key of this name revoked, from now on."""
+    key = session.scalars(
+        select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+    ).first()
+    if key is None:
+        raise InvalidInputError(f"no live API key is called {name!r} (see `facedb keys list`)")
+    key.revoked_at = datetime.now(UTC)
+    session.flush()
+    return _info(key)
+
+
+def find_live_key(session: Session, key_hash: str) -> ApiKeyInfo | None:
+    key = session.scalars(
+        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    ).first()
+    return _info(key) if key is not None else None

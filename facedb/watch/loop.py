@@ -1,0 +1,395 @@
+"""The watch loop: frames in, tracks, decisions and attendance rows out.
+
+For each frame:
+
+1. detect every face (on every ``detect_every``-th frame; in between, the tracks'
+   boxes move on by their velocity) and check each face's quality;
+2. track the faces (IoU tracker): one person walking past is one track;
+3. embed, in one call, the good faces of tracks that want a sample (undecided tracks;
+   decided ones now and then, to notice a track taken over by someone else: see
+   identity.py), at most ``embed_budget`` a frame, undecided tracks first; then
+   identify the new probes (each track's mean of its best faces) in one SQL round
+   trip;
+4. log what was decided, in the same transaction: ``accepted`` once per person per
+   cooldown, ``unknown`` once per unknown track (kind ``identify``);
+5. draw the tracks onto the frame for ``--output`` and ``--show``.
+
+A file is processed frame by frame, every frame. A live source (camera, stream) is
+read on its own thread that keeps only the newest frame: frames that arrive while
+one is being processed are dropped and counted, and a source that drops is reopened
+(see reader.py).
+
+The cooldown runs on the source's clock: a file's position in the video, a live
+source's time since the watch began. A person's first acceptance also checks the
+database, so that a row logged by `facedb verify` or an earlier watch on this device
+within the cooldown is not repeated. Rows carry the wall-clock time of the decision
+(for a file too: when it was watched, not when it was filmed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from facedb.errors import InvalidInputError, SourceError
+from facedb.service import FaceService
+from facedb.store import attendance, gallery
+from facedb.store.attendance import AttendanceEvent
+from facedb.vision.sources import FrameSource, open_source
+from facedb.vision.types import AnalysedFace, Frame
+from facedb.watch.draw import draw_tracks
+from facedb.watch.events import TrackView, WatchEvent, WatchFrame, WatchSummary
+from facedb.watch.identity import IdentityBook, TrackIdentity, TrackPolicy, Verdict, decide
+from facedb.watch.reader import RECONNECT_ATTEMPTS, RECONNECT_BACKOFF_S, LatestFrameReader
+from facedb.watch.sinks import VideoSink, Window, check_output
+from facedb.watch.tracker import IouTracker, TrackBox
+
+log = logging.getLogger(__name__)
+
+# Detector runs on a live source: every other frame. SCRFD is most of a frame's time
+# (docs/BENCHMARKS.md, "Live watch"), and at 10+ frames/s a face moves little in one
+# frame, so the tracker's predicted box is as good as a detection for drawing.
+LIVE_DETECT_EVERY = 2
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    source: str = "0"
+    output: Path | None = None  # annotated video (.mp4, .avi ...)
+    show: bool = False  # a window with the annotated frames
+    max_faces: int = 0  # faces per frame, highest detector score first; 0 = all
+    # Run the detector on every n-th frame and move the boxes by tracking in between;
+    # None: every frame of a file, every LIVE_DETECT_EVERY-th of a live source.
+    detect_every: int | None = None
+    max_frames: int | None = None  # stop after this many processed frames
+    threshold: float | None = None  # None: the calibrated or default threshold
+    iou_threshold: float = 0.3
+    max_missed: int = 5  # detection frames a track may miss before it ends
+    reconnect_attempts: int = RECONNECT_ATTEMPTS  # reopenings in a row of a lost live source
+    reconnect_backoff: float = RECONNECT_BACKOFF_S  # seconds before the first, doubling
+    policy: TrackPolicy = field(default_factory=TrackPolicy)
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 0:
+            raise InvalidInputError(f"--max-faces must be 0 (all) or more, not {self.max_faces}")
+        if self.detect_every is not None and self.detect_every < 1:
+            raise InvalidInputError(f"--detect-every must be at least 1, not {self.detect_every}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise InvalidInputError(f"--max-frames must be at least 1, not {self.max_frames}")
+
+
+EventCallback = Callable[[WatchEvent], None]
+FrameCallback = Callable[[WatchFrame], None]
+
+
+def watch(
+    service: FaceService,
+    options: WatchOptions,
+    *,
+    on_event: EventCallback | None = None,
+    on_frame: FrameCallback | None = None,
+    stop: threading.Event | None = None,
+) -> WatchSummary:
+    """Watches ``options.source`` until it ends, ``stop`` is set, ``max_frames`` are
+    processed, or Ctrl-C; returns the summary. ``on_event`` is called after each
+    decision is committed, ``on_frame`` after each frame."""
+    window = Window() if options.show else None  # fails now when there is no display
+    if options.output is not None:
+        check_output(options.output)
+    service.pipeline.load()
+    with service.transaction() as session:
+        threshold = service.threshold(session, options.threshold).value
+    source = open_source(options.source)
+    try:
+        watcher = _Watcher(service, options, threshold, source, window, on_event, on_frame, stop)
+    except BaseException:
+        source.close()
+        raise
+    return watcher.run()
+
+
+class _Watcher:
+    def __init__(
+        self,
+        service: FaceService,
+        options: WatchOptions,
+        threshold: float,
+        source: FrameSource,
+        window: Window | None,
+        on_event: EventCallback | None,
+        on_frame: FrameCallback | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.service = service
+        self.options = options
+        self.policy = options.policy
+        self.threshold = threshold
+        self.source = source
+        self.live = source.is_live
+        self.detect_every = options.detect_every or (LIVE_DETECT_EVERY if self.live else 1)
+        self.window = window
+        self.on_event = on_event
+        self.on_frame = on_frame
+        self.stop = stop
+        self.model = service.pipeline.embedder_name
+        self.tracker = IouTracker(options.iou_threshold, options.max_missed)
+        self.book = IdentityBook(options.policy)
+        self.reader: LatestFrameReader | None = None
+        self.sink: VideoSink | None = None
+        if options.output is not None:
+            self.sink = VideoSink(options.output, float(getattr(source, "fps", 0.0)))
+        self.frames = 0
+        self.tracks = 0
+        self.accepted = 0
+        self.unknown = 0
+        self.repeats = 0
+        self.people: list[str] = []
+        self._last_logged: dict[int, float] = {}  # user id -> clock of the row logged
+        self.lost: str | None = None  # why a live source ended, when it was lost
+        self._started = time.monotonic()
+
+    # -- the loop -----------------------------------------------------------------
+
+    def run(self) -> WatchSummary:
+        interrupted = False
+        started: float | None = None
+        try:
+            for frame in self._frames():
+                if started is None:
+                    started = self._started = time.monotonic()
+                if not self._process(frame):
+                    interrupted = True
+                    break
+                if self.options.max_frames is not None and self.frames >= self.options.max_frames:
+                    break
+                if self.stop is not None and self.stop.is_set():
+                    interrupted = True
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            log.info("interrupted after %d frames", self.frames)
+        finally:
+            self._close()
+        seconds = time.monotonic() - started if started is not None else 0.0
+        self.book.forget(self.tracker.active_ids())
+        return WatchSummary(
+            source=self.source.description,
+            frames=self.frames,
+            dropped=self.reader.dropped if self.reader is not None else 0,
+            seconds=seconds,
+            fps=self.frames / seconds if seconds > 0 else 0.0,
+            accepted=self.accepted,
+            unknown=self.unknown,
+            repeats=self.repeats,
+            tracks=self.tracks,
+            undecided=self.book.undecided_ended,
+            handovers=self.book.handovers,
+            people=tuple(self.people),
+            reconnects=self.reader.reconnects if self.reader is not None else 0,
+            interrupted=interrupted,
+            output=str(self.options.output) if self.options.output is not None else None,
+            lost=self.lost,
+        )
+
+    def _frames(self) -> Iterator[Frame]:
+        if not self.live:
+            yield from self.source
+            return
+        spec = self.options.source
+        self.reader = LatestFrameReader(
+            self.source,
+            lambda: open_source(spec),
+            attempts=self.options.reconnect_attempts,
+            backoff=self.options.reconnect_backoff,
+        ).start()
+        while True:
+            try:
+                frame = self.reader.next()
+            except SourceError as exc:  # lost for good: stop with a summary
+                self.lost = exc.message
+                return
+            if frame is None:
+                return
+            yield frame
+
+    def _close(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
+        else:
+            self.source.close()
+        if self.sink is not None:
+            self.sink.close()
+        if self.window is not None:
+            self.window.close()
+
+    def _clock(self, frame: Frame) -> float:
+        """Seconds on the source's clock (see the module docstring)."""
+        return time.monotonic() - self._started if self.live else frame.timestamp
+
+    def _process(self, frame: Frame) -> bool:
+        """One frame; False when the person closed the window."""
+        index = self.frames
+        clock = self._clock(frame)
+        detected = index % self.detect_every == 0
+        if detected:
+            faces = self.service.pipeline.analyse([frame.image], embed=False)[0]
+            if self.options.max_faces:
+                faces = faces[: self.options.max_faces]
+            step = self.tracker.update(np.array([f.face.box for f in faces]).reshape(-1, 4))
+            self.tracks += len(step.started)
+            self.book.forget(step.ended)
+            boxes = self.tracker.visible()
+            self._identify(boxes, faces, index, clock)
+        else:
+            boxes = self.tracker.predict()
+        self.frames += 1
+        views = tuple(self._view(box) for box in boxes)
+        if self.sink is not None or self.window is not None:
+            image = draw_tracks(frame.image, views, self._status(index))
+            if self.sink is not None:
+                self.sink.write(image)
+            if self.window is not None and not self.window.show(image):
+                return False
+        if self.on_frame is not None:
+            self.on_frame(WatchFrame(index, clock, detected, views))
+        return True
+
+    # -- identification -------------------------------------------------------------
+
+    def _identify(
+        self, boxes: list[TrackBox], faces: list[AnalysedFace], index: int, clock: float
+    ) -> None:
+        wanted: list[tuple[TrackIdentity, AnalysedFace]] = []
+        for box in boxes:
+            if box.detection is None or box.hits < self.policy.min_hits:
+                continue
+            face = faces[box.detection]
+            if not face.quality.accepted or face.aligned is None:
+                continue
+            track = self.book.get(box.track_id)
+            if track.wants_sample(index):
+                wanted.append((track, face))
+        if not wanted:
+            return
+        # Undecided tracks first (fewest samples), then the best faces.
+        wanted.sort(key=lambda p: (p[0].settled, len(p[0].samples), -p[1].quality.score))
+        chosen = wanted[: self.policy.embed_budget]
+        crops = [face.aligned for _, face in chosen if face.aligned is not None]
+        vectors = self.service.pipeline.embed_aligned(crops)
+        changed = [
+            track
+            for (track, face), vector in zip(chosen, vectors, strict=True)
+            if track.add(face.quality.score, vector, index, same_person=self.threshold)
+        ]
+        if not changed:
+            return
+        probes = np.stack([track.template() for track in changed])
+        events: list[WatchEvent] = []
+        with self.service.transaction() as session:
+            matches = gallery.identify(
+                session, probes, self.model, ef_search=self.service.settings.ef_search
+            )
+            for track, track_matches in zip(changed, matches, strict=True):
+                verdict = decide(track, track_matches, self.threshold)
+                if verdict is not None:
+                    events.append(self._record(session, track, verdict, index, clock))
+        for event in events:  # committed: now they can be told
+            self._count(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def _record(
+        self, session: Session, track: TrackIdentity, verdict: Verdict, index: int, clock: float
+    ) -> WatchEvent:
+        now = datetime.now(UTC)
+        settings = self.service.settings
+        person = verdict.match if verdict.decision == "accepted" else None
+        logged = person is None or self._outside_cooldown(session, person.user_id, clock, now)
+        event_id = uuid.uuid4() if logged else None
+        if event_id is not None:
+            attendance.log_event(
+                session,
+                AttendanceEvent(
+                    event_id=event_id,
+                    occurred_at=now,
+                    kind="identify",
+                    decision=verdict.decision,
+                    user_id=person.user_id if person else None,
+                    claimed_user_id=None,
+                    similarity=verdict.similarity,
+                    threshold=self.threshold,
+                    liveness=None,
+                    device=settings.device_name,
+                    model=self.model,
+                ),
+            )
+        return WatchEvent(
+            decision=verdict.decision,
+            name=person.name if person else None,
+            user_id=person.user_id if person else None,
+            similarity=verdict.similarity,
+            nearest=verdict.match.name if verdict.match else None,
+            threshold=self.threshold,
+            track_id=track.track_id,
+            frame=index,
+            media_time=clock,
+            occurred_at=now,
+            logged=logged,
+            event_id=event_id,
+        )
+
+    def _outside_cooldown(
+        self, session: Session, user_id: int, clock: float, now: datetime
+    ) -> bool:
+        """Whether an acceptance of this person is to be logged; remembers it if so."""
+        cooldown = self.service.settings.cooldown
+        if cooldown > 0:
+            last = self._last_logged.get(user_id)
+            if last is not None and clock - last < cooldown:
+                return False
+            if last is None and attendance.accepted_since(
+                session,
+                user_id,
+                self.service.settings.device_name,
+                now - timedelta(seconds=cooldown),
+            ):
+                return False
+        self._last_logged[user_id] = clock
+        return True
+
+    def _count(self, event: WatchEvent) -> None:
+        if event.decision == "unknown":
+            self.unknown += 1
+        elif not event.logged:
+            self.repeats += 1
+        else:
+            self.accepted += 1
+            if event.name is not None and event.name not in self.people:
+                self.people.append(event.name)
+
+    # -- display ----------------------------------------------------------------------
+
+    def _view(self, box: TrackBox) -> TrackView:
+        track = self.book.get(box.track_id)
+        if track.person is not None:
+            return TrackView(
+                box.track_id, box.box, "accepted", track.person.name, track.person.similarity
+            )
+        similarity = track.best.similarity if track.best is not None else None
+        state = "unknown" if track.unknown_logged else "pending"
+        return TrackView(box.track_id, box.box, state, None, similarity)
+
+    def _status(self, index: int) -> str:
+        status = f"frame {index}  accepted {self.accepted}  unknown {self.unknown}"
+        if self.reader is not None:
+            status += f"  dropped {self.reader.dropped}"
+        return status
