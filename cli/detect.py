@@ -14,6 +14,7 @@ from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace
 
+from .importer import aligned_option
 from .output import json_option, print_json, print_table
 
 device_option = click.option(
@@ -41,6 +42,7 @@ device_option = click.option(
     help="Score each face's liveness (probability of a live face, not a photo or a "
     "screen). Default: when the liveness model file is there.",
 )
+@aligned_option
 @device_option
 def detect(
     paths: tuple[Path, ...],
@@ -48,18 +50,22 @@ def detect(
     embeddings: bool,
     annotate_dir: Path | None,
     liveness: bool | None,
+    aligned: bool,
     device: str | None,
 ) -> None:
-    """Find every face of every image: box, score, key points, quality verdict.
+    """Find every face of every image: box, score, key points, quality verdict,
+    liveness.
 
     Boxes are x1, y1, x2, y2 in pixels of the image; key points are (x, y) for the
-    left eye, right eye, nose, mouth left and mouth right.
+    left eye, right eye, nose, mouth left and mouth right. Liveness is the
+    probability of a live face rather than a photo or a screen (docs/LIVENESS.md).
 
     \b
     Examples:
       facedb detect photo.jpg
       facedb detect --json --embeddings a.jpg b.png
       facedb detect --annotate out/ group.jpg
+      facedb detect --aligned --embeddings crop_112x112.png
     """
     pipeline = FacePipeline(Settings.load({"device": device}))
     if liveness is None:
@@ -72,7 +78,7 @@ def detect(
     results: list[dict[str, Any]] = []
     for index, path in enumerate(paths):
         image = read_image(path)
-        faces = pipeline.analyse([image], embed=embeddings, liveness=liveness)[0]
+        faces = pipeline.analyse([image], embed=embeddings, liveness=liveness, aligned=aligned)[0]
         if annotate_dir is not None:
             save_annotated(
                 annotate_dir / (path.name if len(paths) == 1 else f"{index:03d}_{path.name}"),

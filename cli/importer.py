@@ -14,6 +14,13 @@ from facedb.manifest import Manifest, read_manifest
 from .context import open_service
 from .output import err_console, json_option, print_json, print_table
 
+aligned_option = click.option(
+    "--aligned",
+    is_flag=True,
+    help="Images are face crops aligned to the ArcFace template (112x112, or 112x96 "
+    "height x width): no detection, the whole image is the face.",
+)
+
 
 @click.command("import")
 @click.argument(
@@ -39,11 +46,7 @@ from .output import err_console, json_option, print_json, print_table
 )
 @click.option("--largest", is_flag=True, help="When a photo has several faces, take the largest.")
 @click.option("--force", is_flag=True, help="Enrol even if a face matches another person.")
-@click.option(
-    "--aligned",
-    is_flag=True,
-    help="Photos are face crops aligned to the ArcFace template (112x112): no detection.",
-)
+@aligned_option
 @click.option(
     "--rejects",
     "rejects_path",

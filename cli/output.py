@@ -53,8 +53,9 @@ def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> None:
     table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column)
+    for index, column in enumerate(columns):
+        # The first column names the row (a person, a model): never cut it short.
+        table.add_column(column, no_wrap=index == 0, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else _cell(v) for v in row))
     console.print(table)

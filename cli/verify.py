@@ -6,9 +6,11 @@ import sys
 
 import click
 
+from facedb.errors import InvalidInputError
 from facedb.service import FACES_PER_DECISION, VerifyResult
 
 from .context import open_service
+from .importer import aligned_option
 from .output import json_option, print_json
 
 liveness_option = click.option(
@@ -48,6 +50,7 @@ liveness_option = click.option(
     help="Accept at this cosine similarity or more (overrides the calibrated value).",
 )
 @liveness_option
+@aligned_option
 @json_option
 def verify(
     name: str | None,
@@ -56,6 +59,7 @@ def verify(
     timeout: float,
     threshold: float | None,
     liveness: str | None,
+    aligned: bool,
     as_json: bool,
 ) -> None:
     """Recognise the person at the camera and log an attendance row.
@@ -80,8 +84,12 @@ def verify(
       facedb verify --source clip.mp4 --json
       facedb verify --source probe.jpg --liveness on
     """
+    if aligned and (source.isdigit() or "://" in source):
+        raise InvalidInputError("--aligned takes image files, not a camera or a stream")
     service = open_service(liveness=liveness)
-    result = service.verify(source, name=name, frames=frames, timeout=timeout, threshold=threshold)
+    result = service.verify(
+        source, name=name, frames=frames, timeout=timeout, threshold=threshold, aligned=aligned
+    )
     if as_json:
         print_json(result)
     else:

@@ -200,7 +200,7 @@ def _analyse(
                     check_aligned_shape(image)
             except (ImageError, InvalidInputError) as exc:
                 reason = exc.message.split(": ", 1)[-1]
-                log.warning("line %d: skipping %s: %s", row.line, photo, reason)
+                log.info("line %d: skipping %s: %s", row.line, photo, reason)
                 captures[row.line].skipped.append((photo, reason))
                 continue
             images.append(image)

@@ -228,6 +228,8 @@ def _photos(cell: str, root: Path, problems: list[str]) -> tuple[Path, ...]:
     photos: list[Path] = []
     for text in dict.fromkeys(given):  # a photo listed twice in one row counts once
         path = (root / Path(text).expanduser()).resolve()
+        if not path.exists() and "\\" in text:  # an export made on Windows: photos\a.jpg
+            path = (root / Path(text.replace("\\", "/")).expanduser()).resolve()
         if not path.exists():
             problems.append(f"photo {text!r} not found (looked for {path})")
         elif not path.is_file():

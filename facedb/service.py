@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 from facedb import gallery_cache, sync, timezones
 from facedb.capture import Capture, CapturedFace, capture_faces, diverse_selection, mean_embedding
 from facedb.config import Settings
-from facedb.evaluation.metrics import CalibrationResult
 from facedb.errors import (
     DatabaseUnreachableError,
-    FacedbError,
     DuplicateIdentityError,
     DuplicateNameError,
+    FacedbError,
     InvalidInputError,
     MultipleFacesError,
     NoFaceError,
@@ -36,6 +35,7 @@ from facedb.errors import (
     SpoofError,
     UnknownUserError,
 )
+from facedb.evaluation.metrics import CalibrationResult
 from facedb.gallery_cache import CachedUser
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus

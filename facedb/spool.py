@@ -170,7 +170,7 @@ class Spool:
 
     def has_pending(self) -> bool:
         """Cheap: whether any spool file with content exists (no parsing)."""
-        return any(p.stat().st_size > 0 for p in self._pending_files())
+        return any(_size(p) > 0 for p in self._pending_files())
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
         """Whether the spool holds an accepted event of this person at this device since then."""
@@ -197,7 +197,7 @@ class Spool:
         return SpoolStatus(
             directory=self.directory,
             pending=len(events),
-            files=sum(1 for p in files if p.stat().st_size > 0),
+            files=sum(1 for p in files if _size(p) > 0),
             oldest=min(moments) if moments else None,
             newest=max(moments) if moments else None,
             unreadable=unreadable,
@@ -239,7 +239,7 @@ class Spool:
     def _take_aside(self) -> None:
         """Renames events.jsonl to a replay file, so that appends go on meanwhile."""
         with self._locked(".lock"):
-            if self.events_path.exists() and self.events_path.stat().st_size > 0:
+            if _size(self.events_path) > 0:
                 target = self.directory / f"{REPLAY_PREFIX}{time.time_ns():020d}.jsonl"
                 os.replace(self.events_path, target)
                 _fsync_dir(self.directory)
@@ -309,6 +309,14 @@ def _read_events(path: Path) -> tuple[list[AttendanceEvent], list[bytes]]:
         else:
             events.append(event)
     return events, bad
+
+
+def _size(path: Path) -> int:
+    """The size of a spool file; 0 when it is gone (replayed by another process)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _count_lines(path: Path) -> int:

@@ -43,8 +43,8 @@ def grant_reporter(engine: Engine, role: str, password: str | None = None) -> bo
     if password is not None and (not password or "\x00" in password):
         raise InvalidInputError("the password cannot be empty or contain NUL characters")
     raw = engine.raw_connection()
+    connection: Any = raw.dbapi_connection
     try:
-        connection: Any = raw.dbapi_connection
         with connection.cursor() as cursor:
             created = _grant(cursor, connection, role, password)
         connection.commit()
@@ -55,6 +55,9 @@ def grant_reporter(engine: Engine, role: str, password: str | None = None) -> bo
             f"{user} may not create or grant roles on this server ({_first_line(exc)}): "
             "run this as the database owner, with CREATEROLE"
         ) from None
+    except BaseException:
+        connection.rollback()  # the role is created and granted in one transaction, or not
+        raise
     finally:
         raw.close()
     log.info("granted the reporter rights to role %s", role)

@@ -241,7 +241,8 @@ class _Watcher:
         clock = self._clock(frame)
         detected = index % self.detect_every == 0
         if detected:
-            faces = self.service.pipeline.analyse([frame.image], embed=False)[0]
+            # retry=False: a video's empty frames must not pay for the still-photo retries.
+            faces = self.service.pipeline.analyse([frame.image], embed=False, retry=False)[0]
             if self.options.max_faces:
                 faces = faces[: self.options.max_faces]
             step = self.tracker.update(np.array([f.face.box for f in faces]).reshape(-1, 4))
