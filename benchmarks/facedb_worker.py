@@ -4,19 +4,21 @@ Decodes with facedb's read_image and analyses with FacePipeline.analyse, the pat
 that enrol and verify use (it also runs the quality gate on every face: counted in
 "other"). Stage times come from timing wrappers put around the detector's detect,
 the pipeline's align_face and the embedder's embed, so the pipeline itself runs
-unchanged. Writes the same JSON as benchmarks/peer_insightface.py:
+unchanged. Speaks the same line protocol as benchmarks/peer_insightface.py:
 
-    python -m benchmarks.facedb_worker --images LIST --threads 1 --batch 1 --out result.json
+    python -m benchmarks.facedb_worker --images LIST --threads 1 --batch 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import onnxruntime as ort
@@ -77,42 +79,53 @@ def analyse(
     return results
 
 
+def serve(paths: list[str], pipeline: FacePipeline, batch: int, out: TextIO) -> None:
+    """Answers each request line {"start": i, "stop": j, "embeddings": bool} on stdin
+    with one JSON line on ``out``: the times of images i..j-1; {"quit": true} ends."""
+    stages = _Stages()
+    instrument(pipeline, stages)
+    analyse(paths[:WARMUP_IMAGES], pipeline, batch, stages)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("quit"):
+            return
+        stages.reset()
+        t0 = time.perf_counter()
+        per_image = analyse(paths[request["start"] : request["stop"]], pipeline, batch, stages)
+        wall_s = time.perf_counter() - t0
+        reply = {
+            "wall_s": wall_s,
+            "stages_s": dict(stages.seconds),
+            "faces": sum(len(r["boxes"]) for r in per_image),
+            "per_image": per_image if request.get("embeddings") else [],
+        }
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, required=True, help="file: one image path a line")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--embeddings", action="store_true", help="include boxes and vectors")
     args = parser.parse_args()
+    out = os.fdopen(os.dup(1), "w")  # the protocol's; stray prints go to stderr
+    os.dup2(2, 1)
 
     paths = [p for p in args.images.read_text().split("\n") if p]
     pipeline = FacePipeline(Settings.load({"device": "cpu", "threads": args.threads}))
     t0 = time.perf_counter()
     pipeline.load()
-    load_s = time.perf_counter() - t0
-    stages = _Stages()
-    instrument(pipeline, stages)
-    analyse(paths[:WARMUP_IMAGES], pipeline, args.batch, stages)
-    stages.reset()
-    t0 = time.perf_counter()
-    per_image = analyse(paths, pipeline, args.batch, stages)
-    wall_s = time.perf_counter() - t0
-    result = {
+    ready = {
         "impl": "facedb",
-        "version": facedb.__version__ if hasattr(facedb, "__version__") else "dev",
+        "version": facedb.__version__,
         "onnxruntime": ort.__version__,
         "providers": sorted(set(pipeline.providers().values())),
-        "threads": args.threads,
-        "batch": args.batch,
-        "load_s": load_s,
-        "wall_s": wall_s,
-        "images": len(paths),
-        "faces": sum(len(r["boxes"]) for r in per_image),
-        "stages_s": stages.seconds,
-        "per_image": per_image if args.embeddings else [],
+        "load_s": time.perf_counter() - t0,
     }
-    args.out.write_text(json.dumps(result))
+    out.write(json.dumps(ready) + "\n")
+    out.flush()
+    serve(paths, pipeline, args.batch, out)
 
 
 if __name__ == "__main__":

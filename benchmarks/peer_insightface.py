@@ -1,11 +1,14 @@
 """The peer: insightface 2.1's own SCRFD and ArcFaceONNX classes on the same model files.
 
 Runs in insightface's own virtualenv (benchmarks/.venv-insightface, made by
-benchmarks/peer.py), never imports facedb, and writes one JSON result in the same
-format as benchmarks/facedb_worker.py:
+benchmarks/peer.py) and never imports facedb. It speaks the protocol of
+benchmarks/facedb_worker.py: after loading, one JSON line (versions, load time); then
+for each request line on stdin ({"start": i, "stop": j}) the times of images i..j-1
+of the list, so that benchmarks/vision.py can alternate the two implementations
+every few images:
 
     benchmarks/.venv-insightface/bin/python benchmarks/peer_insightface.py \
-        --images LIST --weights ../shared/weights --threads 1 --batch 1 --out result.json
+        --images LIST --weights ../shared/weights --threads 1 --batch 1
 
 The models are built with insightface.model_zoo.get_model(path) (no ~/.insightface
 model pack), prepared with det size 640x640, threshold 0.5, NMS 0.4, as
@@ -20,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import cv2
 import numpy as np
@@ -99,44 +104,58 @@ def _analyse(
     return results
 
 
+def serve(paths: list[str], detector: Any, embedder: Any, batch: int, out: TextIO) -> None:
+    """Answers each request line {"start": i, "stop": j, "embeddings": bool} on stdin
+    with one JSON line on ``out``: the times of images i..j-1; {"quit": true} ends."""
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("quit"):
+            return
+        stages = _Stages()
+        t0 = time.perf_counter()
+        per_image = _analyse(
+            paths[request["start"] : request["stop"]], detector, embedder, batch, stages
+        )
+        wall_s = time.perf_counter() - t0
+        reply = {
+            "wall_s": wall_s,
+            "stages_s": stages.seconds,
+            "faces": sum(len(r["boxes"]) for r in per_image),
+            "per_image": per_image if request.get("embeddings") else [],
+        }
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, required=True, help="file: one image path a line")
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--embeddings", action="store_true", help="include boxes and vectors")
     args = parser.parse_args()
+    # The protocol owns the real stdout; anything a library prints goes to stderr.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
 
     import insightface
     import onnxruntime as ort
 
-    paths = args.images.read_text().split("\n")
-    paths = [p for p in paths if p]
+    paths = [p for p in args.images.read_text().split("\n") if p]
     t0 = time.perf_counter()
     detector, embedder = _models(args.weights, args.threads)
     load_s = time.perf_counter() - t0
     _analyse(paths[:WARMUP_IMAGES], detector, embedder, args.batch, _Stages())
-    stages = _Stages()
-    t0 = time.perf_counter()
-    per_image = _analyse(paths, detector, embedder, args.batch, stages)
-    wall_s = time.perf_counter() - t0
-    result = {
+    ready = {
         "impl": "insightface",
         "version": insightface.__version__,
         "onnxruntime": ort.__version__,
         "providers": list(detector.session.get_providers()),
-        "threads": args.threads,
-        "batch": args.batch,
         "load_s": load_s,
-        "wall_s": wall_s,
-        "images": len(paths),
-        "faces": sum(len(r["boxes"]) for r in per_image),
-        "stages_s": stages.seconds,
-        "per_image": per_image if args.embeddings else [],
     }
-    args.out.write_text(json.dumps(result))
+    out.write(json.dumps(ready) + "\n")
+    out.flush()
+    serve(paths, detector, embedder, args.batch, out)
 
 
 if __name__ == "__main__":

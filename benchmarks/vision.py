@@ -65,12 +65,49 @@ def configs(quick: bool) -> list[Config]:
 
 # -- worker processes ------------------------------------------------------------
 
+CHUNK = 8  # images per request: the implementations alternate every few seconds
 
-def _worker_command(impl: str, peer: Peer, config: Config, images: Path, out: Path) -> list[str]:
+
+class Worker:
+    """One implementation in its own process, models loaded once, serving chunks."""
+
+    def __init__(self, command: list[str], log: Path) -> None:
+        env = {**os.environ, "FACEDB_WEIGHTS": str(WEIGHTS)}
+        self._log = log.open("w")
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._log, text=True,
+        )  # fmt: skip
+        self.ready = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self._log.close()
+            raise RuntimeError(f"benchmark worker failed; its log: {self._log.name}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def run(self, start: int, stop: int, embeddings: bool) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        request = {"start": start, "stop": stop, "embeddings": embeddings}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"quit": True}) + "\n")
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self._log.close()
+
+
+def _worker_command(impl: str, peer: Peer, config: Config, images: Path) -> list[str]:
     common = ["--images", str(images), "--threads", str(config.threads)]
-    common += ["--batch", str(config.batch), "--out", str(out)]
-    if config.embeddings:
-        common.append("--embeddings")
+    common += ["--batch", str(config.batch)]
     if impl == "facedb":
         return [sys.executable, "-m", "benchmarks.facedb_worker", *common]
     assert peer.python is not None
@@ -78,66 +115,71 @@ def _worker_command(impl: str, peer: Peer, config: Config, images: Path, out: Pa
     return [str(peer.python), "-W", "ignore", str(script), "--weights", str(WEIGHTS), *common]
 
 
-def _run_worker(impl: str, peer: Peer, config: Config, images: Path) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="facedb-bench-") as tmp:
-        out = Path(tmp) / "result.json"
-        command = _worker_command(impl, peer, config, images, out)
-        env = {**os.environ, "FACEDB_WEIGHTS": str(WEIGHTS)}
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{impl} worker failed:\n{done.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(out.read_text())
-        return result
+def _run_config(config: Config, impls: Sequence[str], peer: Peer, tmp: Path) -> dict[str, Any]:
+    """Every image ``reps`` times per implementation, alternating chunk by chunk."""
+    paths = benchmark_images(config.images)
+    images = tmp / "images.txt"
+    images.write_text("\n".join(str(p) for p in paths))
+    workers = {i: Worker(_worker_command(i, peer, config, images), tmp / f"{i}.log") for i in impls}
+    chunks = [(k, min(k + CHUNK, len(paths))) for k in range(0, len(paths), CHUNK)]
+    replies: dict[str, list[list[dict[str, Any]]]] = {i: [] for i in impls}
+    try:
+        for rep in range(config.reps):
+            print(f"  pipeline {config.label}: pass {rep + 1} of {config.reps}", file=sys.stderr)
+            for i in impls:
+                replies[i].append([])
+            for j, (start, stop) in enumerate(chunks):
+                for impl in impls if (j + rep) % 2 == 0 else impls[::-1]:
+                    reply = workers[impl].run(start, stop, config.embeddings and rep == 0)
+                    replies[impl][rep].append(reply)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return _summarise(config, len(paths), {i: workers[i].ready for i in impls}, replies)
 
 
 def run_configs(peer: Peer, quick: bool) -> list[dict[str, Any]]:
-    """Every configuration, repetitions alternated facedb / insightface."""
     impls = IMPLS if peer.python is not None else ("facedb",)
-    results = []
-    for config in configs(quick):
-        paths = benchmark_images(config.images)
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-            fh.write("\n".join(str(p) for p in paths))
-            images = Path(fh.name)
-        runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
-        try:
-            for rep in range(config.reps):
-                for impl in impls if rep % 2 == 0 else impls[::-1]:
-                    print(f"  pipeline {config.label}: {impl} rep {rep + 1}", file=sys.stderr)
-                    first = rep == 0 and config.embeddings
-                    runs[impl].append(
-                        _run_worker(impl, peer, config if first else _plain(config), images)
-                    )
-        finally:
-            images.unlink()
-        results.append(_summarise(config, runs))
-    return results
+    with tempfile.TemporaryDirectory(prefix="facedb-bench-") as tmp:
+        return [_run_config(c, impls, peer, Path(tmp)) for c in configs(quick)]
 
 
-def _plain(config: Config) -> Config:
-    return Config(config.threads, config.batch, config.images, config.reps)
-
-
-def _summarise(config: Config, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def _summarise(
+    config: Config,
+    images: int,
+    ready: dict[str, dict[str, Any]],
+    replies: dict[str, list[list[dict[str, Any]]]],
+) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "label": config.label,
         "threads": config.threads,
         "batch": config.batch,
-        "images": config.images,
+        "images": images,
         "reps": config.reps,
+        "chunk": CHUNK,
     }
-    for impl, impl_runs in runs.items():
+    for impl, passes in replies.items():
         summary[impl] = {
-            "faces": impl_runs[0]["faces"],
-            "wall_s": [r["wall_s"] for r in impl_runs],
-            "stages_s": [r["stages_s"] for r in impl_runs],
-            "load_s": [r["load_s"] for r in impl_runs],
-            "providers": impl_runs[0]["providers"],
-            "onnxruntime": impl_runs[0]["onnxruntime"],
-            "version": impl_runs[0]["version"],
+            **ready[impl],
+            "faces": sum(r["faces"] for r in passes[0]),
+            "wall_s": [sum(r["wall_s"] for r in p) for p in passes],
+            "stages_s": [
+                {k: sum(r["stages_s"][k] for r in p) for k in passes[0][0]["stages_s"]}
+                for p in passes
+            ],
         }
-    if config.embeddings and len(runs) == 2:
-        summary["agreement"] = agreement(runs["facedb"][0], runs["insightface"][0])
+    if len(replies) == 2:
+        ours, theirs = replies["facedb"], replies["insightface"]
+        summary["chunk_ratios"] = [
+            t["wall_s"] / o["wall_s"]
+            for op, tp in zip(ours, theirs, strict=True)
+            for o, t in zip(op, tp, strict=True)
+        ]
+        if config.embeddings:
+            summary["agreement"] = agreement(
+                [x for r in ours[0] for x in r["per_image"]],
+                [x for r in theirs[0] for x in r["per_image"]],
+            )
     return summary
 
 
@@ -148,21 +190,25 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     return w * h / union if union > 0 else 0.0
 
 
-def agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+def agreement(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[str, Any]:
     """Faces matched by box (IoU >= 0.5) and the cosine of their embeddings."""
     cosines: list[float] = []
     unmatched = 0
-    for mine, peer in zip(ours["per_image"], theirs["per_image"], strict=True):
+    where: list[str] = []
+    for mine, peer in zip(ours, theirs, strict=True):
         used: set[int] = set()
         for box, vector in zip(peer["boxes"], peer["embeddings"], strict=True):
             ious = [_iou(box, b) for b in mine["boxes"]]
             best = int(np.argmax(ious)) if ious else -1
             if best < 0 or ious[best] < 0.5 or best in used:
                 unmatched += 1
+                where.append(f"{Path(peer['path']).name} (insightface only)")
                 continue
             used.add(best)
             cosines.append(float(np.dot(vector, mine["embeddings"][best])))
-        unmatched += len(mine["boxes"]) - len(used)
+        extra = len(mine["boxes"]) - len(used)
+        unmatched += extra
+        where += [f"{Path(mine['path']).name} (facedb only)"] * extra
     values = np.asarray(cosines)
     return {
         "matched": len(cosines),
@@ -171,6 +217,7 @@ def agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
         "cos_p1": float(np.percentile(values, 1)) if cosines else float("nan"),
         "cos_median": float(np.median(values)) if cosines else float("nan"),
         "below_0_99": int((values < 0.99).sum()),
+        "unmatched_faces": where,
         "cosines": [round(c, 5) for c in cosines],
     }
 

@@ -166,8 +166,8 @@ def _print_check(manifest: Manifest, as_json: bool, refused: bool, dry_run: bool
         invalid = len(manifest.rows) - len(manifest.valid_rows)
         rejected = f", {invalid} invalid row(s) would be rejected" if invalid else ""
         click.echo(
-            f"{manifest.path}: {len(manifest.valid_rows)} people, {manifest.photo_count} "
-            f"photos{rejected} (dry run: nothing imported)"
+            f"{manifest.path}: {len(manifest.valid_rows)} person(s) with "
+            f"{manifest.photo_count} photo(s) to import{rejected} (dry run: nothing imported)"
         )
 
 

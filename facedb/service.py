@@ -478,7 +478,8 @@ class FaceService:
                 with self.transaction() as session:
                     result = self._decide(SqlMatcher(session, self.settings.ef_search), attempt)
             except DatabaseUnreachableError as exc:
-                log.warning("deciding offline: %s", exc)
+                # Said once in the answer (offline) rather than on stderr at every attempt.
+                log.info("deciding offline: %s", exc)
             else:
                 self._sync_quietly(refresh_cache=True)
                 return result
@@ -601,7 +602,7 @@ class FaceService:
             with self.transaction() as session:
                 return gallery.get_user(session, name)
         except DatabaseUnreachableError as exc:
-            log.warning("looking up %r offline: %s", name, exc)
+            log.info("looking up the claimed person offline: %s", exc)
         try:
             cache = self._load_cache()
         except NoGalleryCacheError as exc:
@@ -642,7 +643,11 @@ class FaceService:
                 user_id=None,
                 claimed_user_id=claimed_id,
                 similarity=None,
-                threshold=(attempt.threshold if attempt else None) or self.settings.threshold,
+                threshold=(
+                    attempt.threshold
+                    if attempt is not None and attempt.threshold is not None
+                    else self.settings.threshold
+                ),
                 liveness=None,
                 device=device or self.settings.device_name,
                 model=self.pipeline.embedder_name,

@@ -306,4 +306,6 @@ def test_manifest_problems_without_a_database(tmp_path: Path, faces_dir: Path) -
     assert manifest.rows[2].photos == ((tmp_path / "sub" / "b.jpg").resolve(),)  # Windows path
     result = CliRunner().invoke(main, ["import", str(good), "--dry-run", "--skip-invalid"])
     assert result.exit_code == 0, result.output
-    assert "1 people, 1 photos, 2 invalid row(s) would be rejected" in result.output
+    assert (
+        "1 person(s) with 1 photo(s) to import, 2 invalid row(s) would be rejected" in result.output
+    )
