@@ -108,12 +108,14 @@ def main() -> None:
     parser.add_argument("--images", type=Path, required=True, help="file: one image path a line")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--det-size", type=int, default=640)
     args = parser.parse_args()
     out = os.fdopen(os.dup(1), "w")  # the protocol's; stray prints go to stderr
     os.dup2(2, 1)
 
     paths = [p for p in args.images.read_text().split("\n") if p]
-    pipeline = FacePipeline(Settings.load({"device": "cpu", "threads": args.threads}))
+    settings = {"device": "cpu", "threads": args.threads, "det_size": args.det_size}
+    pipeline = FacePipeline(Settings.load(settings))
     t0 = time.perf_counter()
     pipeline.load()
     ready = {

@@ -279,6 +279,13 @@ def vision_section(vision: dict[str, Any], images: Path) -> str:
         "passes, range in brackets); the next column gives the spread over the 8-image turns."
     )
     parts += _vision_tables(vision)
+    if any(c.get("det_size", 640) != 640 for c in vision["configs"]):
+        parts.append(
+            "The *det size 480* row is not like for like: facedb's detector gets a 480 "
+            "canvas (`--det-size 480`, FACEDB_DET_SIZE) while insightface keeps 640. It "
+            "shows what a kiosk whose faces are large can choose; faces below about 20 px "
+            "in a 640-px frame are then missed, and it is not facedb's default."
+        )
     parts.append(f"![images per second]({images.name})")
     parts.append(_agreement(vision))
     parts.append(

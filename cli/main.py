@@ -43,6 +43,8 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # SQLAlchemy logs every statement at INFO: only with -vv.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose < 2 else logging.INFO)
 
 
 def _register() -> None:

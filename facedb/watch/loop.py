@@ -141,6 +141,7 @@ class _Watcher:
         self.on_frame = on_frame
         self.stop = stop
         self.model = service.pipeline.embedder_name
+        self.liveness = service.pipeline.liveness_enabled(source.is_live)
         self.tracker = IouTracker(options.iou_threshold, options.max_missed)
         self.book = IdentityBook(options.policy)
         self.reader: LatestFrameReader | None = None
@@ -242,7 +243,9 @@ class _Watcher:
         detected = index % self.detect_every == 0
         if detected:
             # retry=False: a video's empty frames must not pay for the still-photo retries.
-            faces = self.service.pipeline.analyse([frame.image], embed=False, retry=False)[0]
+            faces = self.service.pipeline.analyse(
+                [frame.image], embed=False, retry=False, liveness=self.liveness
+            )[0]
             if self.options.max_faces:
                 faces = faces[: self.options.max_faces]
             step = self.tracker.update(np.array([f.face.box for f in faces]).reshape(-1, 4))
@@ -274,7 +277,7 @@ class _Watcher:
             if box.detection is None or box.hits < self.policy.min_hits:
                 continue
             face = faces[box.detection]
-            if not face.quality.accepted or face.aligned is None:
+            if not face.quality.accepted or face.aligned is None or self._spoofed(face):
                 continue
             track = self.book.get(box.track_id)
             if track.wants_sample(index):
@@ -307,6 +310,11 @@ class _Watcher:
             self._count(event)
             if self.on_event is not None:
                 self.on_event(event)
+
+    def _spoofed(self, face: AnalysedFace) -> bool:
+        """A face judged a presentation attack is never used to identify a track."""
+        threshold = self.service.settings.liveness_threshold
+        return face.liveness is not None and face.liveness < threshold
 
     def _record(
         self, session: Session, track: TrackIdentity, verdict: Verdict, index: int, clock: float
