@@ -34,7 +34,7 @@ SELECT gen_random_uuid(),
        'identify', d.decision,
        CASE WHEN d.decision = 'unknown' THEN NULL ELSE 1 + (i * 7919) % :people END,
        0.3 + random() * 0.5, 0.3, 'kiosk-' || (i % 4), 'w600k_mbf_int8'
-FROM generate_series(1, :n) i
+FROM generate_series(1::bigint, :n) i
 CROSS JOIN LATERAL (SELECT CASE WHEN random() < 0.93 THEN 'accepted'
                                 WHEN random() < 0.5 THEN 'unknown'
                                 ELSE 'rejected' END AS decision WHERE i > 0) d

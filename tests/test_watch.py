@@ -68,8 +68,15 @@ def scene(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> tuple[Pa
 
 
 @pytest.fixture
-def service(settings: Settings, faces_dir: Path) -> Iterator[FaceService]:
-    service = FaceService(settings)
+def service(
+    settings: Settings, faces_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaceService]:
+    # The scenes are photos pasted on a wall: on a live stream, liveness (on by
+    # default for streams) would rightly refuse them. These tests are about
+    # tracking, streams and logging, so liveness is off; tests/test_liveness.py
+    # covers it.
+    monkeypatch.setenv("FACEDB_LIVENESS", "off")
+    service = FaceService(settings.replace(liveness="off"))
     for name, path in ENROL.items():
         service.enrol(name, str(faces_dir / path))
     yield service
