@@ -35,6 +35,20 @@ def bench_database() -> Iterator[Database]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def restart(database: Database, settings: dict[str, str | None]) -> Database:
+    """The same embedded server restarted with ALTER SYSTEM settings (None resets one)."""
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name, value in settings.items():
+            if value is None:
+                conn.execute(text(f"ALTER SYSTEM RESET {name}"))
+            else:
+                conn.execute(text(f"ALTER SYSTEM SET {name} = '{value}'"))
+    database.engine.dispose()
+    with embedded.home_lock(database.home):
+        embedded.stop(database.home)
+    return open_database(Settings(home=database.home))
+
+
 def copy_in(engine: Engine, statement: str, data: bytes) -> None:
     """COPY ... FROM STDIN with psycopg2, in one transaction."""
     raw = engine.raw_connection()

@@ -79,16 +79,30 @@ def plot_similarity(distributions: dict[str, list[float]], path: Path) -> None:
     _save(fig, path)
 
 
+def _servers(matching: dict[str, Any], size: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    label = f"{size['size']:,} faces"
+    servers = [(size, f"{label}, shared_buffers {matching['shared_buffers']}")]
+    if "tuned" in size:
+        servers.append(
+            (size["tuned"], f"{label}, shared_buffers {size['tuned']['shared_buffers']}")
+        )
+    return servers
+
+
+def _matching_line(ax: Axes, queries: list[dict[str, Any]], label: str) -> None:
+    xs = [q["p50_ms"] for q in queries]
+    ys = [q["genuine_recall_at_1"] for q in queries]
+    ax.plot(xs, ys, marker="o", label=label)
+    for q in queries:
+        ax.annotate(str(q["ef_search"]), (q["p50_ms"], q["genuine_recall_at_1"]), fontsize=7)
+
+
 def plot_matching(matching: dict[str, Any], path: Path) -> None:
     """p50 latency against genuine recall@1, one line per gallery size, points = ef_search."""
     fig, ax = _figure()
     for size in matching["sizes"]:
-        qs = size["queries"]
-        xs = [q["p50_ms"] for q in qs]
-        ys = [q["genuine_recall_at_1"] for q in qs]
-        ax.plot(xs, ys, marker="o", label=f"{size['size']:,} faces")
-        for q in qs:
-            ax.annotate(str(q["ef_search"]), (q["p50_ms"], q["genuine_recall_at_1"]), fontsize=7)
+        for server, label in _servers(matching, size):
+            _matching_line(ax, server["queries"], label)
     ax.axvline(3.0, color="grey", linestyle=":", linewidth=1)
     ax.axhline(0.99, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("p50 ms per 1:N query (facedb transaction)")

@@ -60,13 +60,17 @@ def _vision(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
 
 def _matching(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
     real = synth.real_embeddings(limit=100 if quick else None)
-    model = synth.fit(real)
+    model = synth.fit(real, isotropic=args.synth == "isotropic")
     result = matching.run(real, model, quick, args.gallery_sizes)
     result["synth"] = {
         "real_faces": len(real.identity),
         "a": model.a,
         "t_median": model.t_median,
         "t_sigma": model.t_sigma,
+        "isotropic": model.isotropic,
+        "shrink": synth.SHRINK,
+        "participation_real": synth.participation_ratio(real.vectors),
+        "participation_isotropic": synth.participation_ratio(synth.isotropic_like(real.vectors)),
         "distributions": synth.distributions(real, model),
     }
     return result
@@ -99,6 +103,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="CI-sized, under 3 minutes")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--gallery-sizes", type=_sizes, default=None, help="e.g. 10000,100000")
+    parser.add_argument(
+        "--synth",
+        choices=("real-covariance", "isotropic"),
+        default="real-covariance",
+        help="shape of the synthetic gallery's random directions",
+    )
     parser.add_argument("--render", action="store_true", help="only re-render the document")
     parser.add_argument("--out", type=Path, default=None, help="the Markdown file to write")
     return parser.parse_args(argv)

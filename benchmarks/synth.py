@@ -98,6 +98,19 @@ class SynthModel:
     a: float  # weight of the mean direction in a centre
     t_median: float  # per-face noise scale: log-normal median ...
     t_sigma: float  # ... and sigma of its log
+    # Shapes of the random directions (512 x 512, applied as z @ shape): the identity
+    # matrix for isotropic ones, else square roots of covariances of real embeddings.
+    centre_shape: np.ndarray
+    noise_shape: np.ndarray
+
+    @property
+    def isotropic(self) -> bool:
+        return bool(np.allclose(self.centre_shape, np.eye(DIM)))
+
+
+# Shrinkage of the real covariances towards isotropic ones: 771 faces estimate a
+# 512 x 512 covariance only roughly.
+SHRINK = 0.2
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -105,8 +118,34 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return unit
 
 
+def _shape(samples: np.ndarray) -> np.ndarray:
+    """A square root of the shrunk, trace-normalised covariance of ``samples``."""
+    cov = np.cov(samples, rowvar=False)
+    cov = (1 - SHRINK) * cov / np.trace(cov) + SHRINK * np.eye(DIM) / DIM
+    values, vectors = np.linalg.eigh(cov)
+    root: np.ndarray = (vectors * np.sqrt(np.clip(values, 0, None))).T.astype(np.float32)
+    return root
+
+
+def participation_ratio(vectors: np.ndarray) -> float:
+    """(sum of eigenvalues)^2 / sum of squares of the covariance: the effective number
+    of dimensions the vectors spread over."""
+    values = np.linalg.eigvalsh(np.cov(vectors, rowvar=False))
+    return float(values.sum() ** 2 / (values**2).sum())
+
+
+def isotropic_like(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """As many random unit vectors, isotropic, for comparison."""
+    rng = np.random.default_rng(seed)
+    return _unit(rng.standard_normal(vectors.shape).astype(np.float32))
+
+
+def _directions(shape: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return _unit(rng.standard_normal((n, DIM)).astype(np.float32) @ shape)
+
+
 def centres(model: SynthModel, n: int, rng: np.random.Generator) -> np.ndarray:
-    u = _unit(rng.standard_normal((n, DIM)).astype(np.float32))
+    u = _directions(model.centre_shape, n, rng)
     return _unit(model.a * model.mean_direction + np.sqrt(1 - model.a**2) * u)
 
 
@@ -116,7 +155,7 @@ def faces_of(
     """``per`` faces of each centre (float32 [len(centre) * per, 512]), centre-major."""
     c = np.repeat(centre, per, axis=0)
     t = model.t_median * np.exp(model.t_sigma * rng.standard_normal((len(c), 1)))
-    n = _unit(rng.standard_normal(c.shape).astype(np.float32))
+    n = _directions(model.noise_shape, len(c), rng)
     return _unit(c + t.astype(np.float32) * n)
 
 
@@ -127,17 +166,34 @@ def _simulate(model: SynthModel, rng: np.random.Generator) -> tuple[np.ndarray, 
     return genuine, impostor
 
 
-def fit(real: RealEmbeddings, seed: int = 0) -> SynthModel:
+def _shapes(real: RealEmbeddings, isotropic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(centre shape, noise shape): the covariance of all real faces, and that of the
+    named faces around their person's mean."""
+    if isotropic:
+        return np.eye(DIM, dtype=np.float32), np.eye(DIM, dtype=np.float32)
+    by_person: dict[str, list[int]] = {}
+    for i, who in enumerate(real.identity):
+        if who:
+            by_person.setdefault(who, []).append(i)
+    v = real.vectors
+    residuals = [
+        v[i] - v[idx].mean(axis=0) for idx in by_person.values() if len(idx) > 1 for i in idx
+    ]
+    return _shape(v), _shape(np.stack(residuals))
+
+
+def fit(real: RealEmbeddings, seed: int = 0, isotropic: bool = False) -> SynthModel:
     """Fit a, t_median and t_sigma to the real similarities (see the module doc)."""
     genuine, impostor = similarity_pairs(real)
     direction = _unit(real.vectors.mean(axis=0))
+    centre_shape, noise_shape = _shapes(real, isotropic)
     rng = np.random.default_rng(seed)
     g_mean, g_std = float(genuine.mean()), float(genuine.std())
     best: tuple[float, SynthModel] | None = None
     a = float(np.sqrt(max(impostor.mean(), 0.0) / max(g_mean, 1e-3)))
     for t_median in np.linspace(0.5, 2.5, 41):
-        for t_sigma in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
-            model = SynthModel(direction, a, float(t_median), t_sigma)
+        for t_sigma in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+            model = SynthModel(direction, a, float(t_median), t_sigma, centre_shape, noise_shape)
             sim_g, _ = _simulate(model, rng)
             error = abs(sim_g.mean() - g_mean) + abs(sim_g.std() - g_std)
             if best is None or error < best[0]:
@@ -148,7 +204,9 @@ def fit(real: RealEmbeddings, seed: int = 0) -> SynthModel:
     _, sim_i = _simulate(model, rng)
     target = max(float(impostor.mean()), 0.0)
     a = a * float(np.sqrt(target / sim_i.mean())) if sim_i.mean() > 0 else a
-    return SynthModel(direction, min(a, 0.95), model.t_median, model.t_sigma)
+    return SynthModel(
+        direction, min(a, 0.95), model.t_median, model.t_sigma, centre_shape, noise_shape
+    )
 
 
 def distributions(real: RealEmbeddings, model: SynthModel, seed: int = 1) -> dict[str, list[float]]:

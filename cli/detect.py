@@ -14,15 +14,8 @@ from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace
 
-from .importer import aligned_option
+from .options import aligned_option, device_option
 from .output import json_option, print_json, print_table
-
-device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default=None,
-    help="Execution provider for the models (default: FACEDB_DEVICE or auto).",
-)
 
 
 @click.command("detect")

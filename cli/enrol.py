@@ -12,18 +12,13 @@ from facedb.errors import InvalidInputError
 from facedb.service import KEEP_PER_PERSON, BulkOutcome, FaceService
 
 from .context import open_service
+from .options import liveness_option, source_option
 from .output import err_console, json_option, print_json, print_table
-from .verify import liveness_option
 
 
 @click.command("enrol")
 @click.option("--name", help="The person's name (unique, letter case ignored).")
-@click.option(
-    "--source",
-    default="0",
-    show_default=True,
-    help="Camera index, video file, stream URL, image file, folder of images, or - (stdin).",
-)
+@source_option
 @click.option(
     "--from-dir",
     "from_dir",

@@ -23,6 +23,7 @@ from facedb.evaluation.runner import EvaluationResult, evaluate
 from facedb.vision.pipeline import FacePipeline
 
 from .context import open_service
+from .options import device_option, pairs_root_option
 from .output import err_console, json_option, print_json, print_table
 
 MAX_FAILURES_LISTED = 20
@@ -30,12 +31,7 @@ MAX_FAILURES_LISTED = 20
 
 @click.command("eval")
 @click.argument("pairs_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder the image paths are relative to (default: the pairs file's folder).",
-)
+@pairs_root_option
 @json_option
 @click.option(
     "--plot",
@@ -44,12 +40,7 @@ MAX_FAILURES_LISTED = 20
     default=None,
     help="Write the ROC curve and score histograms to this PNG (needs matplotlib).",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default=None,
-    help="Execution provider for the models (default: FACEDB_DEVICE or auto).",
-)
+@device_option
 def eval_command(
     pairs_file: Path, root: Path | None, as_json: bool, plot_path: Path | None, device: str | None
 ) -> None:
@@ -180,12 +171,7 @@ def _print_failures(result: EvaluationResult) -> None:
 
 @click.command("calibrate")
 @click.argument("pairs_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder the image paths are relative to (default: the pairs file's folder).",
-)
+@pairs_root_option
 @click.option(
     "--far",
     type=click.FloatRange(1e-6, 0.5),

@@ -12,14 +12,8 @@ from facedb.importer import REJECTED, ImportOptions, ImportReport, RowOutcome, r
 from facedb.manifest import Manifest, read_manifest
 
 from .context import open_service
+from .options import aligned_option
 from .output import err_console, json_option, print_json, print_table
-
-aligned_option = click.option(
-    "--aligned",
-    is_flag=True,
-    help="Images are face crops aligned to the ArcFace template (112x112, or 112x96 "
-    "height x width): no detection, the whole image is the face.",
-)
 
 
 @click.command("import")

@@ -12,7 +12,7 @@ from facedb.service import FaceService
 from facedb.store.thresholds import StoredThreshold
 from facedb.vision.models import ModelRegistry, load_manifest, selected_models
 
-from .detect import device_option
+from .options import device_option
 from .output import json_option, print_json, print_table
 
 

@@ -10,26 +10,13 @@ from facedb.errors import InvalidInputError
 from facedb.service import FACES_PER_DECISION, VerifyResult
 
 from .context import open_service
-from .importer import aligned_option
+from .options import aligned_option, liveness_option, source_option
 from .output import json_option, print_json
-
-liveness_option = click.option(
-    "--liveness",
-    type=click.Choice(["auto", "on", "off"]),
-    default=None,
-    help="Refuse photos and screens held up to the camera (default: FACEDB_LIVENESS, "
-    "else auto = on for cameras and streams, off for image and video files).",
-)
 
 
 @click.command("verify")
 @click.option("--name", help="The claimed identity: check only this person (1:1).")
-@click.option(
-    "--source",
-    default="0",
-    show_default=True,
-    help="Camera index, video file, stream URL, image file, folder of images, or - (stdin).",
-)
+@source_option
 @click.option(
     "--frames",
     default=FACES_PER_DECISION,

@@ -260,6 +260,28 @@ class FaceService:
             )
         return ThresholdChoice(default, "default")
 
+    def _capture(
+        self,
+        source: str | FrameSource,
+        *,
+        wanted: int,
+        timeout: float | None = None,
+        on_frame: Callable[[Capture], None] | None = None,
+        recursive: bool = False,
+        aligned: bool = False,
+    ) -> Capture:
+        """The faces of a source for one decision, with liveness where it applies."""
+        with _open(source, recursive=recursive) as frames:
+            return capture_faces(
+                frames,
+                self.pipeline,
+                wanted=wanted,
+                timeout=timeout,
+                on_frame=on_frame,
+                liveness=self.pipeline.liveness_enabled(frames.is_live),
+                aligned=aligned,
+            )
+
     # -- enrolment ----------------------------------------------------------------
 
     def enrol(
@@ -284,15 +306,9 @@ class FaceService:
                 raise DuplicateNameError(
                     f"{name!r} is already enrolled: use --add to add faces to that person"
                 )
-        with _open(source, recursive=recursive) as frames_source:
-            capture = capture_faces(
-                frames_source,
-                self.pipeline,
-                wanted=frames,
-                timeout=timeout,
-                on_frame=on_frame,
-                liveness=self.pipeline.liveness_enabled(frames_source.is_live),
-            )
+        capture = self._capture(
+            source, wanted=frames, timeout=timeout, on_frame=on_frame, recursive=recursive
+        )
         _check_enrolment_liveness(capture, self.settings.liveness_threshold)
         _check_enrolment_capture(capture, _describe(source), largest)
         selected = diverse_selection(capture.good, KEEP_PER_PERSON)
@@ -403,9 +419,7 @@ class FaceService:
             with self.transaction() as session:
                 if gallery.find_user(session, name) is not None and not add:
                     return BulkOutcome(name, "skipped", "already enrolled", 0, 0)
-            with open_source(str(folder)) as source:
-                check = self.pipeline.liveness_enabled(source.is_live)
-                capture = capture_faces(source, self.pipeline, wanted=10_000, liveness=check)
+            capture = self._capture(str(folder), wanted=10_000)
             images = capture.frames
             _check_enrolment_liveness(capture, self.settings.liveness_threshold)
             _check_enrolment_capture(capture, str(folder), largest)
@@ -453,16 +467,9 @@ class FaceService:
         a later command reaches the database; with no usable cache the attempt is
         spooled as unknown and NoGalleryCacheError raised."""
         claimed = self._claimed_user(name, device) if name is not None else None
-        with _open(source) as frames_source:
-            capture = capture_faces(
-                frames_source,
-                self.pipeline,
-                wanted=frames,
-                timeout=timeout,
-                on_frame=on_frame,
-                liveness=self.pipeline.liveness_enabled(frames_source.is_live),
-                aligned=aligned,
-            )
+        capture = self._capture(
+            source, wanted=frames, timeout=timeout, on_frame=on_frame, aligned=aligned
+        )
         attempt = _Attempt(
             capture=capture,
             used=capture.best(FACES_PER_DECISION),
