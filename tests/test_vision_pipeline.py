@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -25,9 +24,8 @@ from facedb.vision.sources import read_image
 # compreface/sample_images/002_A.jpg (one person, 5184x3880) also holds two tiny boxes
 # scoring 0.68 (a face in the background) and 0.54 (foliage): counts use this score.
 COUNT_MIN_SCORE = 0.7
-# CelebA identities used by the default AUC test (all 100 with FACEDB_SLOW_TESTS=1).
+# CelebA identities used by the default AUC test (all 100 in the slow test).
 CELEBA_IDENTITIES = 8
-SLOW = os.environ.get("FACEDB_SLOW_TESTS") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +120,6 @@ def _similarity(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return -1.0 if a is None or b is None else float(a @ b)
 
 
-@pytest.mark.skipif(SLOW, reason="the full pairs.csv test runs instead")
 def test_celeba_genuine_above_impostor_subset(faces_dir: Path, pipeline: FacePipeline) -> None:
     """A subset to keep CI short: the first identities of pairs.csv, its genuine pairs,
     and every cross-identity pair of their images as impostors."""
@@ -153,7 +150,7 @@ def test_celeba_genuine_above_impostor_subset(faces_dir: Path, pipeline: FacePip
     assert _auc(genuine, impostor) >= 0.99
 
 
-@pytest.mark.skipif(not SLOW, reason="slow (500 images): set FACEDB_SLOW_TESTS=1")
+@pytest.mark.slow  # 500 images: pytest -m slow
 def test_celeba_pairs_auc_full(faces_dir: Path, pipeline: FacePipeline) -> None:
     with (faces_dir / "celeba" / "pairs.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
