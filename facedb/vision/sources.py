@@ -128,6 +128,8 @@ def _probe(data: bytes, label: str, max_pixels: int) -> _Header:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # "Corrupt EXIF data": the orientation then defaults to 1, nothing to tell.
+            warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
             with Image.open(io.BytesIO(data)) as im:
                 fmt, (width, height) = im.format or "?", im.size
                 orientation = _exif_orientation(im)
