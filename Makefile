@@ -27,7 +27,7 @@ test: lint
 	$(BIN)/pytest
 
 # Benchmarks also need the "bench" extra (faiss-cpu, matplotlib); the full run takes
-# about an hour on 2 cores and writes docs/BENCHMARKS.md (docs/BENCHMARKS.md says more).
+# 15-40 min on 2 cores and writes docs/BENCHMARKS.md (docs/BENCHMARKS.md says more).
 $(VENV)/.bench: $(BIN)/facedb
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@

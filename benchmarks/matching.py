@@ -282,6 +282,42 @@ def faiss_reference(g: Gallery, probes: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ids + 1, similarity[:, 0], times
 
 
+def faiss_hnsw(g: Gallery, efs: list[int]) -> list[dict[str, float]]:
+    """The same graph parameters in FAISS (IndexHNSWFlat, M 16, efConstruction 64): is
+    the recall a property of the data or of pgvector? Queries on 1 thread."""
+    probes = np.concatenate([g.genuine_probes, g.impostor_probes]).astype(np.float32)
+    exact, _, _ = faiss_reference(g, probes)
+    n = len(g.genuine_probes)
+    faiss.omp_set_num_threads(2)
+    index = faiss.IndexHNSWFlat(g.vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 64
+    t0 = time.perf_counter()
+    index.add(g.vectors)
+    build_s = time.perf_counter() - t0
+    faiss.omp_set_num_threads(1)
+    rows = []
+    for ef in efs:
+        index.hnsw.efSearch = ef
+        times = []
+        found = np.zeros((len(probes), K), dtype=np.int64)
+        for i, probe in enumerate(probes):
+            t0 = time.perf_counter()
+            _, ids = index.search(probe[None, :], K)
+            times.append((time.perf_counter() - t0) * 1000)
+            found[i] = ids[0] + 1
+        rows.append(
+            {
+                "ef_search": ef,
+                "build_s": build_s,
+                "p50_ms": percentile(times, 50),
+                "genuine_recall_at_1": _recall(found[:n], exact[:n], 1),
+                "impostor_recall_at_1": _recall(found[n:], exact[n:], 1),
+                "recall_at_10": _recall(found, exact, 10),
+            }
+        )
+    return rows
+
+
 def _recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     hits = [len(set(found[i, :k]) & set(exact[i, :k])) for i in range(len(found))]
     return float(np.mean(hits)) / k
@@ -374,5 +410,7 @@ def run(
             entry["tuned"] = query_size(database.engine, g, ef_values(quick))
             entry["tuned"]["shared_buffers"] = setting(database.engine, "shared_buffers")
             database = restart(database, {"shared_buffers": None})
+            if size <= 300_000:  # minutes to build beyond, and the curve is known by then
+                entry["faiss_hnsw"] = faiss_hnsw(g, ef_values(quick))
             results["sizes"].append(entry)
     return results

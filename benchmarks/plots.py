@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-SIZE = (6.4, 3.0)
+SIZE = (6.4, 3.2)
 DPI = 90
 COLOURS = {"facedb": "#1f77b4", "insightface": "#ff7f0e"}
 
@@ -45,7 +45,8 @@ def plot_pipeline(vision: dict[str, Any], path: Path) -> None:
             lo.append(mid - rates[0])
             hi.append(rates[-1] - mid)
         ax.bar(xs, ys, width, yerr=[lo, hi], label=impl, color=COLOURS[impl], capsize=3)
-    ax.set_xticks(range(len(configs)), [c["label"] for c in configs], fontsize=8)
+    labels = [c["label"].replace(", ", "\n", 1).replace("facedb ", "\nfacedb ") for c in configs]
+    ax.set_xticks(range(len(configs)), labels, fontsize=7)
     ax.set_ylabel("images / s (higher is better)")
     ax.set_title("End to end: decode + detect + align + embed", fontsize=10)
     ax.legend(fontsize=8)

@@ -244,7 +244,12 @@ def build_gallery(
     n_real = min(len(real_rows), size // 2)
     synthetic_people = (size - n_real + FACES_PER_PERSON - 1) // FACES_PER_PERSON
     synth_centres = centres(model, synthetic_people, rng)
-    synth = faces_of(model, synth_centres, FACES_PER_PERSON, rng)[: size - n_real]
+    step = 20_000  # people per block: bounds the temporaries at 1M faces
+    blocks = [
+        faces_of(model, synth_centres[k : k + step], FACES_PER_PERSON, rng)
+        for k in range(0, synthetic_people, step)
+    ]
+    synth = np.concatenate(blocks)[: size - n_real]
     first_synthetic = len(named) + 1
     synth_person = first_synthetic + np.arange(len(synth)) // FACES_PER_PERSON
     vectors = np.concatenate([real.vectors[real_rows[:n_real]], synth]).astype(np.float32)

@@ -394,7 +394,7 @@ def python_profile(pipeline: FacePipeline, paths: Sequence[Path]) -> list[tuple[
 def _function_label(key: tuple[str, int, str]) -> str:
     filename, line, name = key
     if filename == "~":
-        return name.replace("<built-in method ", "").rstrip(">")
+        return name.replace("<built-in method ", "").strip("<>")
     short = filename.split("site-packages/")[-1].split("/main/")[-1]
     return f"{short}:{line} {name}"
 
