@@ -1,40 +1,27 @@
-"""The list of command groups, one module each."""
+"""Where each command lives: name -> "module:attribute" in this package.
+
+Commands are imported when they run (or when --help lists them), so that
+`facedb db status` does not pay for loading the vision stack or the HTTP server.
+"""
 
 from __future__ import annotations
 
-import click
-
-from .db import db
-from .demo import demo
-from .detect import detect
-from .enrol import enrol
-from .eval import calibrate_command, eval_command
-from .importer import import_command
-from .keys import keys
-from .models import models
-from .offline import cache, spool
-from .report import attendance_group, report
-from .serve import serve
-from .users import users
-from .verify import verify
-from .watch import watch_command
-
-ALL: list[click.Command] = [
-    enrol,
-    import_command,
-    verify,
-    watch_command,
-    report,
-    attendance_group,
-    users,
-    db,
-    demo,
-    detect,
-    eval_command,
-    calibrate_command,
-    models,
-    serve,
-    keys,
-    spool,
-    cache,
-]
+COMMANDS: dict[str, str] = {
+    "enrol": "enrol:enrol",
+    "import": "importer:import_command",
+    "verify": "verify:verify",
+    "watch": "watch:watch_command",
+    "report": "report:report",
+    "attendance": "report:attendance_group",
+    "users": "users:users",
+    "db": "db:db",
+    "demo": "demo:demo",
+    "detect": "detect:detect",
+    "eval": "eval:eval_command",
+    "calibrate": "eval:calibrate_command",
+    "models": "models:models",
+    "serve": "serve:serve",
+    "keys": "keys:keys",
+    "spool": "offline:spool",
+    "cache": "offline:cache",
+}

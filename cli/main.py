@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -11,9 +12,25 @@ import click
 from facedb import __version__
 from facedb.errors import FacedbError
 
+from .commands import COMMANDS
+
 
 class FacedbGroup(click.Group):
-    """Turns facedb errors into one line on stderr and their exit code."""
+    """Loads each command on first use, and turns facedb errors into one line on
+    stderr and their exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(f".{module_name}", __package__), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,14 +62,3 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # SQLAlchemy logs every statement at INFO: only with -vv.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose < 2 else logging.INFO)
-
-
-def _register() -> None:
-    # Each command group lives in its own module; importing them registers them here.
-    from . import commands
-
-    for command in commands.ALL:
-        main.add_command(command)
-
-
-_register()

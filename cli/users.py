@@ -36,7 +36,7 @@ def list_users(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def show(name: str, as_json: bool) -> None:
-    """One person."""
+    """Show one person: name, external id, stored faces, enrolment date, metadata."""
     person = open_service().user(name)
     if as_json:
         print_json(person)
