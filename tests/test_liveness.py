@@ -21,13 +21,14 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from db_counts import row_counts
+from sqlalchemy import select
 
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import ModelError
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, FaceEmbedding, User
+from facedb.store.schema import Attendance
 from facedb.vision.liveness import expanded_box, liveness_crop
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import ImageSource, read_image
@@ -191,14 +192,7 @@ class Kiosk:
         return found
 
     def counts(self) -> tuple[int, int, int]:
-        service = FaceService(self.settings)
-        with service.transaction() as session:
-            counts = tuple(
-                int(session.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in (User, FaceEmbedding, Attendance)
-            )
-        service.close()
-        return counts  # type: ignore[return-value]
+        return row_counts(self.settings)
 
 
 @pytest.fixture(scope="module")
