@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.capture import Capture
 from facedb.errors import InvalidInputError
@@ -13,7 +13,7 @@ from facedb.service import KEEP_PER_PERSON, BulkOutcome, FaceService
 
 from .context import open_service
 from .options import liveness_option, source_option
-from .output import err_console, json_option, print_json, print_table
+from .output import count_progress, err_console, json_option, print_json, print_table
 
 
 @click.command("enrol")
@@ -121,19 +121,11 @@ def enrol(
 
 def _enrol_folders(service: FaceService, root: Path, add: bool, force: bool, as_json: bool) -> None:
     people = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    with Progress(
-        TextColumn("[bold]enrolling"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[person]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=as_json or not err_console.is_terminal,
-    ) as progress:
-        task = progress.add_task("people", total=len(people), person="")
+    with count_progress("enrolling", quiet=as_json) as progress:
+        task = progress.add_task("people", total=len(people), item="")
 
         def on_person(outcome: BulkOutcome) -> None:
-            progress.update(task, advance=1, person=outcome.name)
+            progress.update(task, advance=1, item=outcome.name)
 
         outcomes = service.enrol_folders(root, add=add, force=force, on_person=on_person)
     if as_json:

@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from facedb.importer import REJECTED, ImportOptions, ImportReport, RowOutcome, run_import
 from facedb.manifest import Manifest, read_manifest
 
 from .context import open_service
 from .options import aligned_option
-from .output import err_console, json_option, print_json, print_table
+from .output import count_progress, json_option, print_json, print_table
 
 
 @click.command("import")
@@ -113,19 +112,11 @@ def import_command(
         aligned=aligned,
         rejects=rejects_path,
     )
-    with Progress(
-        TextColumn("[bold]importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[person]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=as_json or not err_console.is_terminal,
-    ) as progress:
-        task = progress.add_task("rows", total=len(manifest.rows), person="")
+    with count_progress("importing", quiet=as_json) as progress:
+        task = progress.add_task("rows", total=len(manifest.rows), item="")
 
         def on_row(outcome: RowOutcome) -> None:
-            progress.update(task, advance=1, person=outcome.name)
+            progress.update(task, advance=1, item=outcome.name)
 
         report = run_import(service, manifest, options, on_row)
     if as_json:

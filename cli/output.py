@@ -12,6 +12,7 @@ from uuid import UUID
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 P = ParamSpec("P")
@@ -67,3 +68,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
     return str(value)
+
+
+def count_progress(verb: str, *, quiet: bool) -> Progress:
+    """A progress bar over a known number of items (people, rows), naming the
+    current one in the field ``item``; silent for --json and when stderr is no
+    terminal."""
+    return Progress(
+        TextColumn(f"[bold]{verb}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[item]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet or not err_console.is_terminal,
+    )
