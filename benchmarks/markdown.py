@@ -372,6 +372,14 @@ def matching_section(m: dict[str, Any], sim_png: Path, match_png: Path) -> str:
         "probes that get the same decision as exact search at the default threshold 0.30 "
         "(the same person accepted, or unknown)."
     )
+    listed = [size["size"] for size in m["sizes"]]
+    if listed != [10_000, 100_000]:
+        parts.append(
+            "These sizes are not `make bench`'s default (10,000 and 100,000): this section was "
+            "made by `python -m benchmarks.run --full --only matching --gallery-sizes "
+            + ",".join(str(n) for n in listed)
+            + f"`, which took {m.get('seconds', 0) / 60:.0f} min."
+        )
     parts.append(_synth_text(m))
     parts.append(f"![similarity distributions]({sim_png.name})")
     load_rows = [
@@ -821,6 +829,19 @@ def _matching_gap(matching: dict[str, Any]) -> str | None:
         "long per query as m = 16 at ef_search 200, with 2.5× the build time; a `halfvec` "
         "expression index was about 1.3× faster per query at the same ef_search."
     )
+    largest = matching["sizes"][-1]
+    if largest["size"] > size["size"]:
+        top = largest.get("tuned", largest)
+        q = max(top["queries"], key=lambda q: q["ef_search"])
+        parts.append(
+            f" At {largest['size']:,} faces (HNSW build {largest['build_s'] / 60:.0f} min, "
+            f"index {largest['index_mb'] / 1024:.1f} GB) ef_search {q['ef_search']} finds the "
+            f"nearest face for only {q['genuine_recall_at_1']:.1%} of genuine probes, in "
+            f"{q['p50_ms']:.1f} ms (shared_buffers {top.get('shared_buffers', '')}), while "
+            f"exact search takes {largest['faiss_p50_ms']:.0f} ms in FAISS: a gallery that size "
+            "needs a much larger ef_search and m, or to be split (by site or building) into "
+            "galleries of 100k faces or fewer."
+        )
     return "".join(parts)
 
 

@@ -59,8 +59,9 @@ class Settings:
     max_pitch: float = 0.45
     liveness: str = "auto"
     liveness_threshold: float = 0.5
-    # HNSW search breadth for 1:N queries (pgvector default is 40).
-    ef_search: int = 100
+    # HNSW search breadth for 1:N queries (pgvector's default is 40): 200 gives
+    # recall@1 0.99 at 100k faces (docs/BENCHMARKS.md); below 10k, 100 is enough.
+    ef_search: int = 200
     # Intra-op threads for onnxruntime; 0 = all cores.
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.

@@ -29,9 +29,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 EMBEDDING_DIM = 512
 NAME_MAX_LENGTH = 200
 
-# HNSW build parameters. m=16 links per node and ef_construction=64 are pgvector's
-# defaults; at 100k 512-d faces they give recall@1 >= 0.99 with ef_search 40-100
-# (docs/BENCHMARKS.md) while keeping the build fast enough for a 2-core server.
+# HNSW build parameters: pgvector's defaults, m=16 links per node and
+# ef_construction=64. Face embeddings of different people are nearly orthogonal,
+# which makes the graph search hard: at 100k faces recall@1 reaches 0.99 only at
+# ef_search 200 (FACEDB_EF_SEARCH); m=32 reached it at ef_search 100 but was no
+# faster and took 2.5x longer to build (docs/BENCHMARKS.md).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 
