@@ -34,7 +34,9 @@ class _In(BaseModel):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # from_attributes: a response whose fields match a service dataclass's is read
+    # from it directly (model_validate), not copied field by field.
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
 # -- requests ---------------------------------------------------------------------
@@ -201,14 +203,7 @@ class UserOut(_Out):
 
     @classmethod
     def of(cls, u: UserSummary) -> UserOut:
-        return cls(
-            name=u.name,
-            external_id=u.external_id,
-            active=u.active,
-            created_at=u.created_at,
-            embeddings=u.embeddings,
-            meta=u.meta,
-        )
+        return cls.model_validate(u)
 
 
 class RemovedOut(_Out):
@@ -232,20 +227,7 @@ class AttendanceOut(_Out):
 
     @classmethod
     def of(cls, a: AttendanceRow) -> AttendanceOut:
-        return cls(
-            event_id=a.event_id,
-            occurred_at=a.occurred_at,
-            kind=a.kind,
-            decision=a.decision,
-            name=a.name,
-            claimed_name=a.claimed_name,
-            similarity=a.similarity,
-            threshold=a.threshold,
-            liveness=a.liveness,
-            device=a.device,
-            model=a.model,
-            offline=a.offline,
-        )
+        return cls.model_validate(a)
 
 
 class PersonDayOut(_Out):
@@ -266,23 +248,7 @@ class ReportOut(_Out):
 
     @classmethod
     def of(cls, r: Report) -> ReportOut:
-        return cls(
-            date_from=r.date_from,
-            date_to=r.date_to,
-            timezone=r.timezone,
-            present=[
-                PersonDayOut(
-                    name=p.name,
-                    day=p.day,
-                    first_seen=p.first_seen,
-                    last_seen=p.last_seen,
-                    accepted=p.accepted,
-                )
-                for p in r.present
-            ],
-            absent=r.absent,
-            attempts=r.attempts,
-        )
+        return cls.model_validate(r)
 
 
 class DatabaseHealth(_Out):
