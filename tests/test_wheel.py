@@ -1,0 +1,183 @@
+"""The wheel works outside the checkout: built with `python -m build`, installed into a
+fresh virtualenv in a temporary folder with a fresh HOME, then run as a user would.
+
+The new virtualenv gets facedb from the wheel alone (``--no-deps``); its dependencies
+come from the dev virtualenv's site-packages through a ``.pth`` line, so that the test
+needs no network. A ``.pth`` path line adds that folder to ``sys.path`` without running
+the ``.pth`` files in it, so the dev install's editable hook (which would import facedb
+from the checkout) stays off; the test checks where facedb was imported from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REPO, server_home
+
+# Files the program reads at run time, which the wheel must hold.
+RUNTIME_FILES = (
+    "facedb/cli/main.py",
+    "facedb/migrations/env.py",
+    "facedb/migrations/script.py.mako",
+    "facedb/migrations/versions/0001_initial.py",
+    "facedb/weights/manifest.toml",
+    "facedb/api/static/index.html",
+    "facedb/api/static/kiosk.js",
+    "facedb/api/static/style.css",
+)
+
+
+@dataclass(frozen=True)
+class Install:
+    root: Path  # the temporary folder: venv, HOME, people, weights
+    venv: Path
+    wheel: Path
+    sdist: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.venv / "bin" / "facedb"), *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def _check(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+def _build(out: Path) -> tuple[Path, Path]:
+    """sdist, then the wheel built from the unpacked sdist (what `python -m build` does),
+    so that a file missing from the sdist is missing from the wheel too."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (wheel,) = out.glob("facedb-*.whl")
+    (sdist,) = out.glob("facedb-*.tar.gz")
+    return wheel, sdist
+
+
+def _make_venv(venv: Path, wheel: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"),
+            *("--no-deps", "--no-index", "--disable-pip-version-check", str(wheel)),
+        ],
+        check=True,
+        timeout=120,
+    )
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dev_site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(purelib) / "zz_facedb_test_deps.pth").write_text("\n".join(sorted(dev_site)) + "\n")
+
+
+@pytest.fixture(scope="module")
+def install(faces_dir: Path, weights_dir: Path) -> Iterator[Install]:
+    root = Path(tempfile.mkdtemp(prefix="facedb-wheel-"))
+    try:
+        wheel, sdist = _build(root / "dist")
+        venv = root / "venv"
+        _make_venv(venv, wheel)
+        (root / "home").mkdir()
+        weights = root / "weights"
+        weights.mkdir()
+        for model in weights_dir.glob("*.onnx"):
+            shutil.copy(model, weights / model.name)
+        with server_home() as facedb_home:
+            env = {
+                "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+                "HOME": str(root / "home"),
+                "FACEDB_HOME": str(facedb_home),
+                "FACEDB_WEIGHTS": str(weights),
+                "FACEDB_COOLDOWN": "0",
+                "LANG": os.environ.get("LANG", "C.UTF-8"),
+            }
+            yield Install(root, venv, wheel, sdist, env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_wheel_and_sdist_hold_the_files_needed_at_run_time(install: Install) -> None:
+    names = set(zipfile.ZipFile(install.wheel).namelist())
+    missing = [f for f in RUNTIME_FILES if f not in names]
+    assert not missing, f"not in the wheel: {missing}"
+    versions = sorted((REPO / "migrations" / "versions").glob("0*.py"))
+    assert versions, "no migrations in the checkout"
+    assert all(f"facedb/migrations/versions/{v.name}" in names for v in versions)
+    assert not [n for n in names if n.endswith(".onnx")], "model files are never shipped"
+    with tarfile.open(install.sdist) as sdist:
+        members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
+    for path in ("pyproject.toml", "README.md", "weights/manifest.toml", "cli/main.py"):
+        assert path in members, f"{path} not in the sdist"
+
+
+def test_facedb_is_imported_from_the_wheel_not_the_checkout(install: Install) -> None:
+    code = "import sys, facedb, facedb.cli.main; print(facedb.__file__); print(sys.path)"
+    proc = subprocess.run(
+        [str(install.venv / "bin" / "python"), "-c", code],
+        cwd=install.root,
+        env=install.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    facedb_file, path = proc.stdout.splitlines()
+    assert Path(facedb_file).is_relative_to(install.venv), facedb_file
+    assert str(REPO) not in path.replace(str(REPO / ".venv"), "")
+
+
+def test_db_status_models_demo_and_verify_from_the_installed_wheel(
+    install: Install, faces_dir: Path
+) -> None:
+    status = install.run("db", "status", "--json")
+    _check(status)
+    assert json.loads(status.stdout)["up_to_date"] is True
+
+    models = install.run("models", "--json")
+    _check(models)
+    listed = {m["name"]: m for m in json.loads(models.stdout)["models"]}
+    assert listed["scrfd_2.5g_bnkps"]["sha256_ok"] is True
+    assert listed["w600k_mbf_int8"]["path"].startswith(install.env["FACEDB_WEIGHTS"])
+
+    people = install.root / "people"
+    chosen = sorted(p for p in (faces_dir / "celeba").iterdir() if p.is_dir())[:3]
+    for folder in chosen:
+        shutil.copytree(folder, people / folder.name)
+    demo = install.run("demo", "--people", str(people), "--count", "2", "--strangers", "1")
+    _check(demo)
+    assert "enrolment" in demo.stdout
+
+    # An enrolled photo against its own stored embedding: similarity about 1.0, far
+    # above any threshold, so the decision cannot depend on the CPU's arithmetic.
+    enrolled = sorted((people / chosen[0].name).iterdir())[0]
+    verify = install.run("verify", "--source", str(enrolled), "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    answer = json.loads(verify.stdout)
+    assert answer["name"] == chosen[0].name
