@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -37,7 +38,8 @@ NAME_MAX_LENGTH = 200
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 
-DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality")
+# ambiguous: two enrolled people scored within the decision margin of each other.
+DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality", "ambiguous")
 KINDS = ("verify", "identify")
 # Roles of HTTP API keys (facedb/access.py says what each may do).
 API_KEY_ROLES = ("kiosk", "admin", "reporter")
@@ -121,6 +123,15 @@ class Attendance(Base):
     device: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(Text)
     offline: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    # The policy that decided (README "How decisions are made"): where the threshold
+    # came from, the size of the gallery searched (1:N), the FPIR target it was set
+    # for, the second-best person's similarity, and the scope (site or group).
+    threshold_source: Mapped[str | None] = mapped_column(Text)
+    gallery_persons: Mapped[int | None] = mapped_column(Integer)
+    gallery_faces: Mapped[int | None] = mapped_column(Integer)
+    fpir_target: Mapped[float | None] = mapped_column(Float)
+    runner_up: Mapped[float | None] = mapped_column(Float)
+    scope: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(_in("kind", KINDS), name="attendance_kind_check"),
@@ -143,6 +154,47 @@ class Threshold(Base):
     source: Mapped[str | None] = mapped_column(Text)
     calibrated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class GalleryCalibration(Base):
+    """The enrolled gallery searched against itself (facedb/identification): the tail
+    of its impostor scores, from which 1:N thresholds follow for any gallery size."""
+
+    __tablename__ = "gallery_calibrations"
+
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    persons: Mapped[int] = mapped_column(Integer, nullable=False)
+    faces: Mapped[int] = mapped_column(Integer, nullable=False)
+    pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    tail: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    computed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Lookalike(Base):
+    """A person enrolled although a face of theirs resembles another person's (above
+    the 1:1 threshold, below the duplicate check's): for an administrator to review."""
+
+    __tablename__ = "lookalikes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    other_user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    similarity: Mapped[float] = mapped_column(Float, nullable=False)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "other_user_id", "model", name="lookalikes_pair_key"),
+        Index("lookalikes_other_user_id_idx", "other_user_id"),
     )
 
 
@@ -175,3 +227,4 @@ class ApiKey(Base):
 
 # Views (attendance_daily, ...) are not ORM models: migrations create them, and
 # reports and psql users read them.
+
