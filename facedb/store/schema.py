@@ -228,3 +228,5 @@ class ApiKey(Base):
 # Views (attendance_daily, ...) are not ORM models: migrations create them, and
 # reports and psql users read them.
 
+
+from facedb.store import org_schema as _org_schema  # noqa: E402, F401  (registers its tables)
