@@ -12,23 +12,29 @@ from facedb.service import FaceService
 from facedb.store.thresholds import StoredThreshold
 from facedb.vision.models import ModelRegistry, load_manifest, selected_models
 
+from .fetch import fetch
 from .options import device_option
 from .output import json_option, print_json, print_table
 
 
-@click.command("models")
+@click.group("models", invoke_without_command=True)
 @json_option
 @device_option
-def models(as_json: bool, device: str | None) -> None:
+@click.pass_context
+def models(ctx: click.Context, as_json: bool, device: str | None) -> None:
     """List the models of the weights manifest: role, file, where it was found,
     whether its sha256 matches, the execution provider it runs on (CUDA or CPU),
-    and whether it is the one in use for its role.
+    and whether it is the one in use for its role. `facedb models fetch` downloads
+    and installs them.
 
     \b
     Examples:
       facedb models
       facedb models --device cuda --json
+      facedb models fetch --accept-licence
     """
+    if ctx.invoked_subcommand is not None:
+        return
     settings = Settings.load({"device": device})
     registry = ModelRegistry(settings)
     selected = selected_models(settings)
@@ -82,6 +88,9 @@ def models(as_json: bool, device: str | None) -> None:
     click.echo(f"liveness: {liveness}")
     for error in dict.fromkeys(r["error"] for r in rows if r["error"]):
         click.echo(f"warning: {error}", err=True)
+
+
+models.add_command(fetch)
 
 
 def liveness_state(settings: Settings, registry: ModelRegistry) -> str:

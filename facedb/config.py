@@ -89,6 +89,9 @@ class Settings:
         for key, value in (overrides or {}).items():
             if value is not None:
                 values[key] = value
+        # `facedb models fetch` installs into FACEDB_HOME/models unless FACEDB_WEIGHTS
+        # (or the config file) names another folder: that folder is searched first.
+        values.setdefault("weights", home / "models")
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from the checkout) stays off; the test checks where facedb was imported from.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -18,9 +19,11 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -45,7 +48,8 @@ class Install:
     venv: Path
     wheel: Path
     sdist: Path
-    env: dict[str, str]
+    env: dict[str, str]  # no FACEDB_WEIGHTS: models come from `facedb models fetch`
+    models_url: str  # a loopback HTTP server holding copies of the shared model files
 
     def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -56,6 +60,11 @@ class Install:
             text=True,
             timeout=timeout,
         )
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def _check(proc: subprocess.CompletedProcess[str]) -> None:
@@ -110,16 +119,24 @@ def install(faces_dir: Path, weights_dir: Path) -> Iterator[Install]:
         weights.mkdir()
         for model in weights_dir.glob("*.onnx"):
             shutil.copy(model, weights / model.name)
-        with server_home() as facedb_home:
-            env = {
-                "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
-                "HOME": str(root / "home"),
-                "FACEDB_HOME": str(facedb_home),
-                "FACEDB_WEIGHTS": str(weights),
-                "FACEDB_COOLDOWN": "0",
-                "LANG": os.environ.get("LANG", "C.UTF-8"),
-            }
-            yield Install(root, venv, wheel, sdist, env)
+        handler = functools.partial(_QuietHandler, directory=str(weights))
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            with server_home() as facedb_home:
+                env = {
+                    "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+                    "HOME": str(root / "home"),
+                    "FACEDB_HOME": str(facedb_home),
+                    "FACEDB_COOLDOWN": "0",
+                    "LANG": os.environ.get("LANG", "C.UTF-8"),
+                    "no_proxy": "127.0.0.1,localhost",
+                }
+                url = f"http://127.0.0.1:{httpd.server_address[1]}"
+                yield Install(root, venv, wheel, sdist, env, url)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -128,9 +145,16 @@ def test_the_wheel_and_sdist_hold_the_files_needed_at_run_time(install: Install)
     names = set(zipfile.ZipFile(install.wheel).namelist())
     missing = [f for f in RUNTIME_FILES if f not in names]
     assert not missing, f"not in the wheel: {missing}"
-    versions = sorted((REPO / "migrations" / "versions").glob("0*.py"))
-    assert versions, "no migrations in the checkout"
-    assert all(f"facedb/migrations/versions/{v.name}" in names for v in versions)
+    # Every module of the checkout is shipped: a package left out of pyproject's
+    # [tool.setuptools] packages imports fine from the checkout and fails when installed.
+    sources: set[str] = set()
+    for folder, package in (("facedb", ""), ("cli", "cli/"), ("migrations", "migrations/")):
+        for path in (REPO / folder).rglob("*.py"):
+            sources.add(f"facedb/{package}{path.relative_to(REPO / folder)}")
+    unshipped = sorted(s for s in sources if s not in names and "__pycache__" not in s)
+    assert not unshipped, (
+        f"not in the wheel: {unshipped}; add their packages to [tool.setuptools] packages"
+    )
     assert not [n for n in names if n.endswith(".onnx")], "model files are never shipped"
     with tarfile.open(install.sdist) as sdist:
         members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
@@ -153,9 +177,12 @@ def test_facedb_is_imported_from_the_wheel_not_the_checkout(install: Install) ->
     assert str(REPO) not in path.replace(str(REPO / ".venv"), "")
 
 
-def test_db_status_models_demo_and_verify_from_the_installed_wheel(
+def test_fetch_db_status_models_demo_and_verify_from_the_installed_wheel(
     install: Install, faces_dir: Path
 ) -> None:
+    fetch = install.run("models", "fetch", "--url", install.models_url, "--accept-licence")
+    _check(fetch)
+
     status = install.run("db", "status", "--json")
     _check(status)
     assert json.loads(status.stdout)["up_to_date"] is True
@@ -163,8 +190,10 @@ def test_db_status_models_demo_and_verify_from_the_installed_wheel(
     models = install.run("models", "--json")
     _check(models)
     listed = {m["name"]: m for m in json.loads(models.stdout)["models"]}
-    assert listed["scrfd_2.5g_bnkps"]["sha256_ok"] is True
-    assert listed["w600k_mbf_int8"]["path"].startswith(install.env["FACEDB_WEIGHTS"])
+    models_dir = str(Path(install.env["FACEDB_HOME"]) / "models")
+    for name in ("scrfd_2.5g_bnkps", "w600k_mbf_int8", "minifasnet_v2"):
+        assert listed[name]["sha256_ok"] is True
+        assert listed[name]["path"].startswith(models_dir)
 
     people = install.root / "people"
     chosen = sorted(p for p in (faces_dir / "celeba").iterdir() if p.is_dir())[:3]

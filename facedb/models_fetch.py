@@ -1,0 +1,416 @@
+"""Model files fetched, verified and installed by facedb (`facedb models fetch`).
+
+A model file comes from, in order: a local file or folder (``--from``, for machines
+with no network), a mirror (``--url BASE`` or FACEDB_MODELS_URL: ``BASE/<file>``), or
+the ``url`` recorded for the model in the weights manifest. Whatever the source, a
+file is installed only when
+
+- its size and sha256 are the manifest's (a file facedb does not know is checked by
+  its role instead, and its sha256 is printed so that it can be recorded), and
+- onnxruntime loads it and its inputs and outputs are those of its role (a detector
+  with 9 outputs, an embedder giving 512 values, a liveness model giving 3 classes),
+
+and it is written atomically: downloaded to a hidden partial file in the destination
+folder, fsync'd, then renamed. A partial or refused download never has a model's name.
+Downloads retry with ``Range`` requests after a dropped connection (resuming where the
+server allows it), and give up with a message naming the URL and what to do by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import shutil
+import time
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.client import HTTPException, HTTPResponse
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from facedb.config import REPO_WEIGHTS_DIR
+from facedb.errors import InvalidInputError, ModelError
+from facedb.vision.models import ROLES, ModelSpec, file_sha256, load_manifest
+
+CHUNK = 1 << 16
+# An unknown file (not in the manifest) is refused above this size.
+MAX_UNKNOWN_BYTES = 2 << 30
+RETRIES = 3
+TIMEOUT_S = 30.0
+PARTIAL_PREFIX = ".partial-"
+LICENCE_FILE = ".licences-accepted"
+# Licences a person must acknowledge before the first download of such a model.
+RESTRICTED_MARK = "non-commercial"
+
+Progress = Callable[[str, int, int], None]  # (model, bytes so far, total or 0)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One file ``fetch`` dealt with."""
+
+    name: str | None  # the manifest name; None for a file the manifest does not know
+    role: str
+    path: Path  # where it is installed
+    sha256: str
+    bytes: int
+    source: str  # URL or local path it came from
+    status: str  # "installed" or "already installed"
+    inputs: tuple[str, ...] = ()  # "name [N,3,112,112]" for an unknown file
+    outputs: tuple[str, ...] = ()
+
+
+def manifest_urls() -> dict[str, str]:
+    """The ``url`` of each manifest model that has one (download of the file itself)."""
+    try:
+        text = (importlib.resources.files("facedb.weights") / "manifest.toml").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        text = (REPO_WEIGHTS_DIR / "manifest.toml").read_text("utf-8")
+    entries = tomllib.loads(text).get("model", [])
+    return {str(e["name"]): str(e["url"]) for e in entries if e.get("url")}
+
+
+def restricted_licences(specs: Iterable[ModelSpec], dest: Path) -> list[str]:
+    """Licences of these models that need an acknowledgement not yet recorded in dest."""
+    accepted = _accepted(dest)
+    found = {s.licence for s in specs if RESTRICTED_MARK in s.licence.lower()}
+    return sorted(found - accepted)
+
+
+def accept_licences(licences: Iterable[str], dest: Path) -> None:
+    """Records that the user acknowledged these licences (in dest/.licences-accepted)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    lines = _accepted(dest) | set(licences)
+    _write_atomic_text(dest / LICENCE_FILE, "".join(f"{line}\n" for line in sorted(lines)))
+
+
+def _accepted(dest: Path) -> set[str]:
+    try:
+        return {line for line in (dest / LICENCE_FILE).read_text("utf-8").splitlines() if line}
+    except OSError:
+        return set()
+
+
+def model_url(spec: ModelSpec, mirror: str | None) -> str:
+    """Where to download a model: the mirror's BASE/<file>, else the manifest's url."""
+    if mirror:
+        return check_url(mirror.rstrip("/") + "/" + urllib.parse.quote(spec.file))
+    url = manifest_urls().get(spec.name)
+    if url is None:
+        raise ModelError(
+            f"no download URL is known for {spec.name} (its source: {spec.source}): get "
+            f"{spec.file} and run `facedb models fetch --from FILE`, or give a mirror "
+            "with --url BASE (FACEDB_MODELS_URL)"
+        )
+    return check_url(url)
+
+
+def check_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"a model URL must be http:// or https:// with a host: {url!r}")
+    return url
+
+
+def installed(spec: ModelSpec, dest: Path, source: str = "") -> Installed | None:
+    """The model's file in dest when it is there with the manifest's sha256."""
+    target = dest / spec.file
+    if not target.is_file() or file_sha256(target) != spec.sha256:
+        return None
+    size = target.stat().st_size
+    return Installed(spec.name, spec.role, target, spec.sha256, size, source, "already installed")
+
+
+def download(
+    spec: ModelSpec,
+    url: str,
+    dest: Path,
+    *,
+    retries: int = RETRIES,
+    timeout: float = TIMEOUT_S,
+    progress: Progress | None = None,
+    backoff_s: float = 0.5,
+) -> Installed:
+    """Downloads one manifest model into dest (atomically), verified."""
+    done = installed(spec, dest, url)
+    if done is not None:
+        return done
+    dest.mkdir(parents=True, exist_ok=True)
+    partial = dest / f"{PARTIAL_PREFIX}{spec.file}"
+    try:
+        _download_to(partial, spec, url, retries, timeout, progress, backoff_s)
+        return _install(partial, spec, dest, url)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def install_local(spec: ModelSpec, source: Path, dest: Path) -> Installed:
+    """Copies a local file of a manifest model into dest (atomically), verified."""
+    done = installed(spec, dest, str(source))
+    if done is not None:
+        return done
+    dest.mkdir(parents=True, exist_ok=True)
+    partial = dest / f"{PARTIAL_PREFIX}{spec.file}"
+    try:
+        shutil.copyfile(source, partial)
+        return _install(partial, spec, dest, str(source))
+    except OSError as exc:
+        raise ModelError(f"cannot copy {source} to {dest}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def find_local(source: Path, names: Iterable[str]) -> dict[str, Path]:
+    """Local files for these models: in a folder, by the manifest's file name; a single
+    file, by its sha256 (any manifest model), else by its file name."""
+    specs = load_manifest()
+    if source.is_dir():
+        return {n: source / specs[n].file for n in names if (source / specs[n].file).is_file()}
+    if not source.is_file():
+        raise InvalidInputError(f"{source} is neither a model file nor a folder")
+    digest = _sha256_of(source)
+    by_sha = [s.name for s in specs.values() if s.sha256 == digest]
+    by_file = [s.name for s in specs.values() if s.file == source.name]
+    chosen = by_sha or by_file
+    return {chosen[0]: source} if chosen else {}
+
+
+def inspect_unknown(source: Path, role: str | None, dest: Path | None) -> Installed:
+    """A file the manifest does not know: its sha256, inputs and outputs; checked
+    against ``role`` and installed into dest when both are given."""
+    if role is not None and role not in ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    size = source.stat().st_size
+    if size > MAX_UNKNOWN_BYTES:
+        raise ModelError(f"{source} is {size} bytes, more than a face model ({MAX_UNKNOWN_BYTES})")
+    digest = _sha256_of(source)
+    inputs, outputs = _signature(source)
+    shown_in = tuple(f"{n} {shape}" for n, shape in inputs)
+    shown_out = tuple(f"{n} {shape}" for n, shape in outputs)
+    if role is None or dest is None:
+        return Installed(
+            None, role or "", source, digest, size, str(source), "inspected", shown_in, shown_out
+        )
+    problem = role_problem(role, (0, 0), inputs, outputs)
+    if problem is not None:
+        raise ModelError(f"{source} cannot be a {role}: {problem}; it was not installed")
+    dest.mkdir(parents=True, exist_ok=True)
+    partial = dest / f"{PARTIAL_PREFIX}{source.name}"
+    try:
+        shutil.copyfile(source, partial)
+        _commit(partial, dest / source.name)
+    finally:
+        partial.unlink(missing_ok=True)
+    return Installed(
+        None, role, dest / source.name, digest, size, str(source), "installed", shown_in, shown_out
+    )
+
+
+# --- downloading ------------------------------------------------------------------------
+
+
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only (never file:// or ftp://)."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.URLError(f"refused redirect to {newurl!r}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_SafeRedirects)
+
+
+class _Retry(Exception):
+    """A transient failure: the connection dropped, timed out, or the file was cut short."""
+
+
+def _download_to(
+    partial: Path,
+    spec: ModelSpec,
+    url: str,
+    retries: int,
+    timeout: float,
+    progress: Progress | None,
+    backoff_s: float,
+) -> None:
+    limit = spec.bytes if spec.bytes > 0 else MAX_UNKNOWN_BYTES
+    partial.write_bytes(b"")
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            _one_request(partial, spec, url, limit, timeout, progress)
+        except _Retry as exc:
+            last = str(exc)
+            continue
+        if spec.bytes <= 0 or partial.stat().st_size == spec.bytes:
+            return
+        last = f"the download stopped at {partial.stat().st_size} of {spec.bytes} bytes"
+    raise ModelError(
+        f"cannot download {spec.name} from {url}: {last} (after {retries + 1} attempts). "
+        f"Without network: download it on another machine and run "
+        f"`facedb models fetch --from FILE`, or copy {spec.file} into {partial.parent}"
+    )
+
+
+def _one_request(
+    partial: Path, spec: ModelSpec, url: str, limit: int, timeout: float, progress: Progress | None
+) -> None:
+    have = partial.stat().st_size
+    request = urllib.request.Request(url, headers={"User-Agent": "facedb"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response: HTTPResponse = _opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # asked past the end: start again
+            partial.write_bytes(b"")
+            raise _Retry("the server refused to resume") from None
+        if exc.code >= 500 or exc.code == 429:
+            raise _Retry(f"HTTP {exc.code} {exc.reason}") from None
+        raise ModelError(
+            f"cannot download {spec.name} from {url}: HTTP {exc.code} {exc.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError, HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise _Retry(f"no connection ({reason})") from None
+    with response:
+        resumed = have > 0 and response.status == 206
+        if not resumed:
+            have = 0
+        total = _total(response, have) or (spec.bytes if spec.bytes > 0 else 0)
+        with partial.open("ab" if resumed else "wb") as out:
+            try:
+                while chunk := response.read(CHUNK):
+                    have += len(chunk)
+                    if have > limit:
+                        raise ModelError(
+                            f"{url} sends more than the {limit} bytes of {spec.name}: refused"
+                        )
+                    out.write(chunk)
+                    if progress is not None:
+                        progress(spec.name, have, total)
+            except (OSError, HTTPException) as exc:
+                raise _Retry(f"the connection dropped after {have} bytes ({exc})") from None
+
+
+def _total(response: HTTPResponse, start: int) -> int:
+    length = response.headers.get("Content-Length")
+    try:
+        return start + int(length) if length is not None else 0
+    except ValueError:
+        return 0
+
+
+# --- verifying and installing -------------------------------------------------------------
+
+
+def _install(partial: Path, spec: ModelSpec, dest: Path, source: str) -> Installed:
+    size = partial.stat().st_size
+    if spec.bytes > 0 and size != spec.bytes:
+        raise ModelError(
+            f"{source} is {size} bytes, the manifest says {spec.bytes} for {spec.name}: "
+            "not installed"
+        )
+    digest = _sha256_of(partial)
+    if digest != spec.sha256:
+        raise ModelError(
+            f"{source} has sha256 {digest}, the manifest says {spec.sha256} for {spec.name}: "
+            "not installed (a damaged or different file)"
+        )
+    inputs, outputs = _signature(partial)
+    problem = role_problem(spec.role, spec.input_size, inputs, outputs)
+    if problem is not None:
+        raise ModelError(f"{source} is not a usable {spec.role}: {problem}; not installed")
+    target = dest / spec.file
+    _commit(partial, target)
+    return Installed(spec.name, spec.role, target, digest, size, source, "installed")
+
+
+def _commit(partial: Path, target: Path) -> None:
+    """fsync, rename over the target, fsync the folder: all of the file or none of it."""
+    with partial.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(partial, target)
+    _fsync_dir(target.parent)
+
+
+def _write_atomic_text(path: Path, text: str) -> None:
+    partial = path.with_name(f"{PARTIAL_PREFIX}{path.name}")
+    partial.write_text(text, "utf-8")
+    _commit(partial, path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+Shape = list[int | str | None]
+
+
+def _signature(path: Path) -> tuple[list[tuple[str, Shape]], list[tuple[str, Shape]]]:
+    """Inputs and outputs (name, shape) of an ONNX file, as onnxruntime loads it."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path.name} is not an ONNX model onnxruntime can load: {first}"
+        ) from None
+    inputs = [(i.name, list(i.shape)) for i in session.get_inputs()]
+    outputs = [(o.name, list(o.shape)) for o in session.get_outputs()]
+    return inputs, outputs
+
+
+def role_problem(
+    role: str,
+    input_size: tuple[int, int],
+    inputs: list[tuple[str, Shape]],
+    outputs: list[tuple[str, Shape]],
+) -> str | None:
+    """Why a model with these inputs and outputs cannot serve the role; None if it can."""
+    if len(inputs) != 1:
+        return f"{len(inputs)} inputs, a {role} has 1"
+    shape = inputs[0][1]
+    if len(shape) != 4 or (shape[1] not in (3, None) and not isinstance(shape[1], str)):
+        return f"input shape {shape}, a {role} takes [N, 3, H, W]"
+    height, width = shape[2], shape[3]
+    expected = {"embedder": (112, 112), "liveness": (80, 80)}.get(role)
+    if role != "detector" and input_size != (0, 0):
+        expected = (input_size[1], input_size[0])
+    if expected is not None and (height, width) != expected:
+        return f"input {height}x{width}, expected {expected[0]}x{expected[1]}"
+    if role == "detector":
+        if len(outputs) != 9:
+            return f"{len(outputs)} outputs, an SCRFD detector with key points has 9"
+        return None
+    classes = {"embedder": 512, "liveness": 3}[role]
+    if len(outputs) != 1 or not outputs[0][1] or outputs[0][1][-1] != classes:
+        shown = [s for _, s in outputs]
+        return f"outputs {shown}, a {role} gives one [N, {classes}]"
+    return None
