@@ -24,4 +24,5 @@ COMMANDS: dict[str, str] = {
     "keys": "keys:keys",
     "spool": "offline:spool",
     "cache": "offline:cache",
+    "hooks": "hooks:hooks_group",
 }

@@ -71,6 +71,18 @@ class Settings:
     # and refreshed after an online verification when older than cache_refresh.
     cache_max_age: float = 86400.0
     cache_refresh: float = 300.0
+    # Outgoing events (facedb/events, README "Events and monitoring"): webhook
+    # deliveries time out after hooks_timeout s, are retried after hooks_backoff s,
+    # doubled at every attempt (at most an hour), and are dead after hooks_max_attempts.
+    hooks_timeout: float = 10.0
+    hooks_backoff: float = 2.0
+    hooks_max_attempts: int = 12
+    # MQTT broker (mqtt://user:password@host:1883, mqtts:// for TLS); None: no MQTT.
+    mqtt_url: str | None = None
+    mqtt_topic_prefix: str = "facedb"
+    mqtt_ca_file: Path | None = None  # CA bundle for mqtts:// (default: the system's)
+    mqtt_discovery: str = "off"  # on: Home Assistant MQTT discovery
+    log_format: str = "text"  # text or json (one JSON object a line on stderr)
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -136,6 +148,9 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "api_max_request_mb": (0.001, 100_000.0),
     "cache_max_age": (0.0, 10 * _YEAR_S),
     "cache_refresh": (0.0, 10 * _YEAR_S),
+    "hooks_timeout": (0.1, 600.0),
+    "hooks_backoff": (0.01, 3600.0),
+    "hooks_max_attempts": (1, 1000),
 }
 
 

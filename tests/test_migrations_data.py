@@ -27,6 +27,12 @@ FILL = [
     "INSERT INTO thresholds (model, threshold, far, tar, pairs, source) "
     "VALUES ('w600k_mbf_int8', 0.31, 0.001, 0.95, 2000, 'celeba')",
     "INSERT INTO api_keys (name, role, key_hash) VALUES ('door', 'kiosk', :hash)",
+    "INSERT INTO event_sinks (kind, target, events, secret) VALUES "
+    "('webhook', 'http://127.0.0.1:9/hook', '{accepted}', 's3cret'), ('mqtt', 'mqtt', NULL, NULL)",
+    "INSERT INTO outbox (event_id, payload) "
+    "SELECT event_id, jsonb_build_object('event_id', event_id) FROM attendance",
+    "INSERT INTO outbox_deliveries (message_id, sink_id, status, attempts, last_error) "
+    "SELECT o.id, s.id, 'dead', 3, 'HTTP 500' FROM outbox o, event_sinks s",
     "INSERT INTO sites (name, timezone) VALUES ('Paris', 'Europe/Paris')",
     "INSERT INTO groups (name, kind) VALUES ('Kitchen', 'department')",
     "INSERT INTO user_sites (user_id, site_id) SELECT u.id, s.id FROM users u, sites s",

@@ -22,6 +22,7 @@ from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
 from facedb.config import Settings
 from facedb.errors import ConfigError, FacedbError
+from facedb.events import serving
 from facedb.service import FaceService
 from facedb.vision.pipeline import FacePipeline
 
@@ -46,9 +47,12 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await state.run(lambda: _warm_up(state.service))
+        delivery = await state.run(lambda: serving.start(state.service))  # facedb/events
         try:
             yield
         finally:
+            if delivery is not None:
+                delivery.stop()
             state.service.close()
 
     app = FastAPI(
@@ -62,6 +66,7 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.api_max_request_mb * 1_000_000))
     app.include_router(faces.router)
     app.include_router(records.router)
+    serving.install(app)  # /metrics, request timing
     app.mount("/", KioskPages(), name="kiosk")
     return app
 

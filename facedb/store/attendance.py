@@ -16,6 +16,7 @@ from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, delete, func, liter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
+from facedb.store import outbox
 from facedb.store.schema import Attendance, User
 
 
@@ -93,7 +94,10 @@ def log_event(session: Session, event: AttendanceEvent) -> bool:
         .on_conflict_do_nothing(index_elements=[Attendance.event_id])
         .returning(Attendance.id)
     )
-    return session.execute(statement).first() is not None
+    inserted = session.execute(statement).first() is not None
+    if inserted:  # its outgoing message, in the same transaction
+        outbox.enqueue(session, [event])
+    return inserted
 
 
 def accepted_since(session: Session, user_id: int, device: str, since: datetime) -> bool:
@@ -247,6 +251,8 @@ def log_events(session: Session, events: Sequence[AttendanceEvent]) -> int:
         insert(Attendance)
         .values([asdict(e) for e in events])
         .on_conflict_do_nothing(index_elements=[Attendance.event_id])
-        .returning(Attendance.id)
+        .returning(Attendance.event_id)
     )
-    return len(session.execute(statement).all())
+    new = set(session.execute(statement).scalars())
+    outbox.enqueue(session, [e for e in events if e.event_id in new])  # same transaction
+    return len(new)

@@ -230,3 +230,4 @@ class ApiKey(Base):
 
 
 from facedb.store import org_schema as _org_schema  # noqa: E402, F401  (registers its tables)
+from facedb.store import outbox_schema as _outbox_schema  # noqa: E402, F401  (registers its tables)

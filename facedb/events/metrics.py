@@ -1,0 +1,207 @@
+"""Prometheus metrics of one facedb process (`facedb serve` at /metrics,
+`facedb watch --metrics-port`), in facedb's own registry.
+
+    facedb_decisions_total{kind,decision,device,offline}   decisions logged (rows
+                                                           written; repeats within
+                                                           the cooldown are not)
+    facedb_stage_seconds{stage}            detect, embed, liveness (model runs),
+                                           database (each SQL statement)
+    facedb_http_request_seconds{method,route,status}       facedb serve's requests
+    facedb_frames_total                    images the detector ran on
+    facedb_event_deliveries_total{sink,outcome}            webhook / MQTT attempts
+    facedb_outbox_backlog                  deliveries pending (every sink)
+    facedb_outbox_dead                     deliveries dead-lettered
+    facedb_spool_depth                     offline events waiting for the database
+    facedb_gallery_cache_age_seconds       age of the newest offline gallery cache
+    facedb_model_info{model,provider}      1 per loaded model and its provider
+
+Nothing here imports the rest of facedb at module level: store/outbox.py counts
+decisions through ``count_decisions``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from facedb.events.webhooks import Outcome
+    from facedb.service import FaceService
+    from facedb.store.attendance import AttendanceEvent
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STAGES = ("detect", "embed", "liveness", "database")
+# Seconds: a model run on a CPU takes 2 ms to 2 s, a request up to several seconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+DECISIONS = Counter(
+    "facedb_decisions",
+    "Decisions logged (attendance rows written)",
+    ["kind", "decision", "device", "offline"],
+    registry=REGISTRY,
+)
+STAGE_SECONDS = Histogram(
+    "facedb_stage_seconds",
+    "Time per stage: detect, embed, liveness (model runs), database (SQL statements)",
+    ["stage"],
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "facedb_http_request_seconds",
+    "HTTP requests of facedb serve, by route template",
+    ["method", "route", "status"],
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
+FRAMES = Counter("facedb_frames", "Images the face detector ran on", registry=REGISTRY)
+DELIVERIES = Counter(
+    "facedb_event_deliveries",
+    "Event delivery attempts (webhook, mqtt) by outcome (ok, failed)",
+    ["sink", "outcome"],
+    registry=REGISTRY,
+)
+
+
+def count_decisions(events: Sequence[AttendanceEvent]) -> None:
+    for event in events:
+        DECISIONS.labels(event.kind, event.decision, event.device, str(event.offline).lower()).inc()
+
+
+def record_delivery(sink: str, outcome: Outcome) -> None:
+    DELIVERIES.labels(sink, "ok" if outcome.ok else "failed").inc()
+
+
+def _timed(stage: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    histogram = STAGE_SECONDS.labels(stage)
+
+    @functools.wraps(method)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            histogram.observe(time.perf_counter() - start)
+            if stage == "detect":
+                FRAMES.inc()
+
+    timed.__facedb_timed__ = True  # type: ignore[attr-defined]
+    return timed
+
+
+def _wrap(target: object, attribute: str, stage: str) -> None:
+    method = getattr(target, attribute)
+    if not getattr(method, "__facedb_timed__", False):
+        setattr(target, attribute, _timed(stage, method))
+
+
+class _StateCollector(Collector):
+    """Gauges read when Prometheus scrapes: spool, cache, outbox, models."""
+
+    def __init__(self, service: FaceService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        from facedb import gallery_cache
+        from facedb.store import outbox
+
+        spool = GaugeMetricFamily(
+            "facedb_spool_depth", "Offline events waiting to be written to the database"
+        )
+        try:
+            spool.add_metric([], self.service.spool_status().pending)
+        except OSError as exc:
+            log.debug("spool unreadable: %s", exc)
+        yield spool
+        cache = GaugeMetricFamily(
+            "facedb_gallery_cache_age_seconds", "Age of the newest offline gallery cache"
+        )
+        files = [Path(p) for p in gallery_cache.cached_files(self.service.settings.home)]
+        if files:
+            newest = max(p.stat().st_mtime for p in files if p.exists())
+            cache.add_metric([], max(0.0, time.time() - newest))
+        yield cache
+        backlog = GaugeMetricFamily("facedb_outbox_backlog", "Event deliveries pending")
+        dead = GaugeMetricFamily("facedb_outbox_dead", "Event deliveries dead-lettered")
+        try:
+            with self.service.transaction() as session:
+                states = outbox.status(session)
+            backlog.add_metric([], sum(s.pending for s in states))
+            dead.add_metric([], sum(s.dead for s in states))
+        except Exception as exc:  # a scrape must answer while the database is down
+            log.debug("outbox unreadable: %s", exc)
+        yield backlog
+        yield dead
+        models = GaugeMetricFamily(
+            "facedb_model_info",
+            "Loaded models and their execution provider",
+            labels=["model", "provider"],
+        )
+        for model, provider in self.service.pipeline.providers().items():
+            models.add_metric([model, provider], 1)
+        yield models
+
+
+_bound: _StateCollector | None = None
+
+
+def instrument(service: FaceService) -> None:
+    """Times the service's model runs and SQL statements, and reports its spool,
+    cache, outbox and models at scrape time. Loads the detector and embedder."""
+    global _bound
+    from sqlalchemy import event
+
+    pipeline = service.pipeline
+    _wrap(pipeline.detector, "detect", "detect")
+    _wrap(pipeline.embedder, "embed", "embed")
+    if pipeline.liveness_available():
+        _wrap(pipeline.liveness, "scores", "liveness")
+    try:
+        engine = service.database.engine
+    except Exception as exc:  # the database may come later; SQL is then not timed
+        log.info("SQL not timed: %s", getattr(exc, "message", exc))
+    else:
+        if not event.contains(engine, "before_cursor_execute", _before_sql):
+            event.listen(engine, "before_cursor_execute", _before_sql)
+            event.listen(engine, "after_cursor_execute", _after_sql)
+    if _bound is not None:
+        REGISTRY.unregister(_bound)
+    _bound = _StateCollector(service)
+    REGISTRY.register(_bound)
+
+
+def _before_sql(
+    conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+) -> None:
+    conn.info.setdefault("facedb_sql_start", []).append(time.perf_counter())
+
+
+def _after_sql(
+    conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+) -> None:
+    starts = conn.info.get("facedb_sql_start")
+    if starts:
+        STAGE_SECONDS.labels("database").observe(time.perf_counter() - starts.pop())
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus's text format."""
+    return generate_latest(REGISTRY)
+
+
+def serve_http(port: int, host: str = "127.0.0.1") -> None:
+    """Serves /metrics on its own thread (facedb watch --metrics-port)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=REGISTRY)
