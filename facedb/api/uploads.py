@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from facedb.api.errors import ApiError
 from facedb.api.schemas import MAX_IMAGES
+from facedb.vision.budget import DecodeLedger
 from facedb.vision.sources import ImagesSource, read_image
 
 F = TypeVar("F", bound=BaseModel)
@@ -105,6 +106,8 @@ async def _read_json(
         payload = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    except RecursionError:
+        raise ApiError(400, "bad_request", "the JSON body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise ApiError(422, "bad_input", "the body must be a JSON object")
     validated = validate(json_model, payload).model_dump()
@@ -130,11 +133,12 @@ def _label(index: int, filename: str | None) -> str:
 
 
 def decode(upload: Upload, description: str) -> tuple[ImagesSource, list[str]]:
-    """Decodes every image (ImageError, HTTP 400, names the bad one) into a frame
-    source; also returns the frames' origins, in order ("#0", "#1", ...)."""
+    """Decodes every image (ImageError, HTTP 400, names the bad one; the request's
+    images together within vision/budget.py's request budget) into a frame source; also returns the frames' origins, in order ("#0", "#1", ...)."""
     origins = [f"#{i}" for i in range(len(upload.images))]
+    ledger = DecodeLedger()  # the images of one request share one budget
     frames = [
-        (read_image(image.data, name=image.label), origin)
+        (read_image(image.data, name=image.label, ledger=ledger), origin)
         for image, origin in zip(upload.images, origins, strict=True)
     ]
     return ImagesSource(frames, description), origins

@@ -7,10 +7,12 @@ or a network stream.
 
 Decisions (stated here so that callers and users can rely on them):
 
-- Pillow reads the header first (format, declared size, EXIF orientation) without
-  decoding pixels, so that absurd declared sizes are refused before any memory is
-  allocated (``DEFAULT_MAX_PIXELS``, 100 megapixels). OpenCV then decodes the pixels;
-  Pillow decodes what OpenCV cannot (ICO, GIF on OpenCV < 4.11).
+- Pillow reads the header first (format, declared size, bit depth, EXIF orientation)
+  without decoding pixels, so that an image above the input budget (vision/budget.py:
+  file size, megapixels, and the bytes decoding would allocate, 16-bit and alpha
+  included) is refused before any memory is allocated. OpenCV then decodes the pixels;
+  Pillow decodes what OpenCV cannot (ICO, GIF on OpenCV < 4.11). Only regular files
+  and devices are read, with a cap; standard input too.
 - Truncated images are rejected, not decoded with a grey bottom: a JPEG whose last scan
   has no end-of-image marker is refused even though some OpenCV versions decode it
   with only a warning. A half-grey face would give a wrong embedding without any sign.
@@ -30,7 +32,7 @@ import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,14 +44,18 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from facedb.errors import ImageError, SourceError
+from facedb.vision import budget
+from facedb.vision.budget import DEFAULT_BUDGET, DEFAULT_MAX_PIXELS, DecodeLedger, ImageBudget
 from facedb.vision.types import Frame
 
 log = logging.getLogger(__name__)
 
 BGRImage = npt.NDArray[np.uint8]
 
-# Images whose declared width x height is above this are refused before decoding.
-DEFAULT_MAX_PIXELS = 100_000_000
+__all__ = ["DEFAULT_MAX_PIXELS", "FrameSource", "ImageBudget", "open_source", "read_image"]
+
+# Rows converted at a time (16-bit, float, alpha): bounds the temporaries of a conversion.
+_CHUNK_PIXELS = 1 << 20
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
@@ -79,26 +85,48 @@ def read_image(
     source: Path | str | bytes,
     *,
     name: str | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    limits: ImageBudget = DEFAULT_BUDGET,
+    ledger: DecodeLedger | None = None,
 ) -> BGRImage:
     """Decode one image (a path, or the encoded bytes of a file) into uint8 [H, W, 3] BGR.
 
     ``name`` is how bytes are named in error messages (default "<bytes>").
+    ``limits``: the input budget (``max_pixels`` overrides its pixel limit); ``ledger``:
+    what the other images of the same request already hold.
     Raises ImageError (exit code 3) naming the image and the reason: missing, empty,
-    not an image, truncated or corrupt, or larger than ``max_pixels``.
+    not an image, not a regular file, truncated or corrupt, or above the budget.
     """
+    if max_pixels is not None:
+        limits = ImageBudget(limits.max_file_bytes, max_pixels, limits.max_decoded_bytes)
     if isinstance(source, bytes):
         data, label = source, name or "<bytes>"
+        if len(data) > limits.max_file_bytes:
+            raise ImageError(
+                f"cannot read image {label}: {len(data) / budget.MB:.1f} MB is above the "
+                f"limit of {limits.max_file_bytes / budget.MB:.0f} MB"
+            )
     else:
         label = name or str(source)
-        data = _read_file(Path(source), label)
+        data = budget.read_file(Path(source), label, limits.max_file_bytes)
     if not data:
         raise ImageError(f"cannot read image {label}: file is empty (0 bytes)")
-    header = _probe(data, label, max_pixels)
+    header = _probe(data, label, limits.max_pixels)
+    budget.check_layout(header.layout, label, limits)
+    if ledger is not None:
+        ledger.charge(header.layout, label)
     if header.format == "JPEG" and _jpeg_is_truncated(data):
         raise ImageError(f"cannot read image {label}: truncated JPEG (no end-of-image marker)")
+    if len(data) < budget.min_encoded_bytes(data, header.format, header.layout):
+        raise ImageError(
+            f"cannot read image {label}: corrupt or truncated data ({len(data)} bytes cannot "
+            f"hold {header.width}x{header.height} pixels)"
+        )
     pixels = _decode(data, label)
+    if pixels.shape[0] * pixels.shape[1] > header.width * header.height:
+        raise ImageError(f"cannot read image {label}: decoded size differs from its header")
     image = _to_bgr8(pixels, label)
+    del pixels  # the decoder's buffer goes before the oriented copy is made
     return np.ascontiguousarray(_apply_orientation(image, header.orientation))
 
 
@@ -108,19 +136,7 @@ class _Header:
     width: int
     height: int
     orientation: int  # EXIF orientation 1..8; 1 = as stored
-
-
-def _read_file(path: Path, label: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"cannot read image {label}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"cannot read image {label}: it is a folder, not a file") from None
-    except PermissionError:
-        raise ImageError(f"cannot read image {label}: permission denied") from None
-    except OSError as exc:
-        raise ImageError(f"cannot read image {label}: {exc.strerror or exc}") from None
+    layout: budget.Layout  # what decoding will allocate
 
 
 def _probe(data: bytes, label: str, max_pixels: int) -> _Header:
@@ -131,7 +147,7 @@ def _probe(data: bytes, label: str, max_pixels: int) -> _Header:
             # "Corrupt EXIF data": the orientation then defaults to 1, nothing to tell.
             warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
             with Image.open(io.BytesIO(data)) as im:
-                fmt, (width, height) = im.format or "?", im.size
+                fmt, (width, height), mode = im.format or "?", im.size, im.mode
                 orientation = _exif_orientation(im)
     except UnidentifiedImageError:
         raise ImageError(f"cannot read image {label}: not an image file (unknown format)") from None
@@ -148,7 +164,8 @@ def _probe(data: bytes, label: str, max_pixels: int) -> _Header:
             f"cannot read image {label}: {width}x{height} pixels is above the limit of "
             f"{max_pixels / 1e6:g} megapixels"
         )
-    return _Header(fmt, width, height, orientation)
+    layout = budget.layout_of(data, mode, width, height, orientation != 1)
+    return _Header(fmt, width, height, orientation, layout)
 
 
 def _exif_orientation(im: Image.Image) -> int:
@@ -208,21 +225,48 @@ def _to_uint8(pixels: npt.NDArray[np.generic], label: str) -> BGRImage:
     if pixels.dtype == np.uint8:
         return pixels.astype(np.uint8, copy=False)
     if pixels.dtype == np.uint16:
-        wide = pixels.astype(np.uint32)
-        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return _by_rows(pixels, _scale_uint16)
     if np.issubdtype(pixels.dtype, np.floating):
-        scaled = np.clip(np.nan_to_num(pixels.astype(np.float32)), 0.0, 1.0) * 255.0
-        return scaled.round().astype(np.uint8)
+        return _by_rows(pixels, _scale_float)
     if pixels.dtype in (np.int32, np.uint32):  # Pillow's mode "I": 16-bit values in int32
-        clipped = np.clip(pixels.astype(np.int64), 0, 65535)
-        return ((clipped * 255 + 32767) // 65535).astype(np.uint8)
+        return _by_rows(pixels, _scale_int32)
     raise ImageError(f"cannot read image {label}: sample type {pixels.dtype} is not supported")
 
 
+def _scale_uint16(block: npt.NDArray[np.generic]) -> BGRImage:
+    wide = block.astype(np.uint32)
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _scale_float(block: npt.NDArray[np.generic]) -> BGRImage:
+    scaled = np.clip(np.nan_to_num(block.astype(np.float32)), 0.0, 1.0) * 255.0
+    return scaled.round().astype(np.uint8)
+
+
+def _scale_int32(block: npt.NDArray[np.generic]) -> BGRImage:
+    clipped = np.clip(block.astype(np.int64), 0, 65535)
+    return ((clipped * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _by_rows(
+    pixels: npt.NDArray[np.generic], convert: Callable[[npt.NDArray[np.generic]], BGRImage]
+) -> BGRImage:
+    """``convert`` applied a band of rows at a time: its temporaries stay small."""
+    out = np.empty(pixels.shape, np.uint8)
+    rows = max(1, _CHUNK_PIXELS // max(1, int(np.prod(pixels.shape[1:]))))
+    for top in range(0, pixels.shape[0], rows):
+        out[top : top + rows] = convert(pixels[top : top + rows])
+    return out
+
+
 def _composite_on_white(colour: BGRImage, alpha: BGRImage) -> BGRImage:
-    a = alpha.astype(np.float32)[:, :, np.newaxis] / 255.0
-    blended: npt.NDArray[np.float32] = colour.astype(np.float32) * a + 255.0 * (1.0 - a)
-    return blended.round().astype(np.uint8)
+    out = np.empty(colour.shape, np.uint8)
+    rows = max(1, _CHUNK_PIXELS // max(1, colour.shape[1]))
+    for top in range(0, colour.shape[0], rows):
+        a = alpha[top : top + rows].astype(np.float32)[:, :, np.newaxis] / 255.0
+        part = colour[top : top + rows].astype(np.float32)
+        out[top : top + rows] = (part * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+    return out
 
 
 def _apply_orientation(image: BGRImage, orientation: int) -> BGRImage:
@@ -408,7 +452,13 @@ class CaptureSource(FrameSource):
                 if self.is_live:
                     log.warning("%s stopped delivering frames after %d", self.description, index)
                 return
-            bgr = _to_bgr8(np.asarray(image), self._origin)
+            frame = np.asarray(image)
+            if frame.shape[0] * frame.shape[1] > DEFAULT_MAX_PIXELS:
+                raise SourceError(
+                    f"{self.description}: frames of {frame.shape[1]}x{frame.shape[0]} pixels "
+                    f"are above the limit of {DEFAULT_MAX_PIXELS / 1e6:g} megapixels"
+                )
+            bgr = _to_bgr8(frame, self._origin)
             origin = f"{self._origin}#{index}"
             yield Frame(np.ascontiguousarray(bgr), origin, index, self._timestamp(index))
             index += 1
@@ -446,7 +496,10 @@ def open_source(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     if spec == "-":
-        data = (stdin or sys.stdin.buffer).read()
+        stream = stdin or sys.stdin.buffer
+        if stdin is None and sys.stdin.isatty():
+            raise SourceError("cannot read an image from stdin: it is a terminal (pipe a file)")
+        data = budget.read_capped(stream, "stdin")
         return ImageSource(read_image(data, name="stdin"), "stdin", limit=limit)
     if _CAMERA_RE.match(spec):
         return _open_camera(int(spec), limit)
@@ -462,6 +515,7 @@ def _open_path(path: Path, recursive: bool, limit: int | None) -> FrameSource:
     if not path.exists():
         raise SourceError(f"cannot open {path}: no such file or folder")
     if path.suffix.lower() in VIDEO_EXTENSIONS:
+        budget.check_openable(path, "video")
         return _open_video(path, limit)
     return ImageSource(read_image(path), str(path), limit=limit)
 
