@@ -1,0 +1,229 @@
+"""Events to a real MQTT broker (Debian's mosquitto, started on 127.0.0.1 here):
+QoS 1 events, retained availability and Home Assistant discovery, and events that
+queue while the broker is down and are published once it is back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facedb.config import Settings
+from facedb.events import hooks
+from facedb.events.worker import DeliveryWorker
+from facedb.service import FaceService
+from facedb.store import attendance, gallery
+from facedb.store.attendance import AttendanceEvent
+
+MOSQUITTO = shutil.which("mosquitto") or next(
+    (p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None
+)
+pytestmark = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto is not installed (.ci/run installs Debian's package)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Broker:
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port = port
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert MOSQUITTO is not None
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    error = self.process.stderr.read().decode() if self.process.stderr else ""
+                    pytest.skip(f"mosquitto could not be started: {error.strip()[:200]}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class Subscriber:
+    """A client that collects every message under facedb/# and homeassistant/#."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4()}")
+        self.client.on_connect = lambda c, *_: (
+            c.subscribe([("facedb/#", 1), ("homeassistant/#", 1)]),
+            self.ready.set(),
+        )
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.ready.wait(10)
+        time.sleep(0.2)  # the SUBACK
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        with self.lock:
+            self.messages.append((message.topic, message.payload, bool(message.retain)))
+
+    def on(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return [payload for t, payload, _ in self.messages if t == topic]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    server = Broker(_free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _service(settings: Settings, port: int, **changes: Any) -> FaceService:
+    return FaceService(
+        settings.replace(
+            mqtt_url=f"mqtt://127.0.0.1:{port}",
+            device_name="kiosk-7",
+            hooks_backoff=0.05,
+            hooks_timeout=2.0,
+            **changes,
+        )
+    )
+
+
+def _event(user_id: int | None, decision: str = "accepted") -> AttendanceEvent:
+    return AttendanceEvent(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime.now(UTC),
+        kind="identify",
+        decision=decision,
+        user_id=user_id,
+        claimed_user_id=None,
+        similarity=0.7,
+        threshold=0.3,
+        liveness=0.98,
+        device="front door",
+        model="w600k_mbf_int8",
+    )
+
+
+def _until(condition: Callable[[], bool], worker: DeliveryWorker, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        if worker.run_once().attempted == 0:
+            time.sleep(0.05)
+
+
+def test_events_reach_the_broker_with_availability_and_discovery(
+    settings: Settings, broker: Broker
+) -> None:
+    service = _service(settings, broker.port, mqtt_discovery="on")
+    subscriber = Subscriber(broker.port)
+    try:
+        worker = hooks.worker(service)
+        worker.run_once()  # registers the MQTT sink: events from now on are published
+        with service.transaction() as session:
+            user = gallery.create_user(session, "Dana")
+        events = [_event(user.id), _event(None, "unknown")]
+        with service.transaction() as session:
+            for event in events:
+                attendance.log_event(session, event)
+        state = lambda: next(s for s in hooks.status(service) if s.sink.kind == "mqtt")  # noqa: E731
+        _until(lambda: state().delivered == 2, worker)
+        time.sleep(0.3)
+        received = [json.loads(p) for p in subscriber.on("facedb/front_door/event")]
+        assert [r["event_id"] for r in received] == [str(e.event_id) for e in events]
+        assert received[0]["person"] == "Dana" and received[0]["liveness"] == pytest.approx(0.98)
+        assert subscriber.on("facedb/front_door/last_person") == [b"Dana"]
+        assert subscriber.on("facedb/kiosk-7/availability")[-1] == b"online"
+        [config] = subscriber.on("homeassistant/sensor/facedb_front_door/last_person/config")
+        discovery = json.loads(config)
+        assert discovery["state_topic"] == "facedb/front_door/last_person"
+        assert discovery["device"]["identifiers"] == ["facedb_front_door"]
+        worker.stop()
+        time.sleep(0.3)
+        assert subscriber.on("facedb/kiosk-7/availability")[-1] == b"offline"
+    finally:
+        subscriber.close()
+        service.close()
+    # Retained: a client connecting later still reads them.
+    late = Subscriber(broker.port)
+    try:
+        time.sleep(0.3)
+        assert late.on("facedb/front_door/last_person") == [b"Dana"]
+        assert late.on("facedb/kiosk-7/availability") == [b"offline"]
+        assert late.on("facedb/front_door/event") == []  # events are not retained
+    finally:
+        late.close()
+
+
+def test_events_queue_while_the_broker_is_down(settings: Settings, tmp_path: Path) -> None:
+    broker = Broker(_free_port(), tmp_path)
+    service = _service(settings, broker.port, hooks_max_attempts=50)
+    worker = hooks.worker(service)
+    try:
+        worker.run_once()  # the sink exists; the broker is not running
+        events = [_event(None, "unknown") for _ in range(3)]
+        with service.transaction() as session:
+            for event in events:
+                attendance.log_event(session, event)
+        worker.run_once()
+        state = next(s for s in hooks.status(service) if s.sink.kind == "mqtt")
+        assert state.pending == 3 and state.delivered == 0
+        assert state.last_error is not None and "broker" in state.last_error
+        broker.start()
+        subscriber = Subscriber(broker.port)
+        try:
+            time.sleep(0.2)
+            _until(
+                lambda: (
+                    next(s for s in hooks.status(service) if s.sink.kind == "mqtt").delivered == 3
+                ),
+                worker,
+            )
+            time.sleep(0.3)
+            got = {json.loads(p)["event_id"] for p in subscriber.on("facedb/front_door/event")}
+            assert got == {str(e.event_id) for e in events}  # none lost
+        finally:
+            subscriber.close()
+    finally:
+        worker.stop()
+        service.close()
+        broker.stop()
