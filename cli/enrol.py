@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 import click
@@ -60,10 +62,14 @@ def enrol(
 ) -> None:
     """Enrol a person from a camera, a video, images, or a folder of people.
 
-    Faces go through the quality gate; the best few diverse faces are stored in
-    one transaction, so a refused enrolment writes nothing. A face that already
-    matches another enrolled person is refused unless --force. With liveness on,
-    a face judged a photo or a screen is refused (exit code 18), writing nothing.
+    Faces go through the quality gate (strict for cameras, lenient for photos);
+    the best few diverse faces are stored in one transaction, so a refused
+    enrolment writes nothing. A face so close to another enrolled person's that a
+    different person would rarely match it (FACEDB_DUPLICATE_RATE) is refused
+    unless --force; a look-alike below that is enrolled with a warning and recorded
+    (`facedb users lookalikes`). With liveness on, a face judged a photo or a screen
+    is refused (exit code 18), writing nothing. --from-dir exits 1 when it enrolled
+    nobody.
 
     \b
     Examples:
@@ -117,6 +123,12 @@ def enrol(
         f"{verb} {result.name}: {result.added} face(s) stored ({result.total} in all), "
         f"from {result.frames} frame(s)"
     )
+    for other in result.lookalikes:
+        click.echo(
+            f"warning: {result.name} resembles {other.name} (similarity "
+            f"{other.similarity:.3f}); recorded for review (`facedb users lookalikes`)",
+            err=True,
+        )
 
 
 def _enrol_folders(service: FaceService, root: Path, add: bool, force: bool, as_json: bool) -> None:
@@ -128,13 +140,27 @@ def _enrol_folders(service: FaceService, root: Path, add: bool, force: bool, as_
             progress.update(task, advance=1, item=outcome.name)
 
         outcomes = service.enrol_folders(root, add=add, force=force, on_person=on_person)
+    enrolled = sum(o.status != "skipped" for o in outcomes)
     if as_json:
         print_json(outcomes)
-        return
-    print_table(
-        ("name", "result", "faces stored", "images", "reason"),
-        ((o.name, o.status, o.embeddings, o.images, o.reason) for o in outcomes),
-        title=f"enrolment from {root}",
-    )
-    enrolled = sum(o.status != "skipped" for o in outcomes)
-    click.echo(f"{enrolled} enrolled, {len(outcomes) - enrolled} skipped")
+    else:
+        print_table(
+            ("name", "result", "faces stored", "images", "reason"),
+            ((o.name, o.status, o.embeddings, o.images, _reason(o)) for o in outcomes),
+            title=f"enrolment from {root}",
+        )
+        lookalikes = sum(bool(o.lookalikes) for o in outcomes)
+        note = (
+            f", {lookalikes} resembling someone (`facedb users lookalikes`)" if lookalikes else ""
+        )
+        click.echo(f"{enrolled} enrolled, {len(outcomes) - enrolled} skipped{note}")
+    if enrolled == 0:
+        click.echo("error: nobody was enrolled", err=True)
+        sys.exit(1)
+
+
+def _reason(outcome: BulkOutcome) -> str | None:
+    if outcome.reason is not None or not outcome.lookalikes:
+        return outcome.reason
+    other = outcome.lookalikes[0]
+    return f"enrolled; resembles {other.name} (similarity {other.similarity:.3f})"

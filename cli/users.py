@@ -32,6 +32,33 @@ def list_users(as_json: bool) -> None:
     )
 
 
+@users.command("lookalikes")
+@json_option
+def lookalikes(as_json: bool) -> None:
+    """People enrolled although a face of theirs resembles another person's.
+
+    Each pair scored above the 1:1 threshold at enrolment but below the duplicate
+    check's threshold: probably two people who look alike (or one person enrolled
+    twice under two names). Searches that cannot tell them apart are logged as
+    ambiguous, never accepted as either.
+
+    \b
+    Example:
+      facedb users lookalikes --json
+    """
+    rows = open_service().lookalikes()
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ("name", "resembles", "similarity", "model", "recorded"),
+        (
+            (r.name, r.other, f"{r.similarity:.3f}", r.model, r.recorded_at.astimezone())
+            for r in rows
+        ),
+    )
+
+
 @users.command("show")
 @click.argument("name")
 @json_option

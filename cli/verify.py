@@ -34,7 +34,22 @@ from .output import json_option, print_json
 @click.option(
     "--threshold",
     type=click.FloatRange(-1, 1),
-    help="Accept at this cosine similarity or more (overrides the calibrated value).",
+    help="Accept at this cosine similarity or more (overrides the calibrated value and, "
+    "without --name, the gallery-size policy).",
+)
+@click.option("--site", help="Search only the people of this site (1:N).")
+@click.option("--group", help="Search only the people of this group (1:N).")
+@click.option(
+    "--on-accept",
+    metavar="CMD",
+    help="Run CMD when accepted, the --json result on its stdin (FACEDB_HOOKS_TIMEOUT s at "
+    "most), e.g. --on-accept 'open-door --relay 1'.",
+)
+@click.option(
+    "--on-accept",
+    metavar="CMD",
+    help="Run CMD when accepted, the --json result on its stdin (FACEDB_HOOKS_TIMEOUT s at "
+    "most), e.g. --on-accept 'open-door --relay 1'.",
 )
 @liveness_option
 @aligned_option
@@ -45,14 +60,21 @@ def verify(
     frames: int,
     timeout: float,
     threshold: float | None,
+    site: str | None,
+    group: str | None,
     liveness: str | None,
     aligned: bool,
     as_json: bool,
+    on_accept: str | None = None,
 ) -> None:
     """Recognise the person at the camera and log an attendance row.
 
     Without --name, finds the most similar enrolled person (1:N, in SQL over the
-    HNSW index); with --name, compares with that person only (1:1). The decision
+    HNSW index), accepted when the similarity reaches the threshold for the size of
+    the gallery searched (set from FACEDB_FPIR, the share of strangers' searches
+    that may return someone) and beats the second person by FACEDB_MARGIN (else
+    ambiguous); --site/--group search only those people. With --name, compares
+    with that person only (1:1, the per-comparison threshold). The decision
     uses up to --frames good faces: their embeddings are averaged into one probe.
     A person accepted again within the cooldown (FACEDB_COOLDOWN, 60 s) is answered
     but logged once.
@@ -61,8 +83,8 @@ def verify(
     FACEDB_LIVENESS_THRESHOLD on any face used) is not matched: the attempt is
     logged as spoof with its score.
 
-    Exit code: 0 accepted, 1 not accepted (unknown, rejected, no face, spoof), 2 or
-    more for errors, so that a door script can use it.
+    Exit code: 0 accepted, 1 not accepted (unknown, ambiguous, rejected, no face,
+    spoof), 2 or more for errors, so that a door script can use it.
 
     \b
     Examples:
@@ -70,18 +92,42 @@ def verify(
       facedb verify --name Alice --source probe.jpg
       facedb verify --source clip.mp4 --json
       facedb verify --source probe.jpg --liveness on
+      facedb verify --site north --source probe.jpg
     """
     if aligned and (source.isdigit() or "://" in source):
         raise InvalidInputError("--aligned takes image files, not a camera or a stream")
+    if on_accept is not None:
+        from facedb.events.actions import parse_command
+
+        parse_command(on_accept)  # refused before anything is logged
     service = open_service(liveness=liveness)
     result = service.verify(
-        source, name=name, frames=frames, timeout=timeout, threshold=threshold, aligned=aligned
+        source,
+        name=name,
+        frames=frames,
+        timeout=timeout,
+        threshold=threshold,
+        aligned=aligned,
+        site=site,
+        group=group,
     )
     if as_json:
         print_json(result)
     else:
         click.echo(describe(result))
+    if on_accept and result.accepted:
+        _run_on_accept(on_accept, result, service.settings.hooks_timeout)
     sys.exit(0 if result.accepted else 1)
+
+
+def _run_on_accept(command: str, result: VerifyResult, timeout: float) -> None:
+    from facedb.events.actions import run_command
+
+    from .output import to_json
+
+    done = run_command(command, to_json(result), timeout=timeout)
+    if not done.ok:
+        click.echo(f"warning: --on-accept command failed: {done.detail}", err=True)
 
 
 def describe(result: VerifyResult) -> str:
@@ -97,7 +143,7 @@ def _describe_decision(result: VerifyResult) -> str:
     if result.decision == "accepted":
         return (
             f"accepted: {result.name} (similarity {similarity}, threshold "
-            f"{result.threshold:.3f}){note}"
+            f"{result.threshold:.3f}{_gallery(result)}){note}"
         )
     if result.decision == "rejected":
         return (
@@ -108,10 +154,20 @@ def _describe_decision(result: VerifyResult) -> str:
         nearest = f", nearest {result.candidates[0].name}" if result.candidates else ""
         return (
             f"unknown: nobody enrolled matches (best similarity {similarity}{nearest}; "
-            f"threshold {result.threshold:.3f})"
+            f"threshold {result.threshold:.3f}{_gallery(result)})"
         )
+    if result.decision == "ambiguous":
+        return f"ambiguous: {'; '.join(result.reasons)} (nobody was accepted)"
     if result.decision == "bad_quality":
         return f"no usable face: {'; '.join(result.reasons)}"
     if result.decision == "spoof":
         return f"refused: {'; '.join(result.reasons)}"
     return f"no face found in {result.frames} frame(s)"
+
+
+def _gallery(result: VerifyResult) -> str:
+    """1:N: the size the threshold was set for, e.g. " for 120 people at FPIR 1%"."""
+    if result.gallery_persons is None or result.fpir_target is None:
+        return ""
+    scope = f" of {result.scope}" if result.scope else ""
+    return f" for {result.gallery_persons} people{scope} at FPIR {result.fpir_target:.2%}"

@@ -109,6 +109,7 @@ def capture_faces(
             liveness=liveness,
             retry=not source.is_live,
             aligned=aligned,
+            live=source.is_live,
         )
         for frame, faces in zip(frames, analysed, strict=True):
             capture.add(frame.origin, faces)

@@ -43,15 +43,31 @@ class Settings:
     device_name: str = field(default_factory=socket.gethostname)
     detector: str = "scrfd_2.5g_bnkps"
     embedder: str = "w600k_mbf_int8"
-    det_size: int = 640
+    # Detector input: 0 = auto, the scale that the quality gate's min_face_px needs
+    # (vision/detector.py); N = insightface's N x N letterbox (640 for parity).
+    det_size: int = 0
     det_threshold: float = 0.5
     nms_threshold: float = 0.4
-    # Cosine similarity needed to accept a match; None = the calibrated value
-    # stored in the database for the embedder, else the model's default.
+    # 1:1 (a claimed name): the cosine similarity needed to accept; None = the value
+    # calibrated for the embedder with `facedb calibrate`, else the model's default.
+    # With FACEDB_THRESHOLD set, 1:N searches use it too (no gallery-size policy).
     threshold: float | None = None
+    # 1:N (who is this?): the target false-positive identification rate, the share of
+    # searches by people who are not enrolled that may return someone; the threshold
+    # follows from it and the size of the gallery searched (facedb/identification).
+    fpir: float = 0.01
+    # 1:N: the best person must beat the second by this similarity, else ambiguous.
+    margin: float = 0.05
+    # Enrolment: a new face is refused as someone else's when a different person
+    # would match that closely in fewer than this share of enrolments.
+    duplicate_rate: float = 0.001
+    # Quality gate for files, uploads and imports ("photo") and for cameras and
+    # streams ("live", the min_/max_ settings below); auto picks by the source.
+    quality_profile: str = "auto"
     # Seconds during which a repeated verification of one person is logged once.
     cooldown: float = 60.0
-    # Quality gate (docs/QUALITY.md has the measurements behind these values).
+    # Quality gate for live sources (docs/QUALITY.md has the measurements behind
+    # these values); photos use facedb/vision/quality.py PHOTO_GATE.
     min_face_px: int = 64
     min_det_score: float = 0.6
     min_sharpness: float = 80.0
@@ -109,6 +125,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.quality_profile not in ("auto", "photo", "live"):
+            raise ConfigError(
+                f"quality_profile must be auto, photo or live, not {self.quality_profile!r}"
+            )
         if self.liveness not in ("auto", "on", "off"):
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
@@ -143,11 +163,17 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "max_yaw": (0.0, 100.0),
     "max_pitch": (0.0, 100.0),
     "liveness_threshold": (0.0, 1.0),
+    "fpir": (1e-9, 0.5),
+    "margin": (0.0, 1.0),
+    "duplicate_rate": (1e-9, 0.5),
     "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
     "threads": (0, 4096),
     "api_max_request_mb": (0.001, 100_000.0),
     "cache_max_age": (0.0, 10 * _YEAR_S),
     "cache_refresh": (0.0, 10 * _YEAR_S),
+    "hooks_timeout": (0.1, 600.0),
+    "hooks_backoff": (0.01, 3600.0),
+    "hooks_max_attempts": (1, 1000),
     "hooks_timeout": (0.1, 600.0),
     "hooks_backoff": (0.01, 3600.0),
     "hooks_max_attempts": (1, 1000),

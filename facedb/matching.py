@@ -8,19 +8,28 @@ identified), so a decision made offline means what it means online.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from facedb.errors import NoGalleryCacheError
 from facedb.gallery_cache import GalleryCache
 from facedb.spool import Spool
-from facedb.store import attendance, gallery
+from facedb.store import attendance, calibration, gallery
 from facedb.store.attendance import AttendanceEvent
+from facedb.store.calibration import GallerySize
 from facedb.store.gallery import Match
 from facedb.store.schema import Threshold
+
+# pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
+COOLDOWN_LOCK = 0x46444243  # "FDBC"
+_COOLDOWN_LOCK_SQL = text(
+    "SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:user_id % 2147483647 AS integer))"
+)
 
 
 class Matcher(Protocol):
@@ -30,9 +39,19 @@ class Matcher(Protocol):
 
     def similarity_to_user(self, user_id: int, probe: np.ndarray, model: str) -> float | None: ...
 
-    def identify(self, probe: np.ndarray, model: str) -> list[Match]: ...
+    def identify(
+        self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
+    ) -> list[Match]: ...
 
-    def accepted_since(self, user_id: int, device: str, since: datetime) -> bool: ...
+    def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize: ...
+
+    def gallery_tail(self, model: str) -> dict[str, Any] | None: ...
+
+    def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
+        """Whether the person was accepted at the device since then. Online, it also
+        holds a lock on the person until the transaction ends, so that concurrent
+        attempts (API workers, processes) see each other's rows: one event per cooldown."""
+        ...
 
     def log_event(self, event: AttendanceEvent) -> None: ...
 
@@ -53,10 +72,23 @@ class SqlMatcher:
     def similarity_to_user(self, user_id: int, probe: np.ndarray, model: str) -> float | None:
         return gallery.similarity_to_user(self.session, user_id, probe, model)
 
-    def identify(self, probe: np.ndarray, model: str) -> list[Match]:
-        return gallery.identify(self.session, probe, model, ef_search=self.ef_search)[0]
+    def identify(
+        self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
+    ) -> list[Match]:
+        return gallery.identify(
+            self.session, probe, model, ef_search=self.ef_search, user_ids=scope
+        )[0]
+
+    def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
+        return calibration.gallery_size(self.session, model, scope)
+
+    def gallery_tail(self, model: str) -> dict[str, Any] | None:
+        stored = calibration.load_calibration(self.session, model)
+        return None if stored is None else stored.tail
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
+        # Transaction-scoped: released at commit, after this attempt's row is written.
+        self.session.execute(_COOLDOWN_LOCK_SQL, {"ns": COOLDOWN_LOCK, "user_id": user_id})
         return attendance.accepted_since(self.session, user_id, device, since)
 
     def log_event(self, event: AttendanceEvent) -> None:
@@ -92,8 +124,21 @@ class CacheMatcher:
     def similarity_to_user(self, user_id: int, probe: np.ndarray, model: str) -> float | None:
         return self._gallery().similarity_to_user(user_id, probe)
 
-    def identify(self, probe: np.ndarray, model: str) -> list[Match]:
+    def identify(
+        self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
+    ) -> list[Match]:
+        # The cache holds no memberships: offline, a scoped kiosk searches everyone,
+        # with the threshold for that size (gallery_size ignores the scope too).
         return self._gallery().identify(probe)
+
+    def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
+        cache = self._gallery()
+        active = {u.id for u in cache.users if u.active}
+        owners = [int(o) for o in cache.owners.tolist() if int(o) in active]
+        return GallerySize(len(set(owners)), len(owners))
+
+    def gallery_tail(self, model: str) -> dict[str, Any] | None:
+        return None  # offline: the model's calibration alone, the stricter one
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
         return self.spool.accepted_since(user_id, device, since)

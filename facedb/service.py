@@ -18,9 +18,20 @@ import numpy as np
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from facedb import gallery_cache, sync, timezones
+from facedb import gallery_cache, policy, sync, timezones
 from facedb.capture import Capture, CapturedFace, capture_faces, diverse_selection, mean_embedding
 from facedb.config import Settings
+from facedb.decision import (
+    Policy,
+    ThresholdChoice,
+    Verdict,
+    attack_reason,
+    is_attack,
+    judge_claim,
+    judge_search,
+    least_live,
+    screen,
+)
 from facedb.errors import (
     DatabaseUnreachableError,
     DuplicateIdentityError,
@@ -39,7 +50,7 @@ from facedb.evaluation.metrics import CalibrationResult
 from facedb.gallery_cache import CachedUser
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus
-from facedb.store import attendance, gallery, thresholds
+from facedb.store import attendance, calibration, gallery, org, thresholds
 from facedb.store.attendance import AttendanceEvent, AttendanceRow, Report
 from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
 from facedb.store.gallery import Match, NewEmbedding, UserSummary
@@ -60,12 +71,6 @@ ATTENDANCE_POLICIES = ("keep", "anonymise", "delete")
 
 
 @dataclass(frozen=True)
-class ThresholdChoice:
-    value: float
-    source: str  # "option", "setting", "calibrated", "default"
-
-
-@dataclass(frozen=True)
 class EnrolResult:
     name: str
     user_id: int
@@ -74,6 +79,9 @@ class EnrolResult:
     total: int  # embeddings of the person after this enrolment
     frames: int
     faces_rejected: int
+    # Enrolled people whom a face of this one resembles (above the 1:1 threshold,
+    # below the duplicate check's): recorded in `lookalikes` for review.
+    lookalikes: tuple[Match, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class BulkOutcome:
     reason: str | None
     embeddings: int
     images: int
+    lookalikes: tuple[Match, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class IdentifyResult:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    decision: str  # accepted, rejected, unknown, no_face, bad_quality, spoof
+    decision: str  # accepted, rejected, unknown, ambiguous, no_face, bad_quality, spoof
     kind: str  # verify (1:1, a claimed name) or identify (1:N)
     name: str | None  # who was recognised; None when nobody
     claimed: str | None
@@ -140,6 +149,14 @@ class VerifyResult:
     # The lowest liveness score of the faces used (None: liveness off); below
     # settings.liveness_threshold the decision is spoof and nobody is matched.
     liveness: float | None = None
+    # 1:N: the second person's similarity, the size of the gallery searched, the FPIR
+    # target the threshold was set for and the FPIR predicted at it, and the scope.
+    runner_up: float | None = None
+    gallery_persons: int | None = None
+    gallery_faces: int | None = None
+    fpir_target: float | None = None
+    predicted_fpir: float | None = None
+    scope: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -169,6 +186,14 @@ class _Attempt:
     log_no_face: bool
     event_id: uuid.UUID
     occurred_at: datetime
+    site: str | None = None  # 1:N scope: only the people of this site and/or group
+    group: str | None = None
+
+    @property
+    def scope(self) -> str | None:
+        parts = [f"site:{self.site}"] if self.site else []
+        parts += [f"group:{self.group}"] if self.group else []
+        return ",".join(parts) or None
 
 
 class FaceService:
@@ -239,26 +264,43 @@ class FaceService:
     # -- thresholds -------------------------------------------------------------
 
     def threshold(self, session: Session, override: float | None = None) -> ThresholdChoice:
-        """The accept threshold: --threshold, else FACEDB_THRESHOLD, else the value
+        """The 1:1 accept threshold: --threshold, else FACEDB_THRESHOLD, else the value
         calibrated for this embedder in the database, else the embedder's default."""
         return self._choose_threshold(SqlMatcher(session, self.settings.ef_search), override)
 
     def _choose_threshold(self, matcher: Matcher, override: float | None) -> ThresholdChoice:
-        if override is not None:
-            return ThresholdChoice(override, "option")
-        if self.settings.threshold is not None:
-            return ThresholdChoice(self.settings.threshold, "setting")
         model = self.pipeline.embedder_name
-        calibrated = matcher.calibrated_threshold(model)
-        if calibrated is not None:
-            return ThresholdChoice(calibrated, "calibrated")
         default = self.pipeline.registry.spec(model).threshold
-        if default is None:
-            raise InvalidInputError(
-                f"no threshold is known for the embedder {model}: run `facedb calibrate` "
-                "or set FACEDB_THRESHOLD"
+        return policy.one_to_one(self.settings, matcher, model, default, override)
+
+    def _search_policy(
+        self, matcher: Matcher, override: float | None, scope: list[int] | None
+    ) -> Policy:
+        model = self.pipeline.embedder_name
+        prior = self.pipeline.registry.spec(model).impostor_tail
+        chosen = self._choose_threshold(matcher, override)
+        return policy.search_policy(self.settings, matcher, model, prior, chosen, scope)
+
+    def search_policy(
+        self, session: Session, *, site: str | None = None, group: str | None = None
+    ) -> Policy:
+        """The 1:N policy a search of this scope would use now (for status displays)."""
+        matcher = SqlMatcher(session, self.settings.ef_search)
+        return self._search_policy(matcher, None, org.user_ids_in_scope(session, site, group))
+
+    def recalibrate_gallery(self, *, force: bool = False) -> calibration.StoredCalibration | None:
+        """Searches the gallery against itself and stores its impostor tail (done after
+        enrolments when the stored one is stale; ``force``: now)."""
+        with self.transaction() as session:
+            return policy.refresh_gallery_calibration(
+                session, self.pipeline.embedder_name, force=force
             )
-        return ThresholdChoice(default, "default")
+
+    def _recalibrate_quietly(self) -> None:
+        try:
+            self.recalibrate_gallery()
+        except (FacedbError, DBAPIError) as exc:
+            log.warning("could not update the gallery calibration: %s", exc)
 
     def _capture(
         self,
@@ -313,7 +355,9 @@ class FaceService:
         _check_enrolment_capture(capture, _describe(source), largest)
         selected = diverse_selection(capture.good, KEEP_PER_PERSON)
         with self.transaction() as session:
-            return self._write_person(session, name, selected, capture, add=add, force=force)
+            result = self._write_person(session, name, selected, capture, add=add, force=force)
+        self._recalibrate_quietly()
+        return result
 
     def _write_person(
         self,
@@ -338,13 +382,14 @@ class FaceService:
             raise DuplicateNameError(
                 f"{name!r} is already enrolled: use --add to add faces to that person"
             )
-        if not force:
-            self._refuse_known_face(session, faces, user.id if user else None)
+        lookalikes = self._known_faces(session, faces, user.id if user else None, force=force)
         created = user is None
         if user is None:
             user = gallery.create_user(session, name, external_id, meta)
         elif replace:
             gallery.update_user(session, user, name=name, external_id=external_id, meta=meta)
+        for other in lookalikes:
+            calibration.record_lookalike(session, user.id, other.user_id, other.similarity, model)
         embeddings = [
             NewEmbedding(
                 vector=f.face.embedding,  # type: ignore[arg-type]
@@ -366,24 +411,45 @@ class FaceService:
             total=gallery.count_embeddings(session, user.id),
             frames=capture.frames,
             faces_rejected=len(capture.rejected),
+            lookalikes=tuple(lookalikes),
         )
 
-    def _refuse_known_face(
-        self, session: Session, faces: list[CapturedFace], own_id: int | None
-    ) -> None:
-        threshold = self.threshold(session)
-        probes = np.stack([f.face.embedding for f in faces])  # type: ignore[misc]
-        matches = gallery.identify(
-            session, probes, self.pipeline.embedder_name, ef_search=self.settings.ef_search
+    def _known_faces(
+        self, session: Session, faces: list[CapturedFace], own_id: int | None, *, force: bool
+    ) -> list[Match]:
+        """The duplicate check: refuses faces so close to another enrolled person's that
+        a different person would match that closely in fewer than duplicate_rate of
+        enrolments (unless ``force``); returns the people resembled above the 1:1
+        threshold (look-alikes, enrolled with a warning), most similar first."""
+        model = self.pipeline.embedder_name
+        matcher = SqlMatcher(session, self.settings.ef_search)
+        one_to_one = self._choose_threshold(matcher, None).value
+        size = calibration.gallery_size(session, model)
+        cal = policy.calibration_of(
+            self.pipeline.registry.spec(model).impostor_tail, matcher.gallery_tail(model)
         )
-        for face_matches in matches:
+        refuse_at = policy.duplicate_threshold(
+            self.settings, cal, size.faces, len(faces), one_to_one
+        )
+        probes = np.stack([f.face.embedding for f in faces])  # type: ignore[misc]
+        best: dict[int, Match] = {}
+        for face_matches in gallery.identify(
+            session, probes, model, ef_search=self.settings.ef_search
+        ):
             for match in face_matches:
-                if match.user_id != own_id and match.similarity >= threshold.value:
-                    raise DuplicateIdentityError(
-                        f"this face is already enrolled as {match.name!r} (similarity "
-                        f"{match.similarity:.3f} >= threshold {threshold.value:.3f}): "
-                        "use --force to enrol it anyway"
-                    )
+                if match.user_id == own_id or match.similarity < one_to_one:
+                    continue
+                if match.user_id not in best or match.similarity > best[match.user_id].similarity:
+                    best[match.user_id] = match
+        ranked = sorted(best.values(), key=lambda m: m.similarity, reverse=True)
+        if ranked and ranked[0].similarity >= refuse_at and not force:
+            top = ranked[0]
+            raise DuplicateIdentityError(
+                f"this face is already enrolled as {top.name!r} (similarity "
+                f"{top.similarity:.3f} >= duplicate threshold {refuse_at:.3f}): "
+                "use --force to enrol it anyway"
+            )
+        return ranked
 
     def enrol_folders(
         self,
@@ -409,6 +475,8 @@ class FaceService:
             outcomes.append(outcome)
             if on_person is not None:
                 on_person(outcome)
+        if any(o.status != "skipped" for o in outcomes):
+            self._recalibrate_quietly()
         return outcomes
 
     def _enrol_folder(self, folder: Path, *, add: bool, force: bool, largest: bool) -> BulkOutcome:
@@ -438,7 +506,7 @@ class FaceService:
         ) as exc:
             return BulkOutcome(name, "skipped", exc.message, 0, images)
         status = "enrolled" if result.created else "added"
-        return BulkOutcome(result.name, status, None, result.added, images)
+        return BulkOutcome(result.name, status, None, result.added, images, result.lookalikes)
 
     # -- verification ---------------------------------------------------------------
 
@@ -454,6 +522,8 @@ class FaceService:
         log_no_face: bool = True,
         device: str | None = None,
         aligned: bool = False,
+        site: str | None = None,
+        group: str | None = None,
     ) -> VerifyResult:
         """Who is in front of the camera (1:N), or is it the claimed person (1:1)?
         ``source``: a spec for open_source, or an open FrameSource (closed after use).
@@ -461,6 +531,8 @@ class FaceService:
         no_face decision when ``log_no_face`` is off (a kiosk polling an empty scene).
         ``device``: the kiosk to log, when not this machine (settings.device_name).
         ``aligned``: the images are face crops aligned to the ArcFace template.
+        ``site``/``group``: a search considers only the people of this site and/or
+        group (the threshold follows the scope's size); a claim is not scoped.
 
         While the database is unreachable the decision is made against this kiosk's
         gallery cache, marked offline, and the event is spooled (facedb/spool.py) until
@@ -479,6 +551,8 @@ class FaceService:
             log_no_face=log_no_face,
             event_id=uuid.uuid4(),
             occurred_at=datetime.now(UTC),
+            site=site,
+            group=group,
         )
         if not isinstance(claimed, CachedUser):  # a claim found offline is decided offline
             try:
@@ -493,80 +567,98 @@ class FaceService:
         return self._decide_offline(attempt)
 
     def _decide(self, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
-        """The decision on one attempt, logged (or spooled) through ``matcher``."""
+        """The decision on one attempt (facedb/decision.py), logged (or spooled)
+        through ``matcher``."""
         capture, used, claimed = attempt.capture, attempt.used, attempt.claimed
         model = self.pipeline.embedder_name
-        chosen = self._choose_threshold(matcher, attempt.threshold)
-        similarity: float | None = None
-        person: Match | None = None
-        candidates: list[Match] = []
-        reasons: tuple[str, ...] = ()
-        # Liveness judges the faces the decision is about: those used, else (no face
-        # passed the quality gate) the faces that were refused. An attack is never
-        # matched: it is logged as spoof with its score.
-        weakest = _least_live(used or capture.rejected_faces)
-        liveness = weakest.face.liveness if weakest is not None else None
-        if weakest is not None and _is_attack(weakest, self.settings.liveness_threshold):
-            decision = "spoof"
-            reasons = (_attack_reason(weakest, self.settings.liveness_threshold),)
-        elif not used:
-            decision = "no_face" if capture.faces_seen == 0 else "bad_quality"
-            reasons = _capture_reasons(capture)
-        elif claimed is not None:
-            similarity = matcher.similarity_to_user(claimed.id, mean_embedding(used), model)
-            accepted = similarity is not None and similarity >= chosen.value
-            decision = "accepted" if accepted else "rejected"
-            if accepted:
-                person = Match(claimed.id, claimed.name, similarity or 0.0)
+        scope: list[int] | None = None
+        if claimed is not None:
+            rules = Policy(self._choose_threshold(matcher, attempt.threshold), None, 0.0)
         else:
-            candidates = matcher.identify(mean_embedding(used), model)
-            if candidates:
-                similarity = candidates[0].similarity
-                if similarity >= chosen.value:
-                    person = candidates[0]
-            decision = "accepted" if person is not None else "unknown"
+            if attempt.scope is not None and isinstance(matcher, SqlMatcher):
+                scope = org.user_ids_in_scope(matcher.session, attempt.site, attempt.group)
+            rules = self._search_policy(matcher, attempt.threshold, scope)
+        candidates: list[Match] = []
+        verdict = screen(
+            used,
+            capture.rejected_faces,
+            _capture_reasons(capture),
+            self.settings.liveness_threshold,
+        )
+        if verdict is None and claimed is not None:
+            similarity = matcher.similarity_to_user(claimed.id, mean_embedding(used), model)
+            person = Match(claimed.id, claimed.name, similarity or 0.0)
+            verdict = judge_claim(person, similarity, rules.one_to_one.value)
+        elif verdict is None:
+            candidates = matcher.identify(mean_embedding(used), model, scope)
+            verdict = judge_search(candidates, rules.search_threshold, rules.margin)
+        weakest = least_live(used or capture.rejected_faces)
+        liveness = weakest.face.liveness if weakest is not None else None
+        open_set = rules.open_set
+        threshold = rules.one_to_one.value if claimed is not None else rules.search_threshold
+        source = rules.one_to_one.source if claimed is not None else rules.search_source
         event = AttendanceEvent(
             event_id=attempt.event_id,
             occurred_at=attempt.occurred_at,
             kind="verify" if claimed is not None else "identify",
-            decision=decision,
-            user_id=person.user_id if person else None,
+            decision=verdict.decision,
+            user_id=verdict.person.user_id if verdict.person else None,
             claimed_user_id=claimed.id if claimed is not None else None,
-            similarity=similarity,
-            threshold=chosen.value,
+            similarity=verdict.similarity,
+            threshold=threshold,
             liveness=liveness,
             device=attempt.device,
             model=model,
             offline=matcher.offline,
+            threshold_source=source,
+            gallery_persons=open_set.persons if open_set else None,
+            gallery_faces=open_set.faces if open_set else None,
+            fpir_target=open_set.fpir_target if open_set else None,
+            runner_up=verdict.runner_up,
+            scope=attempt.scope if claimed is None else None,
         )
-        logged = True
-        if person is not None and self.settings.cooldown > 0:
-            since = event.occurred_at - timedelta(seconds=self.settings.cooldown)
-            logged = not matcher.accepted_since(person.user_id, event.device, since)
-        if decision == "no_face" and not attempt.log_no_face:
-            logged = False
-        if logged:
-            matcher.log_event(event)
+        logged = self._log(matcher, event, verdict, attempt.log_no_face)
         return VerifyResult(
-            decision=decision,
+            decision=verdict.decision,
             kind=event.kind,
-            name=person.name if person else None,
+            name=verdict.person.name if verdict.person else None,
             claimed=claimed.name if claimed is not None else None,
-            similarity=similarity,
-            threshold=chosen.value,
-            threshold_source=chosen.source,
+            similarity=verdict.similarity,
+            threshold=threshold,
+            threshold_source=source,
             frames=capture.frames,
             faces_used=len(used),
             logged=logged,
             event_id=event.event_id,
             occurred_at=event.occurred_at,
             model=model,
-            reasons=reasons,
+            reasons=verdict.reasons,
             candidates=candidates,
             faces=tuple(_face_box(c) for c in used),
             offline=matcher.offline,
             liveness=liveness,
+            runner_up=verdict.runner_up,
+            gallery_persons=event.gallery_persons,
+            gallery_faces=event.gallery_faces,
+            fpir_target=event.fpir_target,
+            predicted_fpir=open_set.predicted_fpir if open_set else None,
+            scope=event.scope,
         )
+
+    def _log(
+        self, matcher: Matcher, event: AttendanceEvent, verdict: Verdict, log_no_face: bool
+    ) -> bool:
+        """Logs the event, except a repeat acceptance within the cooldown (checked under
+        a lock on the person, so concurrent attempts log once) and, when not
+        ``log_no_face``, a no_face. True if logged."""
+        if verdict.decision == "no_face" and not log_no_face:
+            return False
+        if verdict.person is not None and self.settings.cooldown > 0:
+            since = event.occurred_at - timedelta(seconds=self.settings.cooldown)
+            if matcher.accepted_since(verdict.person.user_id, event.device, since):
+                return False
+        matcher.log_event(event)
+        return True
 
     def identify_faces(self, image: np.ndarray, *, top: int = 3) -> IdentifyResult:
         """Every face of one uint8 BGR image and who it is (1:N each, one SQL query
@@ -575,7 +667,7 @@ class FaceService:
         faces = sorted(self.pipeline.analyse([image])[0], key=lambda f: f.face.area, reverse=True)
         model = self.pipeline.embedder_name
         with self.transaction() as session:
-            chosen = self.threshold(session)
+            rules = self._search_policy(SqlMatcher(session, self.settings.ef_search), None, None)
             probes = [f.embedding for f in faces if f.embedding is not None]
             matches = (
                 gallery.identify(
@@ -587,7 +679,8 @@ class FaceService:
         identified = []
         for face, candidates in zip(faces, matches, strict=True):
             best = candidates[0] if candidates else None
-            known = best is not None and face.quality.accepted and best.similarity >= chosen.value
+            verdict = judge_search(candidates, rules.search_threshold, rules.margin)
+            known = face.quality.accepted and verdict.person is not None
             identified.append(
                 IdentifiedFace(
                     box=_box(face.face.box),
@@ -599,7 +692,7 @@ class FaceService:
                     candidates=candidates,
                 )
             )
-        return IdentifyResult(identified, chosen.value, chosen.source, model)
+        return IdentifyResult(identified, rules.search_threshold, rules.search_source, model)
 
     # -- offline: the spool and the gallery cache -------------------------------------
 
@@ -762,6 +855,10 @@ class FaceService:
         with self.transaction() as session:
             return thresholds.stored_thresholds(session)
 
+    def lookalikes(self) -> list[calibration.LookalikeRow]:
+        with self.transaction() as session:
+            return calibration.list_lookalikes(session)
+
     def users(self) -> list[UserSummary]:
         with self.transaction() as session:
             return gallery.list_users(session)
@@ -865,29 +962,12 @@ def _capture_reasons(capture: Capture) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def _least_live(faces: list[CapturedFace]) -> CapturedFace | None:
-    """The face with the lowest liveness score; None when liveness was not checked."""
-    scored = [f for f in faces if f.face.liveness is not None]
-    return min(scored, key=lambda f: f.face.liveness or 0.0) if scored else None
-
-
-def _is_attack(captured: CapturedFace, threshold: float) -> bool:
-    return captured.face.liveness is not None and captured.face.liveness < threshold
-
-
-def _attack_reason(captured: CapturedFace, threshold: float) -> str:
-    return (
-        f"presentation attack suspected in {captured.origin}: liveness "
-        f"{captured.face.liveness:.3f} < threshold {threshold:.2f}"
-    )
-
-
 def _check_enrolment_liveness(capture: Capture, threshold: float) -> None:
     """Refuses an enrolment in which any good face (else, with no good face, any face
     refused by the quality gate) was judged an attack (docs/LIVENESS.md)."""
-    weakest = _least_live(capture.good or capture.rejected_faces)
-    if weakest is not None and _is_attack(weakest, threshold):
-        raise SpoofError(f"{_attack_reason(weakest, threshold)}; nothing was enrolled")
+    weakest = least_live(capture.good or capture.rejected_faces)
+    if weakest is not None and is_attack(weakest, threshold):
+        raise SpoofError(f"{attack_reason(weakest, threshold)}; nothing was enrolled")
 
 
 def _check_enrolment_capture(capture: Capture, source: str, largest: bool) -> None:

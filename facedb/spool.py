@@ -96,6 +96,10 @@ def event_to_line(event: AttendanceEvent) -> bytes:
 _INT_OR_NONE = ("user_id", "claimed_user_id")
 _FLOAT_OR_NONE = ("similarity", "threshold", "liveness")
 _STR = ("kind", "decision", "device", "model")
+# The decision policy's record: absent from lines spooled by earlier versions.
+_OPTIONAL_INT = ("gallery_persons", "gallery_faces")
+_OPTIONAL_FLOAT = ("fpir_target", "runner_up")
+_OPTIONAL_STR = ("threshold_source", "scope")
 
 
 def event_from_line(line: bytes) -> AttendanceEvent | None:
@@ -126,6 +130,21 @@ def event_from_line(line: bytes) -> AttendanceEvent | None:
             if value is not None and not isinstance(value, int | float):
                 return None
             values[key] = None if value is None else float(value)
+        for key in _OPTIONAL_INT:
+            value = record.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                return None
+            values[key] = value
+        for key in _OPTIONAL_FLOAT:
+            value = record.get(key)
+            if value is not None and not isinstance(value, int | float):
+                return None
+            values[key] = None if value is None else float(value)
+        for key in _OPTIONAL_STR:
+            value = record.get(key)
+            if value is not None and not isinstance(value, str):
+                return None
+            values[key] = value
         return AttendanceEvent(**values)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
 from facedb.store import outbox
+from facedb.store import outbox
 from facedb.store.schema import Attendance, User
 
 
@@ -27,7 +28,7 @@ class AttendanceEvent:
     event_id: uuid.UUID
     occurred_at: datetime  # timezone-aware
     kind: str  # verify (1:1) or identify (1:N)
-    decision: str  # accepted, rejected, unknown, no_face, spoof, bad_quality
+    decision: str  # accepted, rejected, unknown, ambiguous, no_face, spoof, bad_quality
     user_id: int | None
     claimed_user_id: int | None
     similarity: float | None
@@ -36,6 +37,13 @@ class AttendanceEvent:
     device: str
     model: str
     offline: bool = False
+    # The policy that decided (schema.Attendance has the meaning of each).
+    threshold_source: str | None = None
+    gallery_persons: int | None = None
+    gallery_faces: int | None = None
+    fpir_target: float | None = None
+    runner_up: float | None = None
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,12 @@ def log_event(session: Session, event: AttendanceEvent) -> bool:
             device=event.device,
             model=event.model,
             offline=event.offline,
+            threshold_source=event.threshold_source,
+            gallery_persons=event.gallery_persons,
+            gallery_faces=event.gallery_faces,
+            fpir_target=event.fpir_target,
+            runner_up=event.runner_up,
+            scope=event.scope,
         )
         .on_conflict_do_nothing(index_elements=[Attendance.event_id])
         .returning(Attendance.id)

@@ -201,6 +201,7 @@ _IDENTIFY_SQL = text(
         SELECT e.user_id, e.embedding <=> p.probe AS distance
         FROM face_embeddings e
         WHERE e.model = :model
+          AND (CAST(:scope AS bigint[]) IS NULL OR e.user_id = ANY(CAST(:scope AS bigint[])))
         ORDER BY e.embedding <=> p.probe
         LIMIT :k
     ) AS n
@@ -218,15 +219,22 @@ def identify(
     *,
     top: int = 5,
     ef_search: int = 100,
+    user_ids: Sequence[int] | None = None,
 ) -> list[list[Match]]:
-    """For each probe (float32 [P, 512]), the best-matching people, most similar first."""
+    """For each probe (float32 [P, 512]), the best-matching people, most similar first;
+    ``user_ids``: only among these people (a site's or group's scope), else everyone."""
     probes = np.asarray(probes, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
     if probes.shape[0] == 0:
         return []
     _set_search_options(session, max(ef_search, NEAREST_K))
     rows = session.execute(
         _IDENTIFY_SQL,
-        {"probes": [vector_literal(p) for p in probes], "model": model, "k": NEAREST_K},
+        {
+            "probes": [vector_literal(p) for p in probes],
+            "model": model,
+            "k": NEAREST_K,
+            "scope": None if user_ids is None else [int(i) for i in user_ids],
+        },
     ).all()
     results: list[list[Match]] = [[] for _ in range(probes.shape[0])]
     for idx, user_id, name, similarity in rows:

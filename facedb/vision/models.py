@@ -63,6 +63,9 @@ class ModelSpec:
     licence: str
     source: str
     description: str
+    # Embedders: the impostor score tail 1:N thresholds start from
+    # (facedb/identification/tail.py ImpostorTail.to_json); None if not measured.
+    impostor_tail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         licence=str(entry.get("licence", "")),
         source=str(entry.get("source", "")),
         description=str(entry.get("description", "")),
+        impostor_tail=dict(entry["impostor_tail"]) if "impostor_tail" in entry else None,
     )
 
 

@@ -178,6 +178,7 @@ class FacePipeline:
         liveness: bool = False,
         retry: bool = True,
         aligned: bool = False,
+        live: bool = False,
     ) -> list[list[AnalysedFace]]:
         """For each image, its faces (highest detector score first) with their quality
         verdict, aligned crop and, when ``embed``, embedding; when ``liveness``, the
@@ -192,6 +193,8 @@ class FacePipeline:
         very large, in tiles (``find_faces``); live sources turn it off, an empty scene
         would pay for it on every frame. ``aligned``: each image is one face already
         aligned to the ArcFace template (vision/crops.py): nothing is detected.
+        ``live``: the images are camera or stream frames, judged by the strict quality
+        gate; else photos (vision/quality.py PHOTO_GATE).
         """
         if aligned:
             found = [aligned_face(image) for image in images]
@@ -205,7 +208,7 @@ class FacePipeline:
             ]
         flat_crops = [crop for image_crops in crops for crop in image_crops]
         vectors = self.embed_aligned(flat_crops) if embed and flat_crops else None
-        live = (
+        live_scores = (
             self.liveness.scores(
                 [
                     liveness_crop(image, face.box)
@@ -224,9 +227,9 @@ class FacePipeline:
                 analysed.append(
                     AnalysedFace(
                         face=face,
-                        quality=quality.assess(face, crop, self.settings),
+                        quality=quality.assess(face, crop, self.settings, live=live),
                         embedding=vectors[k] if vectors is not None else None,
-                        liveness=float(live[k]) if live is not None else None,
+                        liveness=float(live_scores[k]) if live_scores is not None else None,
                         aligned=crop,
                     )
                 )

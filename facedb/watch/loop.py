@@ -244,7 +244,7 @@ class _Watcher:
         if detected:
             # retry=False: a video's empty frames must not pay for the still-photo retries.
             faces = self.service.pipeline.analyse(
-                [frame.image], embed=False, retry=False, liveness=self.liveness
+                [frame.image], embed=False, retry=False, liveness=self.liveness, live=True
             )[0]
             if self.options.max_faces:
                 faces = faces[: self.options.max_faces]

@@ -1,0 +1,147 @@
+"""The thresholds of an attempt, from the settings, the model and what the gallery
+knows about itself: the 1:1 threshold of a claim, the 1:N threshold of a search
+(identification/policy.py) for the scope searched, the duplicate check's threshold at
+enrolment, and the upkeep of the gallery's own calibration."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from facedb.config import Settings
+from facedb.decision import Policy, ThresholdChoice
+from facedb.errors import InvalidInputError
+from facedb.identification import selfsearch
+from facedb.identification.policy import (
+    Calibration,
+    OpenSetThreshold,
+    open_set_threshold,
+    threshold_for_fpir,
+)
+from facedb.identification.tail import ImpostorTail
+from facedb.matching import Matcher
+from facedb.store import calibration
+from facedb.store.calibration import StoredCalibration
+
+log = logging.getLogger(__name__)
+
+# The self-search reads at most this many faces (a random sample above it).
+SAMPLE_FACES = 20_000
+# A stored calibration is recomputed when the gallery's faces changed by more than
+# this share (small galleries, whose self-search is cheap: at any change).
+STALE_SHARE = 0.1
+# The duplicate check never refuses below this per-comparison false-match rate.
+DUPLICATE_FAR = 1e-6
+
+
+def one_to_one(
+    settings: Settings, matcher: Matcher, model: str, default: float | None, override: float | None
+) -> ThresholdChoice:
+    """--threshold, else FACEDB_THRESHOLD, else the value calibrated for the embedder
+    in the database (`facedb calibrate`), else the embedder's default."""
+    if override is not None:
+        return ThresholdChoice(override, "option")
+    if settings.threshold is not None:
+        return ThresholdChoice(settings.threshold, "setting")
+    calibrated = matcher.calibrated_threshold(model)
+    if calibrated is not None:
+        return ThresholdChoice(calibrated, "calibrated")
+    if default is None:
+        raise InvalidInputError(
+            f"no threshold is known for the embedder {model}: run `facedb calibrate` "
+            "or set FACEDB_THRESHOLD"
+        )
+    return ThresholdChoice(default, "default")
+
+
+def calibration_of(prior: dict[str, Any] | None, gallery: dict[str, Any] | None) -> Calibration:
+    """The 1:N calibration from the model's tail and the gallery's (stored JSON);
+    an unreadable one is left out with a warning."""
+    return Calibration(_tail(prior, "the model's"), _tail(gallery, "the gallery's"))
+
+
+def _tail(data: dict[str, Any] | None, whose: str) -> ImpostorTail | None:
+    if data is None:
+        return None
+    try:
+        return ImpostorTail.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("%s impostor calibration is unreadable (%s): not used", whose, exc)
+        return None
+
+
+def search_policy(
+    settings: Settings,
+    matcher: Matcher,
+    model: str,
+    prior: dict[str, Any] | None,
+    one_to_one_choice: ThresholdChoice,
+    scope: Sequence[int] | None,
+) -> Policy:
+    """The policy of a 1:N search of ``scope`` (None: everyone). A threshold given as an
+    option or setting is used as it is (no gallery-size policy)."""
+    size = matcher.gallery_size(model, scope)
+    if one_to_one_choice.source in ("option", "setting"):
+        fixed = OpenSetThreshold(
+            one_to_one_choice.value,
+            one_to_one_choice.source,
+            None,
+            None,
+            size.persons,
+            size.faces,
+            "none",
+        )
+        return Policy(one_to_one_choice, fixed, settings.margin)
+    cal = calibration_of(prior, matcher.gallery_tail(model))
+    open_set = open_set_threshold(
+        cal,
+        fpir=settings.fpir,
+        persons=size.persons,
+        faces=size.faces,
+        one_to_one=one_to_one_choice.value,
+    )
+    return Policy(one_to_one_choice, open_set, settings.margin)
+
+
+def duplicate_threshold(
+    settings: Settings, cal: Calibration, gallery_faces: int, new_faces: int, one_to_one: float
+) -> float:
+    """The similarity above which a new person's face is taken for an enrolled
+    person's: a different person would reach it in fewer than ``duplicate_rate`` of
+    enrolments at this gallery's size, and in fewer than DUPLICATE_FAR comparisons."""
+    if not cal.usable:
+        return one_to_one
+    comparisons = max(gallery_faces * max(new_faces, 1), 1)
+    per_enrolment = threshold_for_fpir(cal, settings.duplicate_rate, comparisons)
+    per_comparison = threshold_for_fpir(cal, DUPLICATE_FAR, 1)
+    return max(per_enrolment, per_comparison, one_to_one)
+
+
+def refresh_gallery_calibration(
+    session: Session, model: str, *, force: bool = False
+) -> StoredCalibration | None:
+    """Searches the gallery against itself and stores the tail of its impostor scores,
+    when the stored one is missing or stale (or ``force``). None when the gallery has
+    too few people to say anything."""
+    size = calibration.gallery_size(session, model)
+    stored = calibration.load_calibration(session, model)
+    if not force and stored is not None and not _stale(stored, size.faces):
+        return stored
+    vectors, owners = calibration.sample_faces(session, model, SAMPLE_FACES)
+    tail = selfsearch.impostor_tail(vectors, owners) if len(set(owners.tolist())) > 1 else None
+    if tail is None:
+        calibration.delete_calibration(session, model)
+        return None
+    calibration.save_calibration(session, model, size, tail.pairs, tail.to_json())
+    return calibration.load_calibration(session, model)
+
+
+def _stale(stored: StoredCalibration, faces: int) -> bool:
+    if stored.faces == faces:
+        return False
+    if faces <= selfsearch.ALL_PAIRS_UP_TO:
+        return True
+    return abs(faces - stored.faces) > STALE_SHARE * max(stored.faces, 1)
