@@ -9,10 +9,12 @@ export FACEDB_WEIGHTS ?= $(SHARED)/weights
 
 .PHONY: demo test lint bench bench-quick clean-venv
 
-$(BIN)/facedb: pyproject.toml
+# Exact versions from constraints.txt (tools/update_constraints.py writes it), so that
+# every machine runs the same onnxruntime, OpenCV and numpy builds.
+$(BIN)/facedb: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 demo: $(BIN)/facedb

@@ -20,14 +20,18 @@ import sysconfig
 import tarfile
 import tempfile
 import threading
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from conftest import REPO, server_home
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 # Files the program reads at run time, which the wheel must hold.
 RUNTIME_FILES = (
@@ -210,3 +214,41 @@ def test_fetch_db_status_models_demo_and_verify_from_the_installed_wheel(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     answer = json.loads(verify.stdout)
     assert answer["name"] == chosen[0].name
+
+
+def _dependency_closure() -> dict[str, str]:
+    """Installed version of every package facedb[dev] needs on this machine, transitively."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
+    top = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    pending = [(Requirement(r), ("",)) for r in top]  # (requirement, extras asked of it)
+    found: dict[str, str] = {}
+    while pending:
+        requirement, extras = pending.pop()
+        marker = requirement.marker
+        if marker is not None and not any(marker.evaluate({"extra": e}) for e in extras):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            pytest.fail(f"{requirement.name} is required but not installed: run make")
+        found[name] = dist.version
+        asked = ("", *sorted(requirement.extras))
+        pending += [(Requirement(text), asked) for text in dist.requires or []]
+    return found
+
+
+def test_constraints_pin_every_dependency_at_the_installed_version() -> None:
+    pins: dict[str, str] = {}
+    for line in (REPO / "constraints.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    closure = _dependency_closure()
+    assert {"opencv-python", "numpy", "onnx", "sqlalchemy"} <= set(closure)
+    unpinned = sorted(set(closure) - set(pins))
+    assert not unpinned, f"not in constraints.txt: {unpinned} (run tools/update_constraints.py)"
+    different = {n: (v, pins[n]) for n, v in closure.items() if pins[n] != v}
+    assert not different, f"installed (left) differs from constraints.txt (right): {different}"
