@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "eval": "eval:eval_command",
     "calibrate": "eval:calibrate_command",
     "models": "models:models",
+    "doctor": "doctor:doctor",
     "serve": "serve:serve",
     "keys": "keys:keys",
     "spool": "offline:spool",
