@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from datetime import UTC, datetime, timedelta
 
 import click
 
 from facedb import timezones
+from facedb.csvout import CsvWriter
 from facedb.errors import InvalidInputError
 from facedb.store.attendance import Report
 
@@ -86,7 +86,7 @@ def _local_time(moment: datetime, zone: str) -> str:
 
 
 def _print_csv(result: Report) -> None:
-    writer = csv.writer(sys.stdout)
+    writer = CsvWriter(sys.stdout)  # formula prefixes escaped (names are user text)
     writer.writerow(["day", "name", "status", "first_seen", "last_seen", "accepted"])
     for p in result.present:
         writer.writerow(

@@ -22,7 +22,6 @@ by the first (with ``update``, replaces their faces by the same faces).
 
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from facedb.capture import Capture, diverse_selection
+from facedb.csvout import CsvWriter
 from facedb.errors import (
     DuplicateIdentityError,
     DuplicateNameError,
@@ -289,7 +289,7 @@ def _write_rejects(
     keep = [i for i, column in enumerate(manifest.columns) if column.lower() != REASON]
     try:
         with target.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
+            writer = CsvWriter(handle)  # formula prefixes escaped: the cells are user text
             writer.writerow([manifest.columns[i] for i in keep] + [REASON])
             for row in manifest.rows:
                 outcome = rejected.get(row.line)

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facedb.csvout import unescape
 from facedb.errors import FacedbError, InvalidInputError
 from facedb.store import gallery
 
@@ -145,12 +146,13 @@ def read_manifest(path: Path, root: Path | None = None) -> Manifest:
 
 
 def _records(text: str) -> Iterable[tuple[int, list[str]]]:
-    """(first line, cells) of each non-blank CSV record."""
+    """(first line, cells) of each non-blank CSV record; cells that facedb's CSV writer
+    escaped against formulas ("'=...") are read back as they were."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     line = 1
     for cells in reader:
         if any(cell.strip() for cell in cells):
-            yield line, cells
+            yield line, [unescape(cell) for cell in cells]
         line = reader.line_num + 1
 
 
