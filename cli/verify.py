@@ -45,12 +45,6 @@ from .output import json_option, print_json
     help="Run CMD when accepted, the --json result on its stdin (FACEDB_HOOKS_TIMEOUT s at "
     "most), e.g. --on-accept 'open-door --relay 1'.",
 )
-@click.option(
-    "--on-accept",
-    metavar="CMD",
-    help="Run CMD when accepted, the --json result on its stdin (FACEDB_HOOKS_TIMEOUT s at "
-    "most), e.g. --on-accept 'open-door --relay 1'.",
-)
 @liveness_option
 @aligned_option
 @json_option

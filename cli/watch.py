@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from facedb.errors import SourceError
+from facedb.errors import InvalidInputError, SourceError
 from facedb.watch.events import WatchEvent, WatchSummary
 from facedb.watch.loop import WatchOptions, watch
+
+if TYPE_CHECKING:
+    from facedb.events.actions import ActionResult, ActionRunner
+    from facedb.service import FaceService
 
 from .context import open_service
 from .output import json_option
@@ -60,6 +64,23 @@ from .output import json_option
 @click.option(
     "--max-frames", type=click.IntRange(min=1), help="Stop after this many processed frames."
 )
+@click.option(
+    "--on-event",
+    metavar="CMD",
+    help="Run CMD for each event, its --json line on stdin (in order, in the background; "
+    "FACEDB_HOOKS_TIMEOUT s each at most).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics while watching.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of --metrics-port.",
+)
 @json_option
 def watch_command(
     source: str,
@@ -72,6 +93,9 @@ def watch_command(
     threshold: float | None,
     max_frames: int | None,
     as_json: bool,
+    on_event: str | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     """Watch a camera, stream or video and log attendance as people pass.
 
@@ -101,7 +125,14 @@ def watch_command(
         max_frames=max_frames,
         threshold=threshold,
     )
-    summary = watch(service, options, on_event=_printer(as_json))
+    actions = _actions(on_event, service.settings.hooks_timeout)
+    if metrics_port is not None:
+        _serve_metrics(service, metrics_host, metrics_port)
+    try:
+        summary = watch(service, options, on_event=_printer(as_json, actions))
+    finally:
+        if actions is not None:
+            actions.close()
     if as_json:
         click.echo(json.dumps({"type": "summary", **_summary_fields(summary)}))
     else:
@@ -110,14 +141,39 @@ def watch_command(
         raise SourceError(summary.lost)
 
 
-def _printer(as_json: bool) -> Callable[[WatchEvent], None]:
+def _printer(as_json: bool, actions: ActionRunner | None = None) -> Callable[[WatchEvent], None]:
     def print_event(event: WatchEvent) -> None:
+        line = json.dumps({"type": "event", **_event_fields(event)})
         if as_json:
-            click.echo(json.dumps({"type": "event", **_event_fields(event)}))
+            click.echo(line)
         else:
             click.echo(describe_event(event))
+        if actions is not None:
+            actions.submit(line)
 
     return print_event
+
+
+def _actions(command: str | None, timeout: float) -> ActionRunner | None:
+    if command is None:
+        return None
+    from facedb.events.actions import ActionRunner
+
+    def warn(result: ActionResult) -> None:
+        click.echo(f"warning: --on-event command failed: {result.detail}", err=True)
+
+    return ActionRunner(command, timeout=timeout, on_failure=warn)
+
+
+def _serve_metrics(service: FaceService, host: str, port: int) -> None:
+    from facedb.events import metrics
+
+    metrics.instrument(service)
+    try:
+        metrics.serve_http(port, host)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+    click.echo(f"metrics at http://{host}:{port}/metrics", err=True)
 
 
 def _event_fields(event: WatchEvent) -> dict[str, Any]:

@@ -1,0 +1,144 @@
+"""Local actions for doors: `verify --on-accept CMD` and `watch --on-event CMD` run a
+command with the event's JSON on stdin, with a timeout; `watch --metrics-port`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from watch_scenes import Actor, face_crop, write_video
+
+from facedb.cli.main import main
+from facedb.config import Settings
+from facedb.events.actions import run_command
+from facedb.service import FaceService
+from facedb.store.schema import Attendance
+from facedb.vision.pipeline import FacePipeline
+
+KNN = "face_recognition/examples/knn_examples"
+OBAMA_PROBE = f"{KNN}/test/obama1.jpg"
+STRANGER = "openface/examples/carell.jpg"
+
+
+@pytest.fixture
+def enrolled(settings: Settings, faces_dir: Path) -> Iterator[FaceService]:
+    service = FaceService(settings)
+    service.enrol("Barack Obama", str(faces_dir / KNN / "train/obama"), recursive=True)
+    yield service
+    service.close()
+
+
+def _writer(path: Path) -> str:
+    """A command that appends its stdin, one line, to ``path``."""
+    script = f"import sys; open({str(path)!r}, 'a').write(sys.stdin.read().replace(chr(10), ' ') + chr(10))"
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+
+
+def _rows(service: FaceService) -> int:
+    with service.transaction() as session:
+        return int(session.execute(select(func.count()).select_from(Attendance)).scalar_one())
+
+
+def test_verify_on_accept_runs_the_command_with_the_result(
+    enrolled: FaceService, faces_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "door.log"
+    runner = CliRunner()
+    accepted = runner.invoke(
+        main, ["verify", "--source", str(faces_dir / OBAMA_PROBE), "--on-accept", _writer(out)]
+    )
+    assert accepted.exit_code == 0, accepted.output
+    [line] = out.read_text().splitlines()
+    event = json.loads(line)
+    assert event["decision"] == "accepted" and event["name"] == "Barack Obama"
+    stranger = runner.invoke(
+        main, ["verify", "--source", str(faces_dir / STRANGER), "--on-accept", _writer(out)]
+    )
+    assert stranger.exit_code == 1
+    assert len(out.read_text().splitlines()) == 1  # not run: not accepted
+    # A command that cannot be parsed is refused before anything is logged.
+    before = _rows(enrolled)
+    refused = runner.invoke(
+        main, ["verify", "--source", str(faces_dir / OBAMA_PROBE), "--on-accept", "'open"]
+    )
+    assert refused.exit_code == 2 and "cannot parse" in refused.output
+    assert _rows(enrolled) == before
+
+
+def test_a_failing_or_slow_command_is_reported_and_never_changes_the_decision(
+    enrolled: FaceService, faces_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEDB_HOOKS_TIMEOUT", "0.5")
+    monkeypatch.setenv("FACEDB_COOLDOWN", "0")
+    runner = CliRunner()
+    probe = str(faces_dir / OBAMA_PROBE)
+    failed = runner.invoke(main, ["verify", "--source", probe, "--on-accept", "sh -c 'exit 3'"])
+    assert failed.exit_code == 0
+    assert "--on-accept command failed: exit 3" in failed.output
+    start = time.monotonic()
+    slow = runner.invoke(main, ["verify", "--source", probe, "--on-accept", "sleep 30"])
+    assert slow.exit_code == 0 and "timed out after 0.5 s" in slow.output
+    assert time.monotonic() - start < 20
+    missing = run_command("/nonexistent/relay", "{}", timeout=1)
+    assert not missing.ok and "cannot run" in missing.detail
+
+
+def test_watch_on_event_and_metrics_port(
+    enrolled: FaceService, faces_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEDB_LIVENESS", "off")  # a photo pasted on a wall
+    pipeline = FacePipeline(Settings.load())
+    crop = face_crop(pipeline, faces_dir / f"{KNN}/train/obama/obama2.jpg")
+    video = write_video(tmp_path / "door.avi", [Actor("Obama", crop, 0, 20, 200, 100, dx=2)], 20)
+    out = tmp_path / "events.log"
+    with socket_port() as port:
+        result = CliRunner().invoke(
+            main,
+            [
+                "watch", "--source", str(video), "--json",
+                "--on-event", _writer(out), "--metrics-port", str(port),
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            scraped = response.read().decode()
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["decision"], e["name"]) for e in events] == [("accepted", "Barack Obama")]
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["event_id"] == printed[0]["event_id"]
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+    }
+    device = enrolled.settings.device_name
+    decided = (
+        "facedb_decisions_total",
+        (("decision", "accepted"), ("device", device), ("kind", "identify"), ("offline", "false")),
+    )
+    assert samples[decided] >= 1
+    assert samples[("facedb_frames_total", ())] >= 10  # detection on every other frame, or more
+    assert samples[("facedb_stage_seconds_count", (("stage", "embed"),))] >= 1
+
+
+class socket_port:
+    """A free TCP port on 127.0.0.1 (for a server the test starts)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+    def __exit__(self, *args: object) -> None:
+        pass
