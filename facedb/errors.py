@@ -26,6 +26,7 @@ when not, so that a door script can use it):
     18  presentation attack (spoof) detected
     19  configuration error
     20  no gallery cache to verify against while the database is down
+    21  a correction or purge inside a locked pay period
 """
 
 from __future__ import annotations
@@ -120,3 +121,7 @@ class ConfigError(FacedbError):
 
 class NoGalleryCacheError(FacedbError):
     exit_code = 20
+
+
+class PeriodLockedError(FacedbError):
+    exit_code = 21

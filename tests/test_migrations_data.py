@@ -38,6 +38,17 @@ FILL = [
     "INSERT INTO user_sites (user_id, site_id) SELECT u.id, s.id FROM users u, sites s",
     "INSERT INTO group_members (group_id, user_id) SELECT g.id, u.id FROM groups g, users u",
     "INSERT INTO devices (name, site_id, role) SELECT 'door', id, 'in' FROM sites",
+    "INSERT INTO shifts (name, start_time, end_time, break_minutes, weekdays) "
+    "VALUES ('night', '22:00', '06:00', 30, '{1,2,3,4,5,6,7}')",
+    "INSERT INTO shift_assignments (shift_id, user_id, valid_from) "
+    "SELECT s.id, u.id, '2026-01-01' FROM shifts s, users u",
+    "INSERT INTO holidays (site_id, day, name) SELECT id, '2026-11-11', 'Armistice' FROM sites",
+    "INSERT INTO leave (user_id, kind, day_from, day_to, created_by) "
+    "SELECT id, 'sick', '2026-11-02', '2026-11-03', 'hr' FROM users",
+    "INSERT INTO attendance_corrections (action, event_id, reason, created_by) "
+    "SELECT 'void', event_id, 'false_accept', 'admin' FROM attendance",
+    "INSERT INTO pay_periods (day_from, day_to, timezone, locked_by) "
+    "VALUES ('2026-10-01', '2026-10-31', 'Europe/Paris', 'payroll')",
 ]
 
 

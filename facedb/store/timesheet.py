@@ -1,0 +1,131 @@
+"""Timesheets: rows of the SQL function timesheet() (migration 0007_time_attendance),
+the single place where late, early, worked and overtime minutes are computed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+# The columns of timesheet(), in order; TimesheetDay has the same fields.
+COLUMNS = (
+    "user_id",
+    "name",
+    "site",
+    "timezone",
+    "work_day",
+    "shift",
+    "scheduled_start",
+    "scheduled_end",
+    "scheduled_minutes",
+    "first_in",
+    "last_out",
+    "punches",
+    "mode",
+    "worked_minutes",
+    "late_minutes",
+    "early_leave_minutes",
+    "missing_clock_out",
+    "absent",
+    "leave",
+    "leave_minutes",
+    "holiday",
+    "expected_minutes",
+    "overtime_minutes",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class TimesheetDay:
+    """One person's work day (docs/TIME_AND_ATTENDANCE.md defines every column)."""
+
+    user_id: int
+    name: str
+    site: str | None
+    timezone: str
+    work_day: date
+    shift: str | None
+    scheduled_start: datetime | None
+    scheduled_end: datetime | None
+    scheduled_minutes: int | None
+    first_in: datetime | None
+    last_out: datetime | None
+    punches: int
+    mode: str | None  # paired (in/out devices), span (first to last), None: no punch
+    worked_minutes: int
+    late_minutes: int
+    early_leave_minutes: int
+    missing_clock_out: bool
+    absent: bool
+    leave: str | None
+    leave_minutes: int | None
+    holiday: str | None
+    expected_minutes: int
+    overtime_minutes: int
+    status: str  # present, absent, leave, holiday, off
+
+
+@dataclass(frozen=True)
+class PersonTotals:
+    user_id: int
+    name: str
+    days_present: int
+    days_absent: int
+    days_leave: int
+    worked_minutes: int
+    expected_minutes: int
+    overtime_minutes: int
+    late_days: int
+    late_minutes: int
+    early_leave_minutes: int
+    missing_clock_outs: int
+
+
+def timesheet_days(
+    session: Session,
+    date_from: date,
+    date_to: date,
+    default_zone: str,
+    user_ids: Sequence[int] | None = None,
+) -> list[TimesheetDay]:
+    """Rows of timesheet(date_from, date_to, default_zone), for these people only
+    when user_ids is given (None: everyone), ordered by name and day."""
+    sql = f"SELECT {', '.join(COLUMNS)} FROM timesheet(:date_from, :date_to, :zone)"
+    params: dict[str, object] = {"date_from": date_from, "date_to": date_to, "zone": default_zone}
+    statement = text(sql)
+    if user_ids is not None:
+        statement = text(sql + " WHERE user_id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        )
+        if not user_ids:
+            return []
+        params["ids"] = list(user_ids)
+    return [TimesheetDay(*row) for row in session.execute(statement, params)]
+
+
+def totals(days: Sequence[TimesheetDay]) -> list[PersonTotals]:
+    """Per-person sums of the days, in the days' order of people."""
+    by_person: dict[int, list[TimesheetDay]] = {}
+    for day in days:
+        by_person.setdefault(day.user_id, []).append(day)
+    return [
+        PersonTotals(
+            user_id=user_id,
+            name=rows[0].name,
+            days_present=sum(r.status == "present" for r in rows),
+            days_absent=sum(r.absent for r in rows),
+            days_leave=sum(r.status == "leave" for r in rows),
+            worked_minutes=sum(r.worked_minutes for r in rows),
+            expected_minutes=sum(r.expected_minutes for r in rows),
+            overtime_minutes=sum(r.overtime_minutes for r in rows),
+            late_days=sum(r.late_minutes > 0 for r in rows),
+            late_minutes=sum(r.late_minutes for r in rows),
+            early_leave_minutes=sum(r.early_leave_minutes for r in rows),
+            missing_clock_outs=sum(r.missing_clock_out for r in rows),
+        )
+        for user_id, rows in by_person.items()
+    ]
