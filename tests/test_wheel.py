@@ -14,13 +14,17 @@ import functools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
 import tarfile
 import tempfile
 import threading
+import time
 import tomllib
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -214,6 +218,50 @@ def test_fetch_db_status_models_demo_and_verify_from_the_installed_wheel(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     answer = json.loads(verify.stdout)
     assert answer["name"] == chosen[0].name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except (urllib.error.URLError, OSError):
+        return 0, ""
+
+
+def test_serve_from_the_installed_wheel_answers_health_and_the_kiosk_page(
+    install: Install,
+) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(install.venv / "bin" / "facedb"), "serve", "--port", str(port)],
+        cwd=install.root,
+        env=install.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while (status := _get(f"{base}/v1/health"))[0] != 200:
+            assert server.poll() is None, f"facedb serve exited: {server.communicate()[1]}"
+            assert time.monotonic() < deadline, f"no answer on {base}: {status}"
+            time.sleep(0.3)
+        page_status, page = _get(f"{base}/")
+        assert page_status == 200
+        assert "<html" in page.lower()
+        assert _get(f"{base}/kiosk.js")[0] == 200  # the static files came with the wheel
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _dependency_closure() -> dict[str, str]:
