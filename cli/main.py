@@ -62,3 +62,19 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # SQLAlchemy logs every statement at INFO: only with -vv.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose < 2 else logging.INFO)
+    _structured_logs()
+
+
+def _structured_logs() -> None:
+    """FACEDB_LOG_FORMAT=json: one JSON object a line on stderr (facedb/events/jsonlog.py)."""
+    from facedb.config import Settings
+
+    try:
+        log_format = Settings.load().log_format
+    except FacedbError:
+        return  # the command itself reports the configuration error
+    if log_format == "json":
+        from facedb.events.jsonlog import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())

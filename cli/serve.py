@@ -10,6 +10,7 @@ import click
 
 from facedb.api.logs import uvicorn_log_config
 from facedb.config import Settings
+from facedb.events import jsonlog
 from facedb.vision.models import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def serve(
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         log_level="info",
-        log_config=uvicorn_log_config(),
+        log_config=jsonlog.configure(uvicorn_log_config(), settings.log_format),
         proxy_headers=False,
     )
 

@@ -4,6 +4,7 @@ command with the event's JSON on stdin, with a timeout; `watch --metrics-port`."
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sys
 import time
@@ -142,3 +143,28 @@ class socket_port:
 
     def __exit__(self, *args: object) -> None:
         pass
+
+
+def test_json_logs_are_one_object_a_line() -> None:
+    from facedb.events.jsonlog import JsonFormatter, configure
+
+    record = logging.LogRecord("facedb.x", logging.WARNING, __file__, 1, "sent %d", (3,), None)
+    record.sink = "webhook"
+    line = JsonFormatter().format(record)
+    data = json.loads(line)
+    assert (data["level"], data["logger"], data["message"], data["sink"]) == (
+        "warning",
+        "facedb.x",
+        "sent 3",
+        "webhook",
+    )
+    assert "\n" not in line
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    assert "ValueError: bad" in json.loads(JsonFormatter().format(record))["exception"]
+    uvicorn_like = {"formatters": {"default": {"fmt": "%(message)s"}, "access": {}}}
+    assert configure(dict(uvicorn_like), "text") == uvicorn_like
+    made = configure({"formatters": {"default": {}, "access": {}}}, "json")
+    assert all(f == {"()": JsonFormatter} for f in made["formatters"].values())
