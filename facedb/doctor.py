@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from facedb import gallery_cache, timezones
 from facedb.config import Settings
@@ -27,6 +27,7 @@ from facedb.errors import FacedbError
 from facedb.spool import Spool
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
+from facedb.store.schema import ApiKey
 from facedb.vision.models import CPU, CUDA, ModelRegistry, cuda_probe, selected_models
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -198,6 +199,11 @@ def database_checks(settings: Settings) -> list[Check]:
         info = database_status(database)
         with database.engine.connect() as conn:
             server_now = conn.execute(text("SELECT now()")).scalar_one()
+            keys = None
+            if info.up_to_date:
+                keys = conn.execute(
+                    select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+                ).scalar_one()
     except Exception as exc:  # a server that answers the first query but not these
         return [Check("database", FAIL, f"status query failed: {type(exc).__name__}: {exc}")]
     finally:
@@ -239,6 +245,12 @@ def database_checks(settings: Settings) -> list[Check]:
             )
         )
     results.append(clock_check(server_now))
+    if keys is not None:
+        detail = (
+            f"{keys} live API key(s)" if keys else "none: `facedb serve` answers only /v1/health"
+        )
+        fix = "" if keys else "facedb keys create --name NAME --role kiosk (for the HTTP API)"
+        results.append(Check("api keys", OK, detail, fix))
     return results
 
 

@@ -47,6 +47,11 @@ def test_a_healthy_setup_passes(settings: Settings) -> None:
     assert checks["clock"]["status"] == "ok"
     assert checks["disk"]["status"] == "ok"
     assert checks["spool"]["status"] == "ok"
+    assert checks["api keys"]["detail"].startswith("none")
+    created = CliRunner().invoke(main, ["keys", "create", "--name", "door", "--role", "kiosk"])
+    assert created.exit_code == 0, created.output
+    _, checks = _doctor()
+    assert checks["api keys"]["detail"] == "1 live API key(s)"
     assert {"cpu", "time zone", "cache"} <= set(checks)
     assert any(name.startswith("onnxruntime ") for name in checks)
 
