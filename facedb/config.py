@@ -153,7 +153,7 @@ _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 _YEAR_S = 365 * 86400.0
 # Inclusive bounds of the numeric settings (NaN and infinities are refused too).
 _BOUNDS: dict[str, tuple[float, float]] = {
-    "det_size": (32, 8192),
+    "det_size": (0, 8192),  # 0 = auto; else a multiple of 32 (vision/detector.py)
     "det_threshold": (0.0, 1.0),
     "nms_threshold": (0.0, 1.0),
     "cooldown": (0.0, _YEAR_S),

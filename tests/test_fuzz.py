@@ -437,7 +437,7 @@ def _load_with(env: dict[str, str], config: str | None, tmp: Path) -> Settings:
 
 def _check_settings(loaded: Settings) -> None:
     assert isinstance(loaded.cooldown, float) and np.isfinite(loaded.cooldown)
-    assert isinstance(loaded.det_size, int) and loaded.det_size >= 32
+    assert isinstance(loaded.det_size, int) and 0 <= loaded.det_size <= 8192  # 0 = auto
     assert isinstance(loaded.ef_search, int) and 1 <= loaded.ef_search <= 1000
     assert loaded.threshold is None or -1.0 <= loaded.threshold <= 1.0
     assert loaded.device_name.isprintable() and loaded.device_name.strip()

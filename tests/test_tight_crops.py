@@ -34,6 +34,13 @@ def pipeline() -> FacePipeline:
     return FacePipeline(Settings.load({"device": "cpu"}))
 
 
+@pytest.fixture(scope="module")
+def letterbox() -> FacePipeline:
+    """insightface's 640 letterbox, where a tight crop fills the whole input and is
+    missed (the default auto scale often finds it as it is: vision/detector.py)."""
+    return FacePipeline(Settings.load({"device": "cpu", "det_size": 640}))
+
+
 def _best(faces: list[AnalysedFace]) -> AnalysedFace:
     return max(faces, key=lambda f: f.face.area)
 
@@ -60,7 +67,10 @@ class Person:
 
 
 @pytest.fixture(scope="module")
-def people(faces_dir: Path, pipeline: FacePipeline) -> dict[str, Person]:
+def people(faces_dir: Path, letterbox: FacePipeline) -> dict[str, Person]:
+    # The reference faces by the letterbox: at the auto scale the largest face of one
+    # photo of 7203 is a poster's face cut by the top edge, whose box is larger.
+    pipeline = letterbox
     found = {}
     for identity in IDENTITIES:
         images = [read_image(p) for p in sorted((faces_dir / "celeba" / identity).glob("*.jpg"))]
@@ -71,10 +81,10 @@ def people(faces_dir: Path, pipeline: FacePipeline) -> dict[str, Person]:
 
 @pytest.mark.parametrize("expand", [1.0, 1.2])
 def test_tight_crops_are_found_and_still_match_the_person(
-    people: dict[str, Person], pipeline: FacePipeline, expand: float
+    people: dict[str, Person], pipeline: FacePipeline, letterbox: FacePipeline, expand: float
 ) -> None:
     crops = [crop_around(people[i].photo, people[i].face.face.box, expand) for i in IDENTITIES]
-    assert sum(bool(faces) for faces in pipeline.analyse(crops, retry=False)) <= 1
+    assert sum(bool(faces) for faces in letterbox.analyse(crops, retry=False)) <= 1
     found = pipeline.analyse(crops)
     assert all(len(faces) == 1 for faces in found)
     for identity, faces in zip(IDENTITIES, found, strict=True):
@@ -92,14 +102,14 @@ def test_tight_crops_are_found_and_still_match_the_person(
 
 
 def test_openface_aligned_crops_are_found_with_the_fallback(
-    faces_dir: Path, pipeline: FacePipeline
+    faces_dir: Path, pipeline: FacePipeline, letterbox: FacePipeline
 ) -> None:
     """openface's 96x96 crops are aligned to openface's own template, not ArcFace's:
     they go through detection, on the padded canvas."""
     crops = sorted((faces_dir / "openface" / "examples-aligned").glob("*.png"))
     images = [read_image(p) for p in crops]
     assert all(image.shape == (96, 96, 3) for image in images)
-    assert pipeline.analyse(images, retry=False) == [[] for _ in images]
+    assert letterbox.analyse(images, retry=False) == [[] for _ in images]
     found = pipeline.analyse(images)
     fulls = [read_image(faces_dir / "openface" / "examples" / f"{p.stem}.jpg") for p in crops]
     for path, faces, full in zip(crops, found, pipeline.analyse(fulls), strict=True):
@@ -110,8 +120,11 @@ def test_openface_aligned_crops_are_found_with_the_fallback(
 
 
 def test_aligned_mode_embeds_arcface_crops_without_detection(
-    faces_dir: Path, pipeline: FacePipeline
+    faces_dir: Path, letterbox: FacePipeline
 ) -> None:
+    # The letterbox's key points: the 112x96 crop's similarity (about 0.97) moves by
+    # 0.02 with the key points of another detector scale.
+    pipeline = letterbox
     image = read_image(sorted((faces_dir / "celeba" / "7203").glob("*.jpg"))[0])
     face = _best(pipeline.analyse([image])[0])
     crop = align_face(image, face.face.landmarks)
@@ -128,12 +141,14 @@ def test_aligned_mode_embeds_arcface_crops_without_detection(
 
 
 def test_small_face_in_a_very_large_photo_is_found_in_tiles(
-    faces_dir: Path, pipeline: FacePipeline
+    faces_dir: Path, pipeline: FacePipeline, letterbox: FacePipeline
 ) -> None:
-    """A 4000x4000 photo is shrunk 6.25 times for the detector: a 70 px face becomes
-    11 px and is missed; the 9 tiles of 1920 px show it at 23 px."""
+    """A 4000x4000 photo is shrunk 6.25 times for the detector (letterbox and auto
+    scale alike): a 70 px face becomes 11 px and is missed; the 9 tiles of 1920 px
+    show it at 23 px. (11 px is at the edge of what SCRFD finds: the face is sized
+    from the letterbox's box, as the test was measured.)"""
     photo = read_image(sorted((faces_dir / "celeba" / "7206").glob("*.jpg"))[0])
-    reference = _best(pipeline.analyse([photo])[0])
+    reference = _best(letterbox.analyse([photo])[0])
     scale = 70 / reference.face.size_px
     small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     background = read_image(faces_dir / "compreface" / "sample_images" / "017_0.jpg")

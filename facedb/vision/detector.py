@@ -6,6 +6,18 @@ feature map has 2 anchors per location whose box outputs are distances
 (left, top, right, bottom) and key point outputs are offsets, both in stride units.
 Everything here is vectorised numpy; anchor centres are cached per (size, stride).
 
+Two ways to choose the input scale (``ScrfdDetector``'s ``min_face_px``):
+
+- *letterbox* (``--det-size N``, FACEDB_DET_SIZE=N): the image fills an N x N canvas,
+  upscaled when smaller, as insightface does (parity tests use N = 640).
+- *auto* (det_size 0, the default): the scale is the smallest that still shows the
+  smallest face that matters (the quality gate's ``min_face_px``) at
+  ``AUTO_FACE_CANVAS_PX`` canvas pixels, so that faces down to half of it are still
+  found (to tell a person to come closer), and never more than the letterbox's scale
+  at ``input_size``: a 640x480 frame is searched at 0.75 of its size instead of 1,
+  a 500x333 photo at 0.75 instead of 1.28 (docs/BENCHMARKS.md has the accuracy and
+  the speed of both).
+
 Coordinates returned are pixels of the original image; boxes are x1, y1, x2, y2.
 """
 
@@ -33,6 +45,56 @@ INPUT_STD = 128.0
 # image edge as the full canvas shows it: with no margin, detections touching the
 # right or bottom edge move by up to 2 px (docs/BENCHMARKS.md).
 CANVAS_EDGE_MARGIN = 96
+# Auto scale: a face of the quality gate's minimum size is shown at this many canvas
+# pixels (SCRFD, trained on WIDER FACE, finds faces from about 10 px; its smallest
+# anchors are 16 and 32 px). Chosen on the shared CelebA pairs (docs/BENCHMARKS.md).
+AUTO_FACE_CANVAS_PX = 48
+# Auto scale: the largest canvas side (the cost of the insightface letterbox).
+AUTO_MAX_SIDE = 640
+# Auto scale keeps less of the black padding: it is no insightface parity mode.
+AUTO_EDGE_MARGIN = 32
+
+
+def auto_scale(
+    height: int,
+    width: int,
+    min_face_px: int,
+    max_side: int,
+    face_canvas_px: float = AUTO_FACE_CANVAS_PX,
+) -> float:
+    """Detector scale (canvas pixels per image pixel) for an image of ``height x width``.
+
+    The scale that shows a ``min_face_px`` face at ``face_canvas_px`` pixels, capped by
+    the letterbox scale at ``max_side`` (the whole image within max_side x max_side):
+    never more work than the letterbox, never an upscale beyond what the gate needs.
+    ``min_face_px`` <= 0 (no size gate) gives the letterbox scale.
+    """
+    letterbox_scale = max_side / max(height, width)
+    if min_face_px <= 0:
+        return letterbox_scale
+    return min(face_canvas_px / min_face_px, letterbox_scale)
+
+
+def scaled_canvas(
+    image_bgr: np.ndarray, scale: float, max_side: int, margin: int = AUTO_EDGE_MARGIN
+) -> tuple[np.ndarray, float, float]:
+    """The image resized by ``scale`` into the top-left of a zero canvas whose sides are
+    the resized sides rounded up to 32, plus ``margin`` within ``max_side`` (all
+    multiples of 32).
+
+    Returns the canvas (uint8, same colour order) and the x and y scales from original
+    pixels to canvas pixels (the resized sides are whole pixels, so they differ a little).
+    """
+    h, w = image_bgr.shape[:2]
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    sides = [-(-side // 32) * 32 for side in (new_h, new_w)]
+    height, width = (max(side, min(side + margin, max_side)) for side in sides)
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    # Bilinear, as the letterbox: an area filter would let the detector see faces of a
+    # few pixels in a very large photo, with key points too coarse to align them, where
+    # the letterbox misses them and the tiles of vision/tiles.py find them well.
+    canvas[:new_h, :new_w] = cv2.resize(image_bgr, (new_w, new_h))
+    return canvas, new_w / w, new_h / h
 
 
 def letterbox(
@@ -98,7 +160,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
 
 class ScrfdDetector:
     """Runs one SCRFD session. ``input_size`` is (width, height), multiples of 32;
-    a model with a fixed input shape uses that shape whatever is asked."""
+    a model with a fixed input shape uses that shape whatever is asked.
+
+    ``min_face_px`` not None (a model with a dynamic input only): auto scale
+    (``auto_scale``), ``input_size`` being the largest canvas; None: the letterbox."""
 
     def __init__(
         self,
@@ -106,6 +171,7 @@ class ScrfdDetector:
         input_size: tuple[int, int] = (640, 640),
         score_threshold: float = 0.5,
         nms_threshold: float = 0.4,
+        min_face_px: int | None = None,
     ) -> None:
         self.session = session
         model_input = session.get_inputs()[0]
@@ -122,6 +188,8 @@ class ScrfdDetector:
                 f"multiple of 32, not {width}x{height}"
             )
         self.input_size = (width, height)
+        self.min_face_px = min_face_px if self.trim else None
+        self.face_canvas_px: float = AUTO_FACE_CANVAS_PX
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self._output_order = self._order_outputs(session)
@@ -158,21 +226,28 @@ class ScrfdDetector:
                 self._centres[key] = centres
         return centres
 
-    def detect(self, image_bgr: np.ndarray, max_faces: int = 0) -> list[DetectedFace]:
+    def detect(
+        self, image_bgr: np.ndarray, max_faces: int = 0, *, letterboxed: bool = False
+    ) -> list[DetectedFace]:
         """Faces in a uint8 BGR [H, W, 3] image, highest score first.
 
         ``max_faces`` > 0 keeps only that many (the highest scores). An image with no
-        face gives an empty list.
+        face gives an empty list. ``letterboxed``: the letterbox at ``input_size`` even
+        when the detector scales automatically (the retries of vision/crops.py and
+        vision/tiles.py were measured with it).
         """
-        width, height = self.input_size
-        canvas, scale = letterbox(image_bgr, width, height, trim=self.trim)
+        canvas, scale_x, scale_y = self.canvas(image_bgr, letterboxed=letterboxed)
         raw = self.session.run(None, {self.input_name: to_blob(canvas)})
         outputs = [raw[i] for i in self._output_order]
         boxes, scores, points = self._decode(outputs, canvas.shape[0], canvas.shape[1])
         if scores.size == 0:
             return []
-        boxes /= scale
-        points /= scale
+        if scale_x == scale_y:
+            boxes /= scale_x
+            points /= scale_x
+        else:
+            boxes /= np.array([scale_x, scale_y, scale_x, scale_y], dtype=boxes.dtype)
+            points /= np.array([scale_x, scale_y], dtype=points.dtype)
         keep = nms(boxes, scores, self.nms_threshold)
         if max_faces > 0:
             keep = keep[:max_faces]
@@ -184,6 +259,19 @@ class ScrfdDetector:
             )
             for i in keep
         ]
+
+    def canvas(
+        self, image_bgr: np.ndarray, *, letterboxed: bool = False
+    ) -> tuple[np.ndarray, float, float]:
+        """The detector's input for an image: canvas, x scale and y scale."""
+        width, height = self.input_size
+        if self.min_face_px is None or letterboxed:
+            canvas, scale = letterbox(image_bgr, width, height, trim=self.trim)
+            return canvas, scale, scale
+        h, w = image_bgr.shape[:2]
+        side = min(width, height)
+        scale = auto_scale(h, w, self.min_face_px, side, self.face_canvas_px)
+        return scaled_canvas(image_bgr, scale, side)
 
     def _decode(
         self, outputs: Sequence[np.ndarray], height: int, width: int

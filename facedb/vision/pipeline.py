@@ -17,7 +17,7 @@ from facedb.errors import ModelError
 from facedb.vision import quality, tiles
 from facedb.vision.align import align_face
 from facedb.vision.crops import aligned_face, find_in_padded
-from facedb.vision.detector import ScrfdDetector
+from facedb.vision.detector import AUTO_MAX_SIDE, ScrfdDetector
 from facedb.vision.embedder import CHUNK, ArcFaceEmbedder
 from facedb.vision.liveness import CHUNK as LIVENESS_CHUNK
 from facedb.vision.liveness import LivenessModel, liveness_crop
@@ -69,12 +69,16 @@ class FacePipeline:
             session = self.registry.session(self.detector_name)
             with self._lock:
                 if self._detector is None:
+                    # det_size 0: auto scale from the quality gate's minimum face
+                    # size, on at most an AUTO_MAX_SIDE canvas (vision/detector.py).
                     size = self.settings.det_size
+                    auto = size == 0
                     self._detector = ScrfdDetector(
                         session,
-                        input_size=(size, size),
+                        input_size=(AUTO_MAX_SIDE, AUTO_MAX_SIDE) if auto else (size, size),
                         score_threshold=self.settings.det_threshold,
                         nms_threshold=self.settings.nms_threshold,
+                        min_face_px=self.settings.min_face_px if auto else None,
                     )
         return self._detector
 
@@ -158,11 +162,15 @@ class FacePipeline:
         if faces:
             return faces
         det_size = max(self.detector.input_size)
-        faces = find_in_padded(image_bgr, self.detect, det_size)
+
+        def detect(image: np.ndarray) -> list[DetectedFace]:
+            # The retries were measured on the letterbox: a padded crop is looked at
+            # as large as the canvas allows, whatever the detector's auto scale.
+            return self.detector.detect(image, letterboxed=True)
+
+        faces = find_in_padded(image_bgr, detect, det_size)
         if not faces and tiles.needs_tiles(image_bgr, det_size):
-            faces = tiles.find_in_tiles(
-                image_bgr, self.detect, det_size, self.settings.nms_threshold
-            )
+            faces = tiles.find_in_tiles(image_bgr, detect, det_size, self.settings.nms_threshold)
         return faces
 
     def embed_aligned(self, crops_bgr_112: Sequence[np.ndarray]) -> np.ndarray:
