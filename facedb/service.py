@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -46,7 +46,9 @@ from facedb.errors import (
     SpoofError,
     UnknownUserError,
 )
+from facedb.evaluation.acquire import acquire
 from facedb.evaluation.metrics import CalibrationResult
+from facedb.evaluation.openset import OpenSetResult, evaluate_open_set
 from facedb.gallery_cache import CachedUser
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus
@@ -854,6 +856,43 @@ class FaceService:
     def calibrations(self) -> list[StoredThreshold]:
         with self.transaction() as session:
             return thresholds.stored_thresholds(session)
+
+    def evaluate_open_set(
+        self,
+        people: Path,
+        *,
+        strangers: Path | None = None,
+        sizes: Sequence[int],
+        draws: int,
+        per_person: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> OpenSetResult:
+        """1:N error rates of this pipeline and decision policy on folders of people
+        (facedb/evaluation/openset.py); needs no database."""
+        model = self.pipeline.embedder_name
+        spec = self.pipeline.registry.spec(model)
+        acquired = acquire(
+            people,
+            self.pipeline,
+            per_person=per_person,
+            strangers_root=strangers,
+            progress=progress,
+        )
+        one_to_one = (
+            self.settings.threshold if self.settings.threshold is not None else spec.threshold
+        )
+        return evaluate_open_set(
+            acquired.people,
+            acquired.strangers,
+            sizes=sizes,
+            draws=draws,
+            fpir=self.settings.fpir,
+            margin=self.settings.margin,
+            one_to_one=one_to_one if one_to_one is not None else -1.0,
+            prior=policy.calibration_of(spec.impostor_tail, None).prior,
+            images=acquired.images,
+            failures=acquired.failures,
+        )
 
     def lookalikes(self) -> list[calibration.LookalikeRow]:
         with self.transaction() as session:

@@ -98,7 +98,9 @@ def test_held_out_photo_is_identified_as_that_person(gallery: Gallery, identity:
     decision = json.loads(result.stdout)
     assert decision["decision"] == "accepted"
     assert decision["name"] == identity
-    assert decision["similarity"] >= decision["threshold"]
+    # These probes were chosen clear of the threshold (0.25 or more above it on the
+    # development machine): no CPU or library build moves a cosine that far.
+    assert decision["similarity"] >= decision["threshold"] + 0.1
 
 
 @pytest.mark.parametrize("identity", STRANGERS)
@@ -108,6 +110,7 @@ def test_a_stranger_is_unknown(gallery: Gallery, identity: str) -> None:
     decision = json.loads(result.stdout)
     assert decision["decision"] == "unknown"
     assert decision["name"] is None
+    assert decision["similarity"] <= decision["threshold"] - 0.1  # clear of it
     assert decision["similarity"] < decision["threshold"]
 
 

@@ -14,7 +14,14 @@ import pytest
 
 from facedb.config import Settings
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.quality import PITCH_T0, assess, estimate_pose, overall_score, sharpness
+from facedb.vision.quality import (
+    PITCH_T0,
+    assess,
+    estimate_pose,
+    live_gate,
+    overall_score,
+    sharpness,
+)
 from facedb.vision.sources import read_image
 from facedb.vision.types import DetectedFace
 
@@ -122,7 +129,7 @@ def test_sharpness_wants_the_aligned_crop() -> None:
 
 def test_real_frontal_face_is_accepted(obama: tuple[DetectedFace, np.ndarray]) -> None:
     face, crop = obama
-    verdict = assess(face, crop, SETTINGS)
+    verdict = assess(face, crop, SETTINGS, live=True)
     assert verdict.accepted, verdict.reasons
     assert verdict.reasons == ()
     assert verdict.size_px == face.size_px > 64
@@ -132,12 +139,12 @@ def test_real_frontal_face_is_accepted(obama: tuple[DetectedFace, np.ndarray]) -
 
 def test_blurred_face_is_rejected_with_a_reason(obama: tuple[DetectedFace, np.ndarray]) -> None:
     face, crop = obama
-    verdict = assess(face, cv2.GaussianBlur(crop, (0, 0), 2.0), SETTINGS)
+    verdict = assess(face, cv2.GaussianBlur(crop, (0, 0), 2.0), SETTINGS, live=True)
     assert not verdict.accepted
     assert len(verdict.reasons) == 1
     assert verdict.reasons[0].startswith("image too blurred: sharpness ")
     assert verdict.reasons[0].endswith(", need 80")
-    assert verdict.score < assess(face, crop, SETTINGS).score
+    assert verdict.score < assess(face, crop, SETTINGS, live=True).score
 
 
 def test_small_uncertain_turned_face_gets_every_reason(
@@ -147,7 +154,7 @@ def test_small_uncertain_turned_face_gets_every_reason(
     points = _frontal()
     points[2, 0] += 60.0
     points[2, 1] -= 40.0
-    verdict = assess(_face(points, size=38.0, score=0.52), crop, SETTINGS)
+    verdict = assess(_face(points, size=38.0, score=0.52), crop, SETTINGS, live=True)
     assert not verdict.accepted
     assert verdict.reasons[0] == "face too small: 38 px, need 64"
     assert verdict.reasons[1] == "face not clearly visible: detector score 0.520, need 0.6"
@@ -160,17 +167,45 @@ def test_small_uncertain_turned_face_gets_every_reason(
 def test_limits_come_from_settings(obama: tuple[DetectedFace, np.ndarray]) -> None:
     face, crop = obama
     strict = SETTINGS.replace(min_face_px=1000, min_sharpness=1e9)
-    verdict = assess(face, crop, strict)
+    verdict = assess(face, crop, strict, live=True)
     assert [r.split(":")[0] for r in verdict.reasons] == ["face too small", "image too blurred"]
 
 
 def test_score_ranks_frames() -> None:
-    good = overall_score(200, 0.85, 900.0, 0.05, 0.0, SETTINGS)
-    blurred = overall_score(200, 0.85, 50.0, 0.05, 0.0, SETTINGS)
-    turned = overall_score(200, 0.85, 900.0, 0.55, 0.0, SETTINGS)
-    small = overall_score(60, 0.85, 900.0, 0.05, 0.0, SETTINGS)
+    gate = live_gate(SETTINGS)
+    good = overall_score(200, 0.85, 900.0, 0.05, 0.0, gate)
+    blurred = overall_score(200, 0.85, 50.0, 0.05, 0.0, gate)
+    turned = overall_score(200, 0.85, 900.0, 0.55, 0.0, gate)
+    small = overall_score(60, 0.85, 900.0, 0.05, 0.0, gate)
     assert 1.0 >= good > max(blurred, turned, small) > 0.0
-    assert overall_score(200, 0.85, 900.0, 2.0, 0.0, SETTINGS) == 0.0
+    assert overall_score(200, 0.85, 900.0, 2.0, 0.0, gate) == 0.0
+
+
+def test_photo_gate_is_lenient_where_verification_still_works(
+    obama: tuple[DetectedFace, np.ndarray],
+) -> None:
+    """A photo cannot be retaken: the photo gate keeps a softly blurred, smallish or
+    half-turned face that the live gate refuses, and still refuses a smeared one."""
+    face, crop = obama
+    soft = cv2.GaussianBlur(crop, (0, 0), 1.5)  # sharpness ~25-30: refused live
+    assert not assess(face, soft, SETTINGS, live=True).accepted
+    assert assess(face, soft, SETTINGS).accepted
+    smeared = cv2.GaussianBlur(crop, (0, 0), 4.0)  # sharpness ~5
+    assert assess(face, smeared, SETTINGS).reasons[0].startswith("image too blurred")
+    points = _frontal()
+    points[2, 0] += 18.0  # yaw ~0.9: beyond the live limit (0.6), within the photo one (1.3)
+    half_turned = assess(_face(points, size=48.0, score=0.7), crop, SETTINGS)
+    assert half_turned.accepted, half_turned.reasons
+    assert not assess(_face(points, size=48.0, score=0.7), crop, SETTINGS, live=True).accepted
+
+
+def test_quality_profile_setting_overrides_the_source(
+    obama: tuple[DetectedFace, np.ndarray],
+) -> None:
+    face, crop = obama
+    soft = cv2.GaussianBlur(crop, (0, 0), 1.5)
+    assert not assess(face, soft, SETTINGS.replace(quality_profile="live")).accepted
+    assert assess(face, soft, SETTINGS.replace(quality_profile="photo"), live=True).accepted
 
 
 # --------------------------------------------------------------------------- real pipeline
@@ -193,13 +228,31 @@ def pipeline(weights_dir: Path) -> FacePipeline:
         ("insightface/inspireface_test_res/bulk/image_T1.jpeg", None),
     ],
 )
-def test_defaults_on_shared_images(
+def test_live_defaults_on_shared_images(
     pipeline: FacePipeline, faces_dir: Path, relative: str, reason: str | None
 ) -> None:
     image = read_image(faces_dir / relative)
-    (first, *_), *_ = pipeline.analyse([image], embed=False)
+    (first, *_), *_ = pipeline.analyse([image], embed=False, live=True)
     verdict = first.quality
     if reason is None:
         assert verdict.accepted, verdict.reasons
     else:
         assert any(r.startswith(reason) for r in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    ("relative", "accepted"),
+    [
+        ("insightface/inspireface_test_res/pose/left_face.jpeg", False),  # yaw ~2: profile
+        ("insightface/inspireface_test_res/pose/rise_face.jpeg", True),
+        ("insightface/inspireface_test_res/bulk/blur.jpg", True),  # sharpness ~48
+        ("face_recognition/examples/obama-240p.jpg", True),  # a 52 px face
+        ("face_recognition/examples/obama.jpg", True),
+    ],
+)
+def test_photo_defaults_on_shared_images(
+    pipeline: FacePipeline, faces_dir: Path, relative: str, accepted: bool
+) -> None:
+    image = read_image(faces_dir / relative)
+    (first, *_), *_ = pipeline.analyse([image], embed=False)
+    assert first.quality.accepted is accepted, first.quality.reasons

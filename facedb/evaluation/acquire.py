@@ -1,0 +1,109 @@
+"""Faces for a 1:N evaluation, acquired as the product acquires them: each photo is
+read, analysed as a photo (the photo quality gate), and its largest face that passes
+the gate is used; a photo with none is a failure to acquire."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facedb.capture import largest_face
+from facedb.errors import ImageError, SourceError
+from facedb.evaluation.openset import Person
+from facedb.vision.pipeline import FacePipeline
+from facedb.vision.sources import IMAGE_EXTENSIONS, read_image
+
+BATCH = 8
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Acquired:
+    people: list[Person]  # enrolled in the draws: the first photos make the gallery
+    strangers: list[np.ndarray]  # photos of people never enrolled, one array a person
+    images: int
+    failures: int  # photos with no usable face
+
+
+def person_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise SourceError(f"{root} is not a folder")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise SourceError(f"{root} has no subfolders: one folder per person is expected")
+    return folders
+
+
+def _photos(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def acquire(
+    people_root: Path,
+    pipeline: FacePipeline,
+    *,
+    per_person: int,
+    strangers_root: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> Acquired:
+    """Each person folder of ``people_root``: its first ``per_person`` usable photos
+    are the gallery, the others probes; each of ``strangers_root``: probes only."""
+    folders = person_folders(people_root)
+    extra = person_folders(strangers_root) if strangers_root is not None else []
+    photos = {f: _photos(f) for f in [*folders, *extra]}
+    total = sum(len(v) for v in photos.values())
+    done = 0
+    failures = 0
+    vectors: dict[Path, list[np.ndarray | None]] = {}
+    for folder, paths in photos.items():
+        found: list[np.ndarray | None] = []
+        for start in range(0, len(paths), BATCH):
+            found.extend(_embed(paths[start : start + BATCH], pipeline))
+            done += len(paths[start : start + BATCH])
+            if progress is not None:
+                progress(done, total)
+        failures += sum(v is None for v in found)
+        vectors[folder] = found
+    people = [_person(f.name, vectors[f], per_person) for f in folders]
+    strangers = [_stack([v for v in vectors[f] if v is not None]) for f in extra]
+    return Acquired(people, strangers, total, failures)
+
+
+def _person(name: str, found: Sequence[np.ndarray | None], per_person: int) -> Person:
+    usable = [v for v in found if v is not None]
+    return Person(
+        name,
+        _stack(usable[:per_person]),
+        _stack(usable[per_person:]),
+        probe_failures=sum(v is None for v in found) if len(usable) >= per_person else 0,
+    )
+
+
+def _stack(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    if not vectors:
+        return np.zeros((0, 512), np.float32)
+    return np.stack(vectors).astype(np.float32)
+
+
+def _embed(paths: Sequence[Path], pipeline: FacePipeline) -> list[np.ndarray | None]:
+    images: list[np.ndarray | None] = []
+    for path in paths:
+        try:
+            images.append(read_image(path))
+        except ImageError:
+            images.append(None)
+    readable = [i for i in images if i is not None]
+    analysed = iter(pipeline.analyse(readable)) if readable else iter([])
+    out: list[np.ndarray | None] = []
+    for image in images:
+        if image is None:
+            out.append(None)
+            continue
+        good = [f for f in next(analysed) if f.quality.accepted and f.embedding is not None]
+        out.append(np.asarray(largest_face(good).embedding, np.float32) if good else None)
+    return out
