@@ -178,6 +178,16 @@ def membership(session: Session, user_id: int) -> Membership:
     return Membership(name, site, tuple(groups))
 
 
+def person_zone(session: Session, user_id: int, default_zone: str) -> str:
+    """The time zone of the person's work days: their site's, else default_zone."""
+    zone = session.scalar(
+        select(Site.timezone)
+        .join(UserSite, UserSite.site_id == Site.id)
+        .where(UserSite.user_id == user_id)
+    )
+    return zone or default_zone
+
+
 def user_ids_in_scope(session: Session, site: str | None, group: str | None) -> list[int] | None:
     """The ids of the people in this site and/or group (both given: in both), sorted;
     None when neither is given (no scope: everyone). An unknown site or group is an

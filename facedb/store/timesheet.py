@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 COLUMNS = (
     "user_id",
     "name",
+    "external_id",
     "site",
     "timezone",
     "work_day",
@@ -45,6 +46,7 @@ class TimesheetDay:
 
     user_id: int
     name: str
+    external_id: str | None
     site: str | None
     timezone: str
     work_day: date

@@ -64,7 +64,8 @@ TIMESHEET = """
 CREATE FUNCTION timesheet(p_from date, p_to date,
                           p_default_tz text DEFAULT current_setting('TimeZone'))
 RETURNS TABLE (
-    user_id bigint, name text, site text, timezone text, work_day date, shift text,
+    user_id bigint, name text, external_id text, site text, timezone text, work_day date,
+    shift text,
     scheduled_start timestamptz, scheduled_end timestamptz, scheduled_minutes integer,
     first_in timestamptz, last_out timestamptz, punches integer, mode text,
     worked_minutes integer, late_minutes integer, early_leave_minutes integer,
@@ -72,7 +73,7 @@ RETURNS TABLE (
     holiday text, expected_minutes integer, overtime_minutes integer, status text)
 LANGUAGE sql STABLE AS $fn$
 WITH people AS (
-    SELECT u.id AS user_id, u.name::text AS name, u.active, s.id AS site_id,
+    SELECT u.id AS user_id, u.name::text AS name, u.external_id, u.active, s.id AS site_id,
            s.name::text AS site, coalesce(s.timezone, p_default_tz) AS tz
     FROM users u
     LEFT JOIN user_sites us ON us.user_id = u.id
@@ -91,7 +92,7 @@ WITH people AS (
     JOIN days d ON d.day >= c.valid_from AND (c.valid_to IS NULL OR d.day <= c.valid_to)
     ORDER BY c.user_id, d.day, c.own DESC, c.valid_from DESC, c.id DESC
 ), plan AS (
-    SELECT p.user_id, p.name, p.active, p.site_id, p.site, p.tz, d.day,
+    SELECT p.user_id, p.name, p.external_id, p.active, p.site_id, p.site, p.tz, d.day,
            sh.name::text AS shift, sh.break_minutes, sh.grace_minutes,
            sh.id IS NOT NULL AS has_plan,
            coalesce(extract(isodow FROM d.day)::smallint = ANY (sh.weekdays), false)
@@ -215,7 +216,7 @@ WITH people AS (
                 ELSE greatest(m.sched_min - coalesce(m.leave_part, 0), 0) END AS expected
     FROM measured m
 )
-SELECT d.user_id, d.name, d.site, d.tz, d.day, d.shift, d.s_start, d.s_end, d.sched_min,
+SELECT d.user_id, d.name, d.external_id, d.site, d.tz, d.day, d.shift, d.s_start, d.s_end, d.sched_min,
        d.f_in, d.l_out, coalesce(d.punches, 0),
        CASE WHEN d.punches IS NULL THEN NULL WHEN d.paired THEN 'paired' ELSE 'span' END,
        d.worked,

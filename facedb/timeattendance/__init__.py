@@ -1,0 +1,48 @@
+"""Time and attendance: shifts, lateness, worked hours, corrections and payroll exports
+(docs/TIME_AND_ATTENDANCE.md). The numbers are computed in SQL (the timesheet()
+function); this package is the use cases and the export formats."""
+
+from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo, month_bounds
+from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
+from facedb.store.schedules import (
+    AssignmentInfo,
+    HolidayInfo,
+    LeaveInfo,
+    ShiftInfo,
+    parse_weekdays,
+)
+from facedb.store.ta_schema import REASON_CODES
+from facedb.store.timesheet import PersonTotals, TimesheetDay
+from facedb.timeattendance.export import (
+    PAYROLL_COLUMNS,
+    TOTALS_COLUMNS,
+    payroll_json,
+    write_payroll_csv,
+    write_totals_csv,
+)
+from facedb.timeattendance.service import TimeAttendance
+
+__all__ = [
+    "PAYROLL_COLUMNS",
+    "REASON_CODES",
+    "TOTALS_COLUMNS",
+    "AssignmentInfo",
+    "CorrectionInfo",
+    "DeviceInfo",
+    "EventHistory",
+    "GroupInfo",
+    "HolidayInfo",
+    "LeaveInfo",
+    "Membership",
+    "PeriodInfo",
+    "PersonTotals",
+    "ShiftInfo",
+    "SiteInfo",
+    "TimeAttendance",
+    "TimesheetDay",
+    "month_bounds",
+    "parse_weekdays",
+    "payroll_json",
+    "write_payroll_csv",
+    "write_totals_csv",
+]

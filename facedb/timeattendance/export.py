@@ -1,0 +1,130 @@
+"""Payroll exports: one stable, documented column set (docs/TIME_AND_ATTENDANCE.md),
+as CSV through facedb's one formula-safe CSV writer, or as JSON.
+
+Times are local to the person's site (ISO 8601 with the UTC offset of that moment,
+so that a summer-time change is visible); minutes are whole minutes, rounded down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from facedb.csvout import Cell, CsvWriter
+from facedb.store.timesheet import PersonTotals, TimesheetDay
+
+# Adding a column appends it; a column is never renamed, moved or dropped.
+PAYROLL_COLUMNS = (
+    "person",
+    "external_id",
+    "site",
+    "work_day",
+    "status",
+    "shift",
+    "scheduled_start",
+    "scheduled_end",
+    "first_in",
+    "last_out",
+    "worked_minutes",
+    "expected_minutes",
+    "overtime_minutes",
+    "late_minutes",
+    "early_leave_minutes",
+    "missing_clock_out",
+    "absent",
+    "leave",
+    "leave_minutes",
+    "holiday",
+    "punches",
+    "timezone",
+)
+
+TOTALS_COLUMNS = (
+    "person",
+    "days_present",
+    "days_absent",
+    "days_leave",
+    "worked_minutes",
+    "expected_minutes",
+    "overtime_minutes",
+    "late_days",
+    "late_minutes",
+    "early_leave_minutes",
+    "missing_clock_outs",
+)
+
+
+def _local(value: datetime | None, zone: str) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+
+
+def payroll_row(day: TimesheetDay) -> dict[str, Cell]:
+    return {
+        "person": day.name,
+        "external_id": day.external_id,
+        "site": day.site,
+        "work_day": day.work_day,
+        "status": day.status,
+        "shift": day.shift,
+        "scheduled_start": _local(day.scheduled_start, day.timezone),
+        "scheduled_end": _local(day.scheduled_end, day.timezone),
+        "first_in": _local(day.first_in, day.timezone),
+        "last_out": _local(day.last_out, day.timezone),
+        "worked_minutes": day.worked_minutes,
+        "expected_minutes": day.expected_minutes,
+        "overtime_minutes": day.overtime_minutes,
+        "late_minutes": day.late_minutes,
+        "early_leave_minutes": day.early_leave_minutes,
+        "missing_clock_out": day.missing_clock_out,
+        "absent": day.absent,
+        "leave": day.leave,
+        "leave_minutes": day.leave_minutes,
+        "holiday": day.holiday,
+        "punches": day.punches,
+        "timezone": day.timezone,
+    }
+
+
+def totals_row(total: PersonTotals) -> dict[str, Cell]:
+    return {
+        "person": total.name,
+        "days_present": total.days_present,
+        "days_absent": total.days_absent,
+        "days_leave": total.days_leave,
+        "worked_minutes": total.worked_minutes,
+        "expected_minutes": total.expected_minutes,
+        "overtime_minutes": total.overtime_minutes,
+        "late_days": total.late_days,
+        "late_minutes": total.late_minutes,
+        "early_leave_minutes": total.early_leave_minutes,
+        "missing_clock_outs": total.missing_clock_outs,
+    }
+
+
+def write_payroll_csv(handle: TextIO, days: Sequence[TimesheetDay]) -> None:
+    """One header row, then one row per person and work day (PAYROLL_COLUMNS)."""
+    writer = CsvWriter(handle)
+    writer.writerow(PAYROLL_COLUMNS)
+    for day in days:
+        row = payroll_row(day)
+        writer.writerow(row[c] for c in PAYROLL_COLUMNS)
+
+
+def write_totals_csv(handle: TextIO, people: Sequence[PersonTotals]) -> None:
+    writer = CsvWriter(handle)
+    writer.writerow(TOTALS_COLUMNS)
+    for total in people:
+        row = totals_row(total)
+        writer.writerow(row[c] for c in TOTALS_COLUMNS)
+
+
+def payroll_json(days: Sequence[TimesheetDay], people: Sequence[PersonTotals]) -> dict[str, Any]:
+    return {
+        "columns": list(PAYROLL_COLUMNS),
+        "days": [payroll_row(d) for d in days],
+        "totals": [totals_row(t) for t in people],
+    }
