@@ -177,7 +177,10 @@ def _parse_since(text: str | None) -> datetime | None:
     if text is None:
         return None
     if text[-1:] in _UNITS and text[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+        try:
+            return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+        except OverflowError:
+            raise InvalidInputError(f"--since {text} is longer ago than any date") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -105,9 +105,13 @@ class Settings:
         values: dict[str, Any] = {}
         env = os.environ
         home = Path(env["FACEDB_HOME"]) if env.get("FACEDB_HOME") else _default_home()
+        if home.exists() and not home.is_dir():
+            raise ConfigError(f"FACEDB_HOME {home} is not a folder")
         config_path = (
             Path(env["FACEDB_CONFIG"]) if env.get("FACEDB_CONFIG") else home / "config.toml"
         )
+        if env.get("FACEDB_CONFIG") and not config_path.is_file():
+            raise ConfigError(f"FACEDB_CONFIG {config_path}: no such file")
         if config_path.is_file():
             values.update(_read_config_file(config_path))
         for f in fields(cls):

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from facedb.errors import InvalidInputError
 
+# Report dates: the day after the last one must still be a date (9999-12-31 is not).
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9999, 12, 30)
+# Files of the tz database that are not zones PostgreSQL knows (pg_timezone_names).
+_NOT_ZONES = frozenset({"posixrules", "localtime", "leapseconds", "tzdata.zi"})
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_ZONES
+
 
 def check_zone(name: str) -> str:
-    """An IANA zone name (Europe/Paris, UTC), checked; PostgreSQL knows the same names."""
+    """An IANA zone name (Europe/Paris, UTC), checked; PostgreSQL knows the same names
+    (not tz database files such as posixrules or localtime)."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            f"unknown time zone {name!r} (use a name like Europe/Paris)"
-        ) from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        known = False
+    else:
+        known = name in _zone_names() or name == "UTC"
+    if not known:
+        raise InvalidInputError(f"unknown time zone {name!r} (use a name like Europe/Paris)")
     return name
 
 
@@ -47,8 +62,11 @@ def parse_day(text: str, zone: str) -> date:
     if lowered == "yesterday":
         return today - timedelta(days=1)
     try:
-        return date.fromisoformat(lowered)
+        day = date.fromisoformat(lowered)
     except ValueError:
         raise InvalidInputError(
             f"not a date: {text!r} (use today, yesterday or YYYY-MM-DD)"
         ) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInputError(f"the date {text!r} is outside {FIRST_DAY} .. {LAST_DAY}")
+    return day

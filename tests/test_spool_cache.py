@@ -202,7 +202,7 @@ def test_cache_is_written_atomically_and_privately(tmp_path: Path) -> None:
         model=MODEL,
         written_at=datetime.now(UTC),
         calibrated_threshold=0.31,
-        users=(CachedUser(1, "Zoë \u202e", True), CachedUser(2, "Bob", False)),
+        users=(CachedUser(1, "Zoë \u0130", True), CachedUser(2, "Bob", False)),
         owners=np.array([1, 1, 2], np.int64),
         embeddings=_unit(rng, 3),
     )
@@ -212,7 +212,7 @@ def test_cache_is_written_atomically_and_privately(tmp_path: Path) -> None:
     back = gallery_cache.load(tmp_path, MODEL, max_age_s=60)
     assert back.users == cache.users and back.calibrated_threshold == 0.31
     assert np.array_equal(back.embeddings, cache.embeddings)
-    assert back.find_user("zoë \u202e") == cache.users[0]
+    assert back.find_user("ZOË \u0130") == cache.users[0]
     # Inactive people are never identified, but are checked when claimed (as in SQL).
     assert [m.user_id for m in back.identify(cache.embeddings[2])] == [1]
     assert back.similarity_to_user(2, cache.embeddings[2]) == pytest.approx(1.0)

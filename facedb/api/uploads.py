@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from facedb.api.errors import ApiError
 from facedb.api.schemas import MAX_IMAGES
@@ -51,7 +52,7 @@ async def read_body(
     """
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        raw, images = await _read_multipart(request)
+        raw, images = await _read_multipart(request, media == "multipart/form-data")
     elif media == "application/json" or media.endswith("+json"):
         raw, images = await _read_json(request, json_model, image_key)
     else:
@@ -75,8 +76,38 @@ def validate(model: type[F], raw: dict[str, Any]) -> F:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 
 
-async def _read_multipart(request: Request) -> tuple[dict[str, Any], list[EncodedImage]]:
-    form = await request.form(max_files=MAX_IMAGES + 1, max_fields=_MAX_FIELDS)
+class _StrictMultiPartParser(MultiPartParser):
+    """Starlette's parser, except that a text field that is not valid in its charset
+    (UTF-8 unless the form says otherwise) is refused instead of read as Latin-1."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                bytes(part.data).decode(self._charset or "utf-8")
+            except (UnicodeDecodeError, LookupError):
+                raise MultiPartException(
+                    f"the field {part.field_name!r} is not {(self._charset or 'utf-8').upper()} text"
+                ) from None
+        super().on_part_end()
+
+
+async def _parse_form(request: Request, multipart: bool) -> FormData:
+    if not multipart:
+        return await request.form(max_files=MAX_IMAGES + 1, max_fields=_MAX_FIELDS)
+    parser = _StrictMultiPartParser(
+        request.headers, request.stream(), max_files=MAX_IMAGES + 1, max_fields=_MAX_FIELDS
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError(400, "bad_request", f"malformed multipart body: {exc.message}") from None
+
+
+async def _read_multipart(
+    request: Request, multipart: bool
+) -> tuple[dict[str, Any], list[EncodedImage]]:
+    form = await _parse_form(request, multipart)
     try:
         fields: dict[str, Any] = {}
         images: list[EncodedImage] = []

@@ -24,11 +24,14 @@ from facedb.errors import (
     InvalidInputError,
     MigrationNotAppliedError,
 )
+from facedb.secrets import mask_text, mask_url
 from facedb.store import embedded, migrate
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5
+_SCHEMES = ("postgresql", "postgres")
+_DRIVERS = ("postgresql", "postgres", "psycopg2")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ class Database:
 
 
 def mask_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL with its password masked, in the user-info and in the query string
+    (``?password=``): what every message, log line and status output shows."""
+    return mask_url(url)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -61,6 +66,11 @@ def libpq_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme.split("+", 1)[0] not in _SCHEMES or scheme.split("+", 1)[-1] not in _DRIVERS:
+        raise InvalidInputError(
+            f"FACEDB_DATABASE_URL must be a postgresql:// URL, not {mask_password(url)!r}"
+        )
     try:
         return create_engine(
             sqlalchemy_url(url),
@@ -78,6 +88,7 @@ def describe_connection_error(
 ) -> DatabaseAuthError | DatabaseUnreachableError:
     """One line a person understands for a failed connection."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    detail = mask_text(detail)
     where = mask_password(libpq_url(url))
     if "password authentication failed" in detail or "no password supplied" in detail:
         return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")

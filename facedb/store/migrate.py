@@ -11,6 +11,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from facedb.errors import ExtensionMissingError
+
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def migrations_dir() -> Path:
@@ -38,7 +43,18 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Runs the migrations up to ``revision``. A role that may not create the pgvector
+    extension (not yet created in the database) is ExtensionMissingError (exit 14)."""
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except DBAPIError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+        if getattr(exc.orig, "pgcode", None) == _INSUFFICIENT_PRIVILEGE and "extension" in detail:
+            raise ExtensionMissingError(
+                f"cannot create the pgvector extension in this database ({detail}): "
+                "run CREATE EXTENSION vector once as a superuser, then facedb db upgrade"
+            ) from None
+        raise
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from facedb.errors import ImageError, SourceError
+from facedb.secrets import mask_url
 from facedb.vision import budget
 from facedb.vision.budget import DEFAULT_BUDGET, DEFAULT_MAX_PIXELS, DecodeLedger, ImageBudget
 from facedb.vision.types import Frame
@@ -75,7 +76,6 @@ _JPEG_SOS = b"\xff\xda"
 _JPEG_EOI = b"\xff\xd9"
 _CAMERA_RE = re.compile(r"^\d{1,3}$")
 _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-_CREDENTIALS_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
 
 # --------------------------------------------------------------------------- images
@@ -559,5 +559,6 @@ def _open_stream(url: str, scheme: str, limit: int | None) -> FrameSource:
 
 
 def redact_url(url: str) -> str:
-    """The URL without a user name and password, fit for logs and messages."""
-    return _CREDENTIALS_RE.sub(r"\1***@", url)
+    """The URL without a user name, password or secret query value, fit for logs and
+    messages."""
+    return mask_url(url, hide_user=True)
