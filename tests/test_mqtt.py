@@ -227,3 +227,42 @@ def test_events_queue_while_the_broker_is_down(settings: Settings, tmp_path: Pat
         worker.stop()
         service.close()
         broker.stop()
+
+
+def test_a_verification_reaches_the_webhook_and_the_broker(
+    settings: Settings, broker: Broker, faces_dir: Path
+) -> None:
+    from test_hooks import SECRET, Receiver
+
+    from facedb.events.webhooks import verify_signature
+
+    receiver = Receiver()
+    service = _service(settings, broker.port)
+    subscriber = Subscriber(broker.port)
+    worker = hooks.worker(service)
+    try:
+        worker.run_once()  # the MQTT sink
+        hooks.add_webhook(service, receiver.url, None, SECRET)
+        knn = faces_dir / "face_recognition/examples/knn_examples"
+        service.enrol("Barack Obama", str(knn / "train/obama"), recursive=True)
+        result = service.verify(str(knn / "test/obama1.jpg"))
+        assert result.decision == "accepted"
+        done = lambda: all(s.delivered == 1 for s in hooks.status(service))  # noqa: E731
+        _until(done, worker)
+        time.sleep(0.3)
+        [posted] = receiver.received
+        stamp, signature = (
+            posted.headers["X-Facedb-Timestamp"],
+            posted.headers["X-Facedb-Signature"],
+        )
+        assert verify_signature(SECRET, stamp, posted.body, signature)
+        device = service.settings.device_name
+        [published] = [json.loads(p) for p in subscriber.on(f"facedb/{device}/event")]
+        assert published == posted.payload  # one payload, two transports
+        assert published["event_id"] == str(result.event_id)
+        assert published["person"] == "Barack Obama"
+    finally:
+        worker.stop()
+        subscriber.close()
+        receiver.close()
+        service.close()

@@ -154,14 +154,21 @@ class DeliveryWorker:
     def run(self, *, until_idle: bool = False) -> None:
         """Rounds until stop() (or, with ``until_idle``, until nothing is due); waits
         ``poll`` s when nothing was due. A database that is down is waited for."""
+        paused = False
         while not self._stop.is_set():
             try:
                 result = self.run_once()
             except (FacedbError, DBAPIError) as exc:
-                log.warning("event delivery paused: %s", getattr(exc, "message", exc))
-                result = RoundResult(0, 0, 0, 0)
                 if until_idle:
                     raise
+                if not paused:  # said once per outage, not at every poll
+                    log.warning("event delivery paused: %s", getattr(exc, "message", exc))
+                paused = True
+                result = RoundResult(0, 0, 0, 0)
+            else:
+                if paused:
+                    log.warning("event delivery resumed")
+                paused = False
             if result.attempted == 0:
                 if until_idle:
                     return
@@ -175,7 +182,7 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self.run, name="facedb-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float | None = None) -> None:
+    def stop(self, timeout: float | None = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
