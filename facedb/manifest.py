@@ -223,18 +223,32 @@ def _row(
     return ManifestRow(line, values, name, external_id, photos, meta, tuple(problems))
 
 
+def inside_root(path: Path, root: Path) -> Path | None:
+    """``path`` (relative to ``root``, or absolute) with every symbolic link resolved,
+    when it lies inside the (resolved) ``root``; None when it does not or does not exist."""
+    try:
+        resolved = (root / path).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a loop of links, unreadable
+        return None
+    return resolved if resolved.is_relative_to(root) else None
+
+
 def _photos(cell: str, root: Path, problems: list[str]) -> tuple[Path, ...]:
+    """The row's photos, confined to ``root``: a path that does not exist and one that
+    leads outside the root (absolute, ``..``, a symbolic link) get the same message, so
+    that a manifest cannot probe which files exist elsewhere."""
     given = [part.strip() for part in cell.split(PHOTO_SEPARATOR) if part.strip()]
     if not given:
         problems.append("no photo")
     photos: list[Path] = []
     for text in dict.fromkeys(given):  # a photo listed twice in one row counts once
-        path = (root / Path(text).expanduser()).resolve()
-        if not path.exists() and "\\" in text:  # an export made on Windows: photos\a.jpg
-            path = (root / Path(text.replace("\\", "/")).expanduser()).resolve()
-        if not path.exists():
-            problems.append(f"photo {text!r} not found (looked for {path})")
-        elif not path.is_file():
+        path = inside_root(Path(text), root)
+        if path is None and "\\" in text:  # an export made on Windows: photos\a.jpg
+            path = inside_root(Path(text.replace("\\", "/")), root)
+        if path is None:
+            problems.append(f"photo {text!r} not found in the photo root")
+            continue
+        if not path.is_file():
             problems.append(f"photo {text!r} is not a file ({path})")
         elif path.stat().st_size == 0:
             problems.append(f"photo {text!r} is empty (0 bytes)")
