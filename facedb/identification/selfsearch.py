@@ -14,13 +14,16 @@ from facedb.identification.tail import ImpostorTail, TailAccumulator
 ALL_PAIRS_UP_TO = 3000
 MAX_PROBES = 2000
 CHUNK = 512
+# Below this many impostor pairs (a gallery of about 100 faces) the gallery's tail is
+# too noisy to extrapolate (its scale rests on a dozen scores): the model's alone counts.
+MIN_GALLERY_PAIRS = 5000
 
 
 def impostor_tail(vectors: np.ndarray, owners: np.ndarray, *, seed: int = 0) -> ImpostorTail | None:
     """The tail of the similarities between faces of different people.
 
     ``vectors``: float32 [F, 512], L2-normalised; ``owners``: int [F], the person of
-    each face. None when there are too few impostor pairs to say anything."""
+    each face. None with fewer than MIN_GALLERY_PAIRS impostor pairs."""
     x = np.asarray(vectors, dtype=np.float32)
     owner = np.asarray(owners)
     if x.ndim != 2 or x.shape[0] != owner.shape[0]:
@@ -41,4 +44,6 @@ def impostor_tail(vectors: np.ndarray, owners: np.ndarray, *, seed: int = 0) -> 
             rows = probes[start : start + CHUNK]
             block = x[rows] @ x.T
             accumulator.add(block[owner[rows][:, None] != owner[None, :]])
+    if accumulator.pairs < MIN_GALLERY_PAIRS:
+        return None
     return accumulator.fit()
