@@ -3,6 +3,7 @@ threshold that follows for a gallery's size (facedb/identification)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_extrapolated_tail_errs_on_the_strict_side(gaussian_tail: ImpostorTail) 
 def test_tail_is_monotonic_and_round_trips_as_json(gaussian_tail: ImpostorTail) -> None:
     grid = np.linspace(-0.5, 0.9, 300)
     values = [gaussian_tail.survival_at(float(t)) for t in grid]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
     again = ImpostorTail.from_json(gaussian_tail.to_json())
     assert again.survival_at(0.4) == pytest.approx(gaussian_tail.survival_at(0.4), rel=1e-3)
 
@@ -67,7 +68,7 @@ def test_threshold_rises_with_the_gallery_and_meets_its_target(
 ) -> None:
     cal = Calibration(gaussian_tail, None)
     thresholds = [threshold_for_fpir(cal, 0.01, faces) for faces in (30, 300, 3000, 30_000)]
-    assert all(b - a > 0.02 for a, b in zip(thresholds, thresholds[1:], strict=False))
+    assert all(b - a > 0.02 for a, b in itertools.pairwise(thresholds))
     for faces, t in zip((30, 300, 3000, 30_000), thresholds, strict=True):
         assert predicted_fpir(cal, t, faces) == pytest.approx(0.01, rel=1e-3)
     # A stricter target asks for a higher threshold.
