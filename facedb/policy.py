@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from facedb.identification.policy import (
     Calibration,
     OpenSetThreshold,
     open_set_threshold,
+    predicted_fpir,
     threshold_for_fpir,
 )
 from facedb.identification.tail import ImpostorTail
@@ -60,7 +63,10 @@ def one_to_one(
 def calibration_of(prior: dict[str, Any] | None, gallery: dict[str, Any] | None) -> Calibration:
     """The 1:N calibration from the model's tail and the gallery's (stored JSON);
     an unreadable one is left out with a warning."""
-    return Calibration(_tail(prior, "the model's"), _tail(gallery, "the gallery's"))
+    own = _tail(gallery, "the gallery's")
+    if own is not None and own.pairs < selfsearch.MIN_GALLERY_PAIRS:
+        own = None  # stored by an earlier version from too few pairs
+    return Calibration(_tail(prior, "the model's"), own)
 
 
 def _tail(data: dict[str, Any] | None, whose: str) -> ImpostorTail | None:
@@ -145,3 +151,65 @@ def _stale(stored: StoredCalibration, faces: int) -> bool:
     if faces <= selfsearch.ALL_PAIRS_UP_TO:
         return True
     return abs(faces - stored.faces) > STALE_SHARE * max(stored.faces, 1)
+
+
+# Gallery sizes `facedb policy` projects the threshold to.
+PROJECTED_PERSONS = (10, 100, 1_000, 10_000, 100_000)
+
+
+@dataclass(frozen=True)
+class Projection:
+    persons: int
+    faces: int
+    threshold: float
+    fpir_at_current_threshold: float  # if the threshold were left where it is now
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    model: str
+    one_to_one: ThresholdChoice
+    # The chance that one comparison of a claim with a stranger's face is accepted
+    # (per claimed face: a claim compares with each of the person's faces).
+    one_to_one_far: float | None
+    search: OpenSetThreshold | None
+    margin: float
+    calibration: str  # gallery+model, model, gallery, none
+    gallery_pairs: int | None  # impostor pairs of the gallery's own calibration
+    calibrated_at: datetime | None
+    projections: tuple[Projection, ...]
+
+
+def status(
+    settings: Settings,
+    model: str,
+    rules: Policy,
+    cal: Calibration,
+    stored: StoredCalibration | None,
+) -> PolicyStatus:
+    search = rules.open_set
+    per_person = (search.faces / search.persons) if search and search.persons else 3.0
+    projections = []
+    if cal.usable:
+        for persons in PROJECTED_PERSONS:
+            faces = max(round(persons * per_person), 1)
+            threshold = threshold_for_fpir(cal, settings.fpir, faces)
+            projections.append(
+                Projection(
+                    persons,
+                    faces,
+                    max(threshold, rules.one_to_one.value),
+                    predicted_fpir(cal, rules.search_threshold, faces),
+                )
+            )
+    return PolicyStatus(
+        model=model,
+        one_to_one=rules.one_to_one,
+        one_to_one_far=cal.survival_at(rules.one_to_one.value) if cal.usable else None,
+        search=search,
+        margin=rules.margin,
+        calibration=cal.source,
+        gallery_pairs=stored.pairs if stored else None,
+        calibrated_at=stored.computed_at if stored else None,
+        projections=tuple(projections),
+    )

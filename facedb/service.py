@@ -290,6 +290,20 @@ class FaceService:
         matcher = SqlMatcher(session, self.settings.ef_search)
         return self._search_policy(matcher, None, org.user_ids_in_scope(session, site, group))
 
+    def policy_status(
+        self, *, site: str | None = None, group: str | None = None
+    ) -> policy.PolicyStatus:
+        """The decision policy in force now, and how it would grow with the gallery."""
+        model = self.pipeline.embedder_name
+        prior = self.pipeline.registry.spec(model).impostor_tail
+        with self.transaction() as session:
+            matcher = SqlMatcher(session, self.settings.ef_search)
+            scope = org.user_ids_in_scope(session, site, group)
+            rules = self._search_policy(matcher, None, scope)
+            stored = calibration.load_calibration(session, model)
+        cal = policy.calibration_of(prior, stored.tail if stored else None)
+        return policy.status(self.settings, model, rules, cal, stored)
+
     def recalibrate_gallery(self, *, force: bool = False) -> calibration.StoredCalibration | None:
         """Searches the gallery against itself and stores its impostor tail (done after
         enrolments when the stored one is stale; ``force``: now)."""

@@ -6,6 +6,8 @@ one event for concurrent attempts."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -248,3 +250,20 @@ def test_a_larger_gallery_calibrates_itself_and_follows_its_size(
     again = service.recalibrate_gallery()
     assert again is not None and again.computed_at == stored.computed_at
     service.close()
+
+
+def test_policy_command_states_thresholds_and_their_growth(kiosk: Kiosk) -> None:
+    env = {
+        "FACEDB_DATABASE_URL": str(kiosk.settings.database_url),
+        "FACEDB_HOME": str(kiosk.settings.home),
+    }
+    result = CliRunner().invoke(main, ["policy", "--json", "--attempts", "2000"], env=env)
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["search"]["persons"] == len(PEOPLE)
+    assert status["search"]["fpir_target"] == pytest.approx(0.01)
+    assert status["one_to_one"]["value"] == pytest.approx(0.25)
+    thresholds = [p["threshold"] for p in status["projections"]]
+    assert all(b > a + 0.02 for a, b in itertools.pairwise(thresholds))
+    table = CliRunner().invoke(main, ["policy", "--attempts", "2000"], env=env)
+    assert table.exit_code == 0 and "strangers accepted a day" in table.output
