@@ -37,5 +37,4 @@ COMMANDS: dict[str, str] = {
     "correct": "timesheet:correct",
     "period": "timesheet:period",
     "hooks": "hooks:hooks_group",
-    "hooks": "hooks:hooks_group",
 }
