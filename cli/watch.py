@@ -53,8 +53,9 @@ from .output import json_option
 )
 @click.option(
     "--det-size",
-    type=click.IntRange(min=32),
-    help="Detector input size, a multiple of 32 (320 or 480 is faster; default FACEDB_DET_SIZE).",
+    type=click.IntRange(min=0),
+    help="Detector input: 0 = auto (from the quality gate's minimum face size), else an "
+    "N x N letterbox, N a multiple of 32 (default FACEDB_DET_SIZE, else auto).",
 )
 @click.option(
     "--threshold",
@@ -100,10 +101,16 @@ def watch_command(
     """Watch a camera, stream or video and log attendance as people pass.
 
     Every face is detected and tracked; each track is identified on its best
-    frames (1:N in SQL, all faces of a frame in one query). A person is logged
+    frames, with verify's decision: the 1:N threshold for the gallery's size and
+    a margin over the second person ("ambiguous"). A person is logged
     ("accepted") once per cooldown; a face that matches nobody is logged once per
-    track ("unknown"). Each event is printed as it happens (JSON lines with
-    --json), and a summary at the end or on Ctrl-C.
+    track ("unknown"), as is a track of presentation attacks ("spoof", when
+    liveness is on). When someone else takes a track's place, it is decided
+    again. Each event is printed as it happens (JSON lines with --json), and a
+    summary at the end or on Ctrl-C.
+
+    While the database is unreachable the watch goes on: it decides from this
+    kiosk's gallery cache and spools the events, sent once the database is back.
 
     A live source is read on its own thread: frames that arrive while one is being
     processed are dropped (and counted), and a stream that drops is reopened with
@@ -129,7 +136,12 @@ def watch_command(
     if metrics_port is not None:
         _serve_metrics(service, metrics_host, metrics_port)
     try:
-        summary = watch(service, options, on_event=_printer(as_json, actions))
+        summary = watch(
+            service,
+            options,
+            on_event=_printer(as_json, actions),
+            on_frame=_frame_counter() if metrics_port is not None else None,
+        )
     finally:
         if actions is not None:
             actions.close()
@@ -165,6 +177,12 @@ def _actions(command: str | None, timeout: float) -> ActionRunner | None:
     return ActionRunner(command, timeout=timeout, on_failure=warn)
 
 
+def _frame_counter() -> Callable[[Any], None]:
+    from facedb.events import metrics
+
+    return metrics.count_watch_frame
+
+
 def _serve_metrics(service: FaceService, host: str, port: int) -> None:
     from facedb.events import metrics
 
@@ -190,6 +208,11 @@ def _event_fields(event: WatchEvent) -> dict[str, Any]:
         "occurred_at": event.occurred_at.isoformat(),
         "logged": event.logged,
         "event_id": str(event.event_id) if event.event_id is not None else None,
+        "liveness": event.liveness,
+        "offline": event.offline,
+        "runner_up": event.runner_up,
+        "threshold_source": event.threshold_source,
+        "gallery_persons": event.gallery_persons,
     }
 
 
@@ -211,6 +234,10 @@ def _summary_fields(summary: WatchSummary) -> dict[str, Any]:
         "interrupted": summary.interrupted,
         "output": summary.output,
         "lost": summary.lost,
+        "ambiguous": summary.ambiguous,
+        "spoofs": summary.spoofs,
+        "offline": summary.offline,
+        "outages": summary.outages,
     }
 
 
@@ -218,13 +245,24 @@ def describe_event(event: WatchEvent) -> str:
     when = event.occurred_at.astimezone().strftime("%H:%M:%S")
     where = f"track {event.track_id}, frame {event.frame}"
     similarity = "-" if event.similarity is None else f"{event.similarity:.3f}"
+    where += " [offline: spooled]" if event.offline else ""
     if event.decision == "accepted":
         note = "" if event.logged else " (already logged within the cooldown)"
         return f"{when}  accepted  {event.name} (similarity {similarity}, {where}){note}"
+    if event.decision == "spoof":
+        score = "-" if event.liveness is None else f"{event.liveness:.3f}"
+        return f"{when}  spoof     presentation attack suspected (liveness {score}, {where})"
     nearest = f", nearest {event.nearest}" if event.nearest else ""
+    threshold = "-" if event.threshold is None else f"{event.threshold:.3f}"
+    if event.decision == "ambiguous":
+        second = "-" if event.runner_up is None else f"{event.runner_up:.3f}"
+        return (
+            f"{when}  ambiguous two enrolled people are too close to tell apart "
+            f"(similarity {similarity}{nearest}, second {second}; {where})"
+        )
     return (
         f"{when}  unknown   nobody enrolled matches (best similarity {similarity}{nearest}; "
-        f"threshold {event.threshold:.3f}, {where})"
+        f"threshold {threshold}, {where})"
     )
 
 
@@ -237,8 +275,15 @@ def describe_summary(summary: WatchSummary) -> str:
         f"({summary.repeats} repeat(s) within the cooldown not logged); "
         f"{summary.tracks} track(s)",
     ]
+    if summary.ambiguous or summary.spoofs:
+        lines.append(f"also {summary.ambiguous} ambiguous, {summary.spoofs} spoof")
     if summary.people:
         lines.append("people: " + ", ".join(summary.people))
+    if summary.outages:
+        lines.append(
+            f"the database was unreachable {summary.outages} time(s): {summary.offline} "
+            "event(s) decided from the gallery cache and spooled"
+        )
     if summary.reconnects:
         lines.append(f"the source was reopened {summary.reconnects} time(s)")
     if summary.output:

@@ -129,6 +129,10 @@ def test_watch_on_event_and_metrics_port(
     assert samples[decided] >= 1
     assert samples[("facedb_frames_total", ())] >= 10  # detection on every other frame, or more
     assert samples[("facedb_stage_seconds_count", (("stage", "embed"),))] >= 1
+    watched = sum(
+        samples.get(("facedb_watch_frames_total", (("detected", d),)), 0) for d in ("true", "false")
+    )
+    assert watched == 20  # every frame of the video, once
 
 
 class socket_port:

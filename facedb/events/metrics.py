@@ -8,6 +8,7 @@
                                            database (each SQL statement)
     facedb_http_request_seconds{method,route,status}       facedb serve's requests
     facedb_frames_total                    images the detector ran on
+    facedb_watch_frames_total{detected}    frames facedb watch processed
     facedb_event_deliveries_total{sink,outcome}            webhook / MQTT attempts
     facedb_outbox_backlog                  deliveries pending (every sink)
     facedb_outbox_dead                     deliveries dead-lettered
@@ -66,6 +67,12 @@ HTTP_SECONDS = Histogram(
     registry=REGISTRY,
 )
 FRAMES = Counter("facedb_frames", "Images the face detector ran on", registry=REGISTRY)
+WATCH_FRAMES = Counter(
+    "facedb_watch_frames",
+    "Frames processed by facedb watch (detected: the detector ran, else boxes were tracked)",
+    ["detected"],
+    registry=REGISTRY,
+)
 DELIVERIES = Counter(
     "facedb_event_deliveries",
     "Event delivery attempts (webhook, mqtt) by outcome (ok, failed)",
@@ -77,6 +84,11 @@ DELIVERIES = Counter(
 def count_decisions(events: Sequence[AttendanceEvent]) -> None:
     for event in events:
         DECISIONS.labels(event.kind, event.decision, event.device, str(event.offline).lower()).inc()
+
+
+def count_watch_frame(frame: Any) -> None:
+    """facedb watch's on_frame callback (a WatchFrame)."""
+    WATCH_FRAMES.labels(str(bool(frame.detected)).lower()).inc()
 
 
 def record_delivery(sink: str, outcome: Outcome) -> None:

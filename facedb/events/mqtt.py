@@ -111,6 +111,7 @@ class MqttPublisher:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"facedb-{self.device}", clean_session=True
         )
+        client.connect_timeout = self.config.timeout
         if self.config.username:
             client.username_pw_set(self.config.username, self.config.password)
         if self.config.tls:

@@ -105,7 +105,7 @@ class DeliveryWorker:
         webhooks = [c for c in claimed if c.sink.kind == "webhook"]
         mqtt = [c for c in claimed if c.sink.kind == "mqtt"]
         outcomes = list(zip(webhooks, self._pool.map(self._post, webhooks), strict=True))
-        outcomes += [(c, self._publish(c)) for c in mqtt]
+        outcomes += self._publish_all(mqtt)
         delivered = retried = dead = 0
         with self.transaction() as session:
             for item, outcome in outcomes:
@@ -137,10 +137,22 @@ class DeliveryWorker:
             timeout=self.settings.hooks_timeout,
         )
 
-    def _publish(self, item: Claimed) -> Outcome:
-        if self.publisher is None:  # claimed only when configured
-            return Outcome(False, "MQTT is not configured")
-        return self.publisher.publish_event(item.payload)
+    def _publish_all(self, items: list[Claimed]) -> list[tuple[Claimed, Outcome]]:
+        """In order; after a failure (the broker is down) the rest of the round fails
+        with it, without waiting for the broker once per event."""
+        outcomes: list[tuple[Claimed, Outcome]] = []
+        failed: Outcome | None = None
+        for item in items:
+            if failed is None:
+                if self.publisher is None:  # claimed only when configured
+                    outcome = Outcome(False, "MQTT is not configured")
+                else:
+                    outcome = self.publisher.publish_event(item.payload)
+                failed = None if outcome.ok else outcome
+            else:
+                outcome = failed
+            outcomes.append((item, outcome))
+        return outcomes
 
     def _maybe_prune(self) -> None:
         self._rounds += 1
