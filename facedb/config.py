@@ -178,9 +178,6 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "hooks_timeout": (0.1, 600.0),
     "hooks_backoff": (0.01, 3600.0),
     "hooks_max_attempts": (1, 1000),
-    "hooks_timeout": (0.1, 600.0),
-    "hooks_backoff": (0.01, 3600.0),
-    "hooks_max_attempts": (1, 1000),
 }
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
 from facedb.store import outbox
-from facedb.store import outbox
 from facedb.store.schema import Attendance, User
 
 
