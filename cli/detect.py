@@ -36,6 +36,14 @@ from .output import json_option, print_json, print_table
     "screen). Default: when the liveness model file is there.",
 )
 @aligned_option
+@click.option(
+    "--det-size",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Detector input: 0 = auto, as small as the quality gate's minimum face size "
+    "allows; N = insightface's N x N letterbox (640 for parity, or for crowds of small "
+    "faces). Default: FACEDB_DET_SIZE, else auto.",
+)
 @device_option
 def detect(
     paths: tuple[Path, ...],
@@ -44,6 +52,7 @@ def detect(
     annotate_dir: Path | None,
     liveness: bool | None,
     aligned: bool,
+    det_size: int | None,
     device: str | None,
 ) -> None:
     """Find every face of every image: box, score, key points, quality verdict,
@@ -59,8 +68,9 @@ def detect(
       facedb detect --json --embeddings a.jpg b.png
       facedb detect --annotate out/ group.jpg
       facedb detect --aligned --embeddings crop_112x112.png
+      facedb detect --det-size 640 crowd.jpg       # insightface's 640x640 letterbox
     """
-    pipeline = FacePipeline(Settings.load({"device": device}))
+    pipeline = FacePipeline(Settings.load({"device": device, "det_size": det_size}))
     if liveness is None:
         liveness = pipeline.liveness_available()
     if annotate_dir is not None:
