@@ -52,9 +52,10 @@ from facedb.evaluation.openset import OpenSetResult, evaluate_open_set
 from facedb.gallery_cache import CachedUser
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus
-from facedb.store import attendance, calibration, gallery, org, thresholds
+from facedb.store import attendance, calibration, erasure, gallery, org, thresholds
 from facedb.store.attendance import AttendanceEvent, AttendanceRow, Report
 from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
+from facedb.store.erasure import ShredReport
 from facedb.store.gallery import Match, NewEmbedding, UserSummary
 from facedb.store.schema import User
 from facedb.store.thresholds import StoredThreshold
@@ -173,6 +174,7 @@ class ForgetResult:
     attendance: str  # the policy applied: keep, anonymise or delete
     attendance_rows: int  # rows kept, unlinked or deleted
     cache_files: int  # local gallery cache files the person was removed from
+    shred: ShredReport | None = None  # the rewrite of the files (store/erasure.py)
 
 
 @dataclass(frozen=True)
@@ -935,12 +937,15 @@ class FaceService:
 
     # -- privacy and retention -----------------------------------------------------------
 
-    def forget_user(self, name: str, attendance_policy: str = "anonymise") -> ForgetResult:
+    def forget_user(
+        self, name: str, attendance_policy: str = "anonymise", *, shred: bool = True
+    ) -> ForgetResult:
         """Erases a person's biometric data: every stored face (all models), in one
         transaction, then their copies in this kiosk's gallery caches. Their attendance
         rows are kept as theirs (``keep``: the person stays, inactive, with no face),
         unlinked from them (``anonymise``: the person is deleted), or deleted with them
-        (``delete``)."""
+        (``delete``). ``shred``: then rewrite the files that held the vectors and push
+        the WAL past a checkpoint (store/erasure.py), so that the bytes leave the disk."""
         if attendance_policy not in ATTENDANCE_POLICIES:
             raise InvalidInputError(
                 f"--attendance is one of {', '.join(ATTENDANCE_POLICIES)}, "
@@ -960,10 +965,13 @@ class FaceService:
                 session.delete(person)
                 session.flush()
         caches = gallery_cache.purge_user(self.settings.home, person.id)
+        shredded = erasure.shred(self.database.engine) if shred else None
         log.info(
             "forgot person %d: %d face(s), attendance %s", person.id, embeddings, attendance_policy
         )
-        return ForgetResult(person.name, person.id, embeddings, attendance_policy, rows, caches)
+        return ForgetResult(
+            person.name, person.id, embeddings, attendance_policy, rows, caches, shredded
+        )
 
     def purge_attendance(self, older_than: timedelta) -> int:
         """Deletes the attendance rows older than ``older_than`` (retention)."""
