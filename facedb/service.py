@@ -285,6 +285,11 @@ class FaceService:
         chosen = self._choose_threshold(matcher, override)
         return policy.search_policy(self.settings, matcher, model, prior, chosen, scope)
 
+    def decision_policy(self, matcher: Matcher, override: float | None = None) -> Policy:
+        """The 1:N policy of an unscoped search through ``matcher`` (what verify uses;
+        facedb watch decides with it)."""
+        return self._search_policy(matcher, override, None)
+
     def search_policy(
         self, session: Session, *, site: str | None = None, group: str | None = None
     ) -> Policy:
@@ -773,10 +778,23 @@ class FaceService:
             )
         )
 
+    def offline_matcher(self) -> CacheMatcher:
+        """This kiosk's gallery cache and spool, as the Matcher of an outage; with no
+        usable cache, decisions that need no gallery are still made (facedb watch)."""
+        try:
+            return CacheMatcher(self._load_cache(), self.spool)
+        except NoGalleryCacheError as exc:
+            return CacheMatcher(None, self.spool, exc)
+
     def _load_cache(self) -> gallery_cache.GalleryCache:
         return gallery_cache.load(
             self.settings.home, self.pipeline.embedder_name, self.settings.cache_max_age
         )
+
+    def sync(self, *, refresh_cache: bool = True) -> None:
+        """What verify does once it reached the database: replays the spool and
+        refreshes the gallery cache when due; a failure is logged (facedb watch)."""
+        self._sync_quietly(refresh_cache=refresh_cache)
 
     def _sync_quietly(self, *, refresh_cache: bool) -> None:
         """Online again: replays the spool, and refreshes the gallery cache when it is

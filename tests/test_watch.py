@@ -23,14 +23,16 @@ from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_vide
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.decision import judge_search, screen
 from facedb.errors import InvalidInputError, SourceError
 from facedb.service import FaceService
 from facedb.store.gallery import Match
 from facedb.store.schema import Attendance, User
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import FrameSource, open_source
+from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 from facedb.watch.events import WatchEvent, WatchFrame
-from facedb.watch.identity import TrackIdentity, TrackPolicy, decide
+from facedb.watch.identity import TrackIdentity, TrackPolicy, settle, to_log
 from facedb.watch.loop import WatchOptions, watch
 from facedb.watch.reader import LatestFrameReader
 
@@ -285,46 +287,94 @@ def unit(*values: float) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
+def seen(quality: float = 0.9, liveness: float | None = None, good: bool = True) -> AnalysedFace:
+    """A face as the pipeline reports it (not embedded: watch embeds the aligned crop)."""
+    box = np.array([0, 0, 100, 100], dtype=np.float32)
+    verdict = QualityVerdict(good, (), 100, 0.9, 100.0, 0.0, 0.0, quality)
+    return AnalysedFace(
+        DetectedFace(box, 0.9, np.zeros((5, 2), np.float32)), verdict, None, liveness
+    )
+
+
+def judged(track: TrackIdentity, matches: list[Match], threshold: float = 0.3) -> str | None:
+    """What the loop does with a track's new probe: decision.judge_search, then
+    logged if identity.to_log says so (returns the decision logged)."""
+    verdict = judge_search(matches, threshold, margin=0.05)
+    logged = to_log(track, verdict)
+    settle(track, verdict, matches[0] if matches else None, logged)
+    return verdict.decision if logged else None
+
+
 def test_a_track_is_decided_on_the_template_of_its_best_faces() -> None:
     policy = TrackPolicy(faces_per_decision=2, unknown_after=3)
     track = TrackIdentity(1, policy)
     alice = Match(7, "Alice", 0.25)
     assert track.wants_sample(0)
-    assert track.add(0.9, unit(1, 0.2), 0, same_person=0.3)
+    assert track.add(seen(0.9), unit(1, 0.2), 0, same_person=0.3)
     assert not track.wants_sample(1) and track.wants_sample(2)  # sample_gap 2
-    assert decide(track, [alice], threshold=0.3) is None  # below threshold, 1 face
-    assert track.add(0.5, unit(1, -0.2), 2, same_person=0.3)
-    assert track.add(0.8, unit(1, 0.0), 4, same_person=0.3)
+    assert judged(track, [alice]) is None  # below threshold, 1 face
+    assert track.add(seen(0.5), unit(1, -0.2), 2, same_person=0.3)
+    assert track.add(seen(0.8), unit(1, 0.0), 4, same_person=0.3)
     # The template: the two best-quality faces (0.9 and 0.8), averaged, unit length.
     expected = unit(1, 0.2) + unit(1, 0.0)
     np.testing.assert_allclose(track.template(), expected / np.linalg.norm(expected), atol=1e-6)
-    verdict = decide(track, [alice], threshold=0.3)
-    assert verdict is not None and verdict.decision == "unknown" and verdict.match == alice
-    assert decide(track, [alice], threshold=0.3) is None  # unknown is said once
-    accepted = decide(track, [Match(7, "Alice", 0.41)], threshold=0.3)
-    assert accepted is not None and accepted.decision == "accepted"
+    assert judged(track, [alice]) == "unknown"
+    assert judged(track, [alice]) is None  # unknown is said once
+    assert judged(track, [Match(7, "Alice", 0.41)]) == "accepted"
     assert track.person == Match(7, "Alice", 0.41)
     assert not track.wants_sample(6) and track.wants_sample(4 + policy.recheck_every)
+
+
+def test_two_people_too_close_are_ambiguous_never_accepted() -> None:
+    track = TrackIdentity(1, TrackPolicy(unknown_after=1))
+    track.add(seen(), unit(1), 0, same_person=0.3)
+    close = [Match(7, "Alice", 0.62), Match(8, "Bea", 0.60)]
+    assert judged(track, close) == "ambiguous"
+    assert track.person is None and track.unknown_logged
+    # A later probe that tells them apart is accepted.
+    assert judged(track, [Match(7, "Alice", 0.70), Match(8, "Bea", 0.40)]) == "accepted"
 
 
 def test_a_track_taken_over_by_someone_else_starts_again() -> None:
     track = TrackIdentity(1, TrackPolicy(strikes_to_reset=2))
     for frame in (0, 2, 4):
-        track.add(0.9, unit(1, 0.1 * frame), frame, same_person=0.3)
-    assert decide(track, [Match(7, "Alice", 0.8)], threshold=0.3) is not None
+        track.add(seen(), unit(1, 0.1 * frame), frame, same_person=0.3)
+    assert judged(track, [Match(7, "Alice", 0.8)]) == "accepted"
     # A settled track still takes faces to re-check, but they change nothing...
-    assert not track.add(0.9, unit(1, 0.3), 20, same_person=0.3)
-    # ...until two faces in a row are somebody else's.
-    assert not track.add(0.9, unit(0, 1), 40, same_person=0.3)
+    assert not track.add(seen(), unit(1, 0.3), 20, same_person=0.3)
+    # ...until two faces in a row are somebody else's; after the first, the next
+    # face is taken at the sampling gap, not the re-check interval.
+    assert not track.add(seen(), unit(0, 1), 40, same_person=0.3)
     assert track.person is not None and track.strikes == 1
-    assert track.add(0.9, unit(0, 1), 60, same_person=0.3)
+    assert track.wants_sample(40 + track.policy.sample_gap)
+    assert track.add(seen(), unit(0, 1), 42, same_person=0.3)
     assert track.person is None and track.resets == 1 and len(track.samples) == 1
     np.testing.assert_allclose(track.template(), unit(0, 1), atol=1e-6)
 
 
+def test_attack_faces_in_a_row_make_one_spoof_decision() -> None:
+    track = TrackIdentity(1, TrackPolicy(spoof_after=3))
+    assert not track.observe_liveness(seen(liveness=0.02), 0, 0.5)
+    assert not track.observe_liveness(seen(liveness=0.9), 1, 0.5)  # a live face: start again
+    assert not track.observe_liveness(seen(liveness=0.02, good=False), 2, 0.5)
+    assert not track.observe_liveness(seen(liveness=0.01), 3, 0.5)
+    assert track.observe_liveness(seen(liveness=0.03, good=False), 4, 0.5)
+    verdict = screen(
+        [c for c in track.attacks if c.face.quality.accepted],
+        [c for c in track.attacks if not c.face.quality.accepted],
+        (),
+        0.5,
+    )
+    assert verdict is not None and verdict.decision == "spoof"
+    assert "liveness 0.010" in verdict.reasons[0]  # the lowest score
+    assert to_log(track, verdict)
+    settle(track, verdict, None, True)
+    assert track.spoofed and not to_log(track, verdict)  # said once per track
+    assert not track.observe_liveness(seen(liveness=0.02), 5, 0.5)
+
+
 def test_an_empty_gallery_makes_every_track_unknown() -> None:
     track = TrackIdentity(1, TrackPolicy(unknown_after=1))
-    track.add(0.9, unit(1), 0, same_person=0.3)
-    verdict = decide(track, [], threshold=0.3)
-    assert verdict is not None and verdict.decision == "unknown"
-    assert verdict.match is None and verdict.similarity is None
+    track.add(seen(), unit(1), 0, same_person=0.3)
+    assert judged(track, []) == "unknown"
+    assert track.best is None

@@ -23,6 +23,8 @@ def label(track: TrackView) -> str:
         return f"#{track.track_id} {track.name}{similarity}"
     if track.state == "unknown":
         return f"#{track.track_id} unknown{similarity}"
+    if track.state == "spoof":
+        return f"#{track.track_id} spoof"
     return f"#{track.track_id} ..."
 
 
@@ -35,7 +37,8 @@ def draw_tracks(
     thickness = max(1, round(max(height, width) / 800))  # 1 up to 1200 px, then 2 ...
     scale = 0.5 * thickness
     for track in tracks:
-        colour = {"accepted": ACCEPTED_BGR, "unknown": UNKNOWN_BGR}.get(track.state, PENDING_BGR)
+        colours = {"accepted": ACCEPTED_BGR, "unknown": UNKNOWN_BGR, "spoof": UNKNOWN_BGR}
+        colour = colours.get(track.state, PENDING_BGR)
         x1, y1, x2, y2 = (round(v) for v in track.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness + 1)
         text = label(track)

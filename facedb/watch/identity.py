@@ -1,36 +1,47 @@
-"""Who each track is: the faces embedded for it and the decision made on them.
+"""Who each track is: the faces embedded for it, its liveness, and what to log.
 
-Pure numpy, no database. A track collects embeddings of its good-quality faces (at
-most ``max_samples``, at least ``sample_gap`` frames apart so that they differ); its
-probe is the template of its best ones (the mean of the ``faces_per_decision``
-highest-quality unit embeddings, re-normalised), which is steadier than any single
-frame. The loop identifies the probes of a frame in one SQL round trip and hands the
-matches back to :func:`decide`:
+Pure numpy, no database. The decision itself is facedb/decision.py's, the same as
+verify's: this module only says which faces a track's decision uses and when a
+decision is to be logged.
 
-- accepted: the best match reaches the threshold. The track is that person from then
-  on: its probe is not identified again;
-- unknown: ``unknown_after`` faces were embedded and none of their templates reached
-  the threshold. Logged once per track; the track keeps being sampled (up to
-  ``max_samples``) and may still be accepted later, when a better face comes;
-- otherwise undecided: wait for more faces.
+A track collects its good-quality faces with their embeddings (at most
+``max_samples``, at least ``sample_gap`` frames apart so that they differ); its
+probe is the template of its best ones (facedb.capture.mean_embedding of the
+``faces_per_decision`` highest-quality faces), steadier than any single frame.
+Given the decision on its probe (decision.judge_search):
 
-A box tracker can hand a track over to somebody else (one person leaves where another
-comes in, two people cross). So a decided track is still re-checked every
-``recheck_every`` frames, and every new face is compared, in memory, with the track's
-template: below the accept threshold it is a strike, and ``strikes_to_reset`` strikes
-in a row mean that someone else now has the track. Its identity starts again from
-the new face (and is decided and logged again).
+- accepted: the track is that person from then on: its probe is not identified again;
+- unknown or ambiguous: logged once per track, after ``unknown_after`` faces were
+  embedded; the track keeps being sampled (up to ``max_samples``) and may still be
+  accepted later, when a better face comes;
+- otherwise (too few faces yet): wait for more.
+
+Liveness: a face judged a presentation attack is never used to identify. A track
+with ``spoof_after`` attack faces in a row is decided ``spoof`` (decision.screen on
+those faces) and logged once, with the lowest liveness score.
+
+Tracks follow people, not boxes. A box tracker links a box to the previous frame's
+box at the same place, so when one person takes another's place (a queue at a door)
+the track goes on. So every settled track is re-checked every ``recheck_every``
+frames (and, after one unlike face, at the next sample): each new face is compared,
+in memory, with the track's template; below the 1:1 threshold it is a strike, and
+``strikes_to_reset`` strikes in a row mean that someone else now has the track. Its
+identity starts again from the new face, and is decided and logged again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from facedb.capture import CapturedFace, mean_embedding
+from facedb.decision import Verdict, is_attack
 from facedb.store.gallery import Match
+from facedb.vision.types import AnalysedFace
 
 Vector = npt.NDArray[np.float32]
 
@@ -42,9 +53,10 @@ class TrackPolicy:
     min_hits: int = 3  # detection frames a track needs before its faces are used
     faces_per_decision: int = 3  # best faces averaged into the track's probe
     unknown_after: int = 3  # faces embedded without a match before "unknown"
+    spoof_after: int = 3  # attack faces in a row before "spoof"
     max_samples: int = 5  # faces kept per track for its template
     sample_gap: int = 2  # frames between two samples of an undecided track
-    recheck_every: int = 30  # frames between two checks of a settled track
+    recheck_every: int = 6  # frames between two checks of a settled track
     strikes_to_reset: int = 2  # faces in a row unlike the track's before it is reset
     embed_budget: int = 2  # faces embedded per frame at most (bounds the frame time)
 
@@ -53,6 +65,7 @@ class TrackPolicy:
             "min_hits",
             "faces_per_decision",
             "unknown_after",
+            "spoof_after",
             "max_samples",
             "sample_gap",
             "recheck_every",
@@ -63,25 +76,18 @@ class TrackPolicy:
                 raise ValueError(f"{name} must be at least 1")
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """A decision about one track, to be logged."""
-
-    decision: str  # accepted | unknown
-    match: Match | None  # the person (accepted), or the nearest one (unknown)
-    similarity: float | None  # of the best match; None when the gallery is empty
-
-
 @dataclass
 class TrackIdentity:
     """The mutable state of one track's identification."""
 
     track_id: int
     policy: TrackPolicy
-    samples: list[tuple[float, Vector]] = field(default_factory=list)  # (quality, vector)
+    samples: list[CapturedFace] = field(default_factory=list)  # embedded good faces
+    attacks: list[CapturedFace] = field(default_factory=list)  # attack faces in a row
     last_sample_frame: int | None = None
     person: Match | None = None  # set once accepted
-    unknown_logged: bool = False
+    unknown_logged: bool = False  # unknown or ambiguous logged
+    spoof_logged: bool = False
     best: Match | None = None  # the nearest person so far, for display
     strikes: int = 0
     resets: int = 0  # times someone else took the track over
@@ -91,18 +97,39 @@ class TrackIdentity:
         """Accepted, or all its samples taken: from now on only re-checked."""
         return self.person is not None or len(self.samples) >= self.policy.max_samples
 
+    @property
+    def spoofed(self) -> bool:
+        """Its latest faces are attacks: it is not identified."""
+        return len(self.attacks) >= self.policy.spoof_after
+
     def wants_sample(self, frame: int) -> bool:
         if self.last_sample_frame is None:
             return True
-        gap = self.policy.recheck_every if self.settled else self.policy.sample_gap
+        gap = (
+            self.policy.recheck_every
+            if self.settled and not self.strikes
+            else self.policy.sample_gap
+        )
         return frame - self.last_sample_frame >= gap
 
-    def add(self, quality: float, vector: Vector, frame: int, same_person: float) -> bool:
+    def observe_liveness(self, face: AnalysedFace, frame: int, threshold: float) -> bool:
+        """Takes the liveness of the track's face on this frame. True when the track
+        is to be decided ``spoof`` now (the faces are in ``attacks``)."""
+        captured = CapturedFace(face, f"frame {frame}")
+        if face.liveness is None or not is_attack(captured, threshold):
+            self.attacks.clear()
+            return False
+        self.attacks.append(captured)
+        del self.attacks[: -self.policy.faces_per_decision]
+        return self.spoofed and not self.spoof_logged
+
+    def add(self, face: AnalysedFace, vector: Vector, frame: int, same_person: float) -> bool:
         """Takes a newly embedded face. ``same_person``: the cosine similarity to the
         track's template below which the face counts as somebody else's (a strike).
         True when the track's probe changed and must be identified: a new sample of
         an unsettled track, or the first face after a reset."""
         vector = np.asarray(vector, dtype=np.float32)
+        captured = CapturedFace(dataclasses.replace(face, embedding=vector), f"frame {frame}")
         self.last_sample_frame = frame
         if self.samples:
             similarity = float(np.dot(vector, self.template()))
@@ -115,41 +142,57 @@ class TrackIdentity:
                 self.strikes = 0
         if self.settled:
             return False
-        self.samples.append((quality, vector))
+        self.samples.append(captured)
         return True
 
     def _reset(self) -> None:
         self.samples.clear()
+        self.attacks.clear()
         self.person = None
         self.unknown_logged = False
+        self.spoof_logged = False
         self.best = None
         self.strikes = 0
         self.resets += 1
 
-    def template(self) -> Vector:
-        """Mean of the ``faces_per_decision`` best-quality unit embeddings, re-normalised."""
+    def used(self) -> list[CapturedFace]:
+        """The faces the track's decision uses: its ``faces_per_decision`` best."""
         if not self.samples:
             raise ValueError(f"track {self.track_id} has no embedded face")
-        best = sorted(self.samples, key=lambda s: s[0], reverse=True)
-        vectors = np.stack([v for _, v in best[: self.policy.faces_per_decision]])
-        mean = vectors.mean(axis=0)
-        result: Vector = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-        return result
+        ranked = sorted(self.samples, key=lambda c: c.face.quality.score, reverse=True)
+        return ranked[: self.policy.faces_per_decision]
+
+    def template(self) -> Vector:
+        """The probe: the template (mean_embedding) of the faces ``used``."""
+        probe: Vector = mean_embedding(self.used())
+        return probe
 
 
-def decide(track: TrackIdentity, matches: Sequence[Match], threshold: float) -> Verdict | None:
-    """Updates ``track`` with the matches of its latest probe (most similar first) and
-    returns what to log now, if anything."""
-    top = matches[0] if matches else None
-    if top is not None and (track.best is None or top.similarity > track.best.similarity):
-        track.best = top
-    if top is not None and top.similarity >= threshold:
-        track.person = top
-        return Verdict("accepted", top, top.similarity)
-    if not track.unknown_logged and len(track.samples) >= track.policy.unknown_after:
+def to_log(track: TrackIdentity, verdict: Verdict) -> bool:
+    """Whether the decision on the track's latest probe (or its attack faces) is to be
+    logged now. Pure: :func:`settle` records it once it is committed."""
+    if verdict.decision == "spoof":
+        return not track.spoof_logged
+    if verdict.decision == "accepted":
+        return track.person is None
+    if verdict.decision in ("unknown", "ambiguous"):
+        return not track.unknown_logged and len(track.samples) >= track.policy.unknown_after
+    return False
+
+
+def settle(track: TrackIdentity, verdict: Verdict, nearest: Match | None, logged: bool) -> None:
+    """Records a decision on the track: ``logged`` when :func:`to_log` said so (whether
+    or not the cooldown let it into attendance)."""
+    if nearest is not None and (track.best is None or nearest.similarity > track.best.similarity):
+        track.best = nearest
+    if not logged:
+        return
+    if verdict.decision == "spoof":
+        track.spoof_logged = True
+    elif verdict.decision == "accepted":
+        track.person = verdict.person
+    else:
         track.unknown_logged = True
-        return Verdict("unknown", top, None if top is None else top.similarity)
-    return None
 
 
 class IdentityBook:
@@ -173,5 +216,6 @@ class IdentityBook:
             if track is None:
                 continue
             self.handovers += track.resets
-            if track.samples and track.person is None and not track.unknown_logged:
+            decided = track.person is not None or track.unknown_logged or track.spoof_logged
+            if track.samples and not decided:
                 self.undecided_ended += 1

@@ -5,13 +5,16 @@ For each frame:
 1. detect every face (on every ``detect_every``-th frame; in between, the tracks'
    boxes move on by their velocity) and check each face's quality;
 2. track the faces (IoU tracker): one person walking past is one track;
-3. embed, in one call, the good faces of tracks that want a sample (undecided tracks;
-   decided ones now and then, to notice a track taken over by someone else: see
-   identity.py), at most ``embed_budget`` a frame, undecided tracks first; then
-   identify the new probes (each track's mean of its best faces) in one SQL round
-   trip;
-4. log what was decided, in the same transaction: ``accepted`` once per person per
-   cooldown, ``unknown`` once per unknown track (kind ``identify``);
+3. judge each track's liveness (a track whose faces are attacks is decided
+   ``spoof``), and embed, in one call, the good faces of tracks that want a sample
+   (undecided tracks; decided ones now and then, to notice a track taken over by
+   someone else: see identity.py), at most ``embed_budget`` a frame, undecided
+   tracks first;
+4. decide the new probes (each track's template of its best faces) and log what was
+   decided, in one transaction, through facedb/decision.py and the Matcher with the
+   same 1:N policy as verify (deciding.py): ``accepted`` once per person per
+   cooldown, ``unknown``/``ambiguous``/``spoof`` once per track (kind ``identify``).
+   In a database outage the decisions are made from the gallery cache and spooled;
 5. draw the tracks onto the frame for ``--output`` and ``--show``.
 
 A file is processed frame by frame, every frame. A live source (camera, stream) is
@@ -20,10 +23,8 @@ one is being processed are dropped and counted, and a source that drops is reope
 (see reader.py).
 
 The cooldown runs on the source's clock: a file's position in the video, a live
-source's time since the watch began. A person's first acceptance also checks the
-database, so that a row logged by `facedb verify` or an earlier watch on this device
-within the cooldown is not repeated. Rows carry the wall-clock time of the decision
-(for a file too: when it was watched, not when it was filmed).
+source's time since the watch began (see deciding.py). Rows carry the wall-clock
+time of the decision (for a file too: when it was watched, not when it was filmed).
 """
 
 from __future__ import annotations
@@ -31,24 +32,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from facedb.errors import InvalidInputError, SourceError
 from facedb.service import FaceService
-from facedb.store import attendance, gallery
-from facedb.store.attendance import AttendanceEvent
 from facedb.vision.sources import FrameSource, open_source
 from facedb.vision.types import AnalysedFace, Frame
+from facedb.watch.deciding import Decider, Request, request
 from facedb.watch.draw import draw_tracks
 from facedb.watch.events import TrackView, WatchEvent, WatchFrame, WatchSummary
-from facedb.watch.identity import IdentityBook, TrackIdentity, TrackPolicy, Verdict, decide
+from facedb.watch.identity import IdentityBook, TrackIdentity, TrackPolicy
 from facedb.watch.reader import RECONNECT_ATTEMPTS, RECONNECT_BACKOFF_S, LatestFrameReader
 from facedb.watch.sinks import VideoSink, Window, check_output
 from facedb.watch.tracker import IouTracker, TrackBox
@@ -106,11 +103,11 @@ def watch(
     if options.output is not None:
         check_output(options.output)
     service.pipeline.load()
-    with service.transaction() as session:
-        threshold = service.threshold(session, options.threshold).value
+    decider = Decider(service, options.threshold)
+    decider.start()
     source = open_source(options.source)
     try:
-        watcher = _Watcher(service, options, threshold, source, window, on_event, on_frame, stop)
+        watcher = _Watcher(service, options, decider, source, window, on_event, on_frame, stop)
     except BaseException:
         source.close()
         raise
@@ -122,7 +119,7 @@ class _Watcher:
         self,
         service: FaceService,
         options: WatchOptions,
-        threshold: float,
+        decider: Decider,
         source: FrameSource,
         window: Window | None,
         on_event: EventCallback | None,
@@ -132,7 +129,7 @@ class _Watcher:
         self.service = service
         self.options = options
         self.policy = options.policy
-        self.threshold = threshold
+        self.decider = decider
         self.source = source
         self.live = source.is_live
         self.detect_every = options.detect_every or (LIVE_DETECT_EVERY if self.live else 1)
@@ -153,8 +150,10 @@ class _Watcher:
         self.accepted = 0
         self.unknown = 0
         self.repeats = 0
+        self.ambiguous = 0
+        self.spoofs = 0
+        self.offline = 0
         self.people: list[str] = []
-        self._last_logged: dict[int, float] = {}  # user id -> clock of the row logged
         self.lost: str | None = None  # why a live source ended, when it was lost
         self._started = time.monotonic()
 
@@ -199,6 +198,10 @@ class _Watcher:
             interrupted=interrupted,
             output=str(self.options.output) if self.options.output is not None else None,
             lost=self.lost,
+            ambiguous=self.ambiguous,
+            spoofs=self.spoofs,
+            offline=self.offline,
+            outages=self.decider.outages,
         )
 
     def _frames(self) -> Iterator[Frame]:
@@ -272,112 +275,46 @@ class _Watcher:
     def _identify(
         self, boxes: list[TrackBox], faces: list[AnalysedFace], index: int, clock: float
     ) -> None:
+        requests: list[Request] = []
         wanted: list[tuple[TrackIdentity, AnalysedFace]] = []
+        liveness_threshold = self.service.settings.liveness_threshold
         for box in boxes:
             if box.detection is None or box.hits < self.policy.min_hits:
                 continue
             face = faces[box.detection]
-            if not face.quality.accepted or face.aligned is None or self._spoofed(face):
-                continue
             track = self.book.get(box.track_id)
+            if track.observe_liveness(face, index, liveness_threshold):
+                requests.append(request(track, True, index, clock))
+            # A face judged a presentation attack is never used to identify a track.
+            if track.attacks or not face.quality.accepted or face.aligned is None:
+                continue
             if track.wants_sample(index):
                 wanted.append((track, face))
-        if not wanted:
-            return
         # Undecided tracks first (fewest samples), then the best faces.
         wanted.sort(key=lambda p: (p[0].settled, len(p[0].samples), -p[1].quality.score))
         chosen = wanted[: self.policy.embed_budget]
-        crops = [face.aligned for _, face in chosen if face.aligned is not None]
-        vectors = self.service.pipeline.embed_aligned(crops)
-        changed = [
-            track
-            for (track, face), vector in zip(chosen, vectors, strict=True)
-            if track.add(face.quality.score, vector, index, same_person=self.threshold)
-        ]
-        if not changed:
+        if chosen:
+            crops = [face.aligned for _, face in chosen if face.aligned is not None]
+            vectors = self.service.pipeline.embed_aligned(crops)
+            same_person = self.decider.same_person
+            for (track, face), vector in zip(chosen, vectors, strict=True):
+                if track.add(face, vector, index, same_person=same_person):
+                    requests.append(request(track, False, index, clock))
+        if not requests:
             return
-        probes = np.stack([track.template() for track in changed])
-        events: list[WatchEvent] = []
-        with self.service.transaction() as session:
-            matches = gallery.identify(
-                session, probes, self.model, ef_search=self.service.settings.ef_search
-            )
-            for track, track_matches in zip(changed, matches, strict=True):
-                verdict = decide(track, track_matches, self.threshold)
-                if verdict is not None:
-                    events.append(self._record(session, track, verdict, index, clock))
-        for event in events:  # committed: now they can be told
+        for event in self.decider.decide(requests):  # committed: now they can be told
             self._count(event)
             if self.on_event is not None:
                 self.on_event(event)
 
-    def _spoofed(self, face: AnalysedFace) -> bool:
-        """A face judged a presentation attack is never used to identify a track."""
-        threshold = self.service.settings.liveness_threshold
-        return face.liveness is not None and face.liveness < threshold
-
-    def _record(
-        self, session: Session, track: TrackIdentity, verdict: Verdict, index: int, clock: float
-    ) -> WatchEvent:
-        now = datetime.now(UTC)
-        settings = self.service.settings
-        person = verdict.match if verdict.decision == "accepted" else None
-        logged = person is None or self._outside_cooldown(session, person.user_id, clock, now)
-        event_id = uuid.uuid4() if logged else None
-        if event_id is not None:
-            attendance.log_event(
-                session,
-                AttendanceEvent(
-                    event_id=event_id,
-                    occurred_at=now,
-                    kind="identify",
-                    decision=verdict.decision,
-                    user_id=person.user_id if person else None,
-                    claimed_user_id=None,
-                    similarity=verdict.similarity,
-                    threshold=self.threshold,
-                    liveness=None,
-                    device=settings.device_name,
-                    model=self.model,
-                ),
-            )
-        return WatchEvent(
-            decision=verdict.decision,
-            name=person.name if person else None,
-            user_id=person.user_id if person else None,
-            similarity=verdict.similarity,
-            nearest=verdict.match.name if verdict.match else None,
-            threshold=self.threshold,
-            track_id=track.track_id,
-            frame=index,
-            media_time=clock,
-            occurred_at=now,
-            logged=logged,
-            event_id=event_id,
-        )
-
-    def _outside_cooldown(
-        self, session: Session, user_id: int, clock: float, now: datetime
-    ) -> bool:
-        """Whether an acceptance of this person is to be logged; remembers it if so."""
-        cooldown = self.service.settings.cooldown
-        if cooldown > 0:
-            last = self._last_logged.get(user_id)
-            if last is not None and clock - last < cooldown:
-                return False
-            if last is None and attendance.accepted_since(
-                session,
-                user_id,
-                self.service.settings.device_name,
-                now - timedelta(seconds=cooldown),
-            ):
-                return False
-        self._last_logged[user_id] = clock
-        return True
-
     def _count(self, event: WatchEvent) -> None:
+        self.offline += event.offline
         if event.decision == "unknown":
             self.unknown += 1
+        elif event.decision == "ambiguous":
+            self.ambiguous += 1
+        elif event.decision == "spoof":
+            self.spoofs += 1
         elif not event.logged:
             self.repeats += 1
         else:
@@ -394,7 +331,7 @@ class _Watcher:
                 box.track_id, box.box, "accepted", track.person.name, track.person.similarity
             )
         similarity = track.best.similarity if track.best is not None else None
-        state = "unknown" if track.unknown_logged else "pending"
+        state = "spoof" if track.spoofed else "unknown" if track.unknown_logged else "pending"
         return TrackView(box.track_id, box.box, state, None, similarity)
 
     def _status(self, index: int) -> str:
