@@ -109,7 +109,9 @@ def fetch(
                 _unknown_file(source, role, target, as_json)
                 return
             chosen = list(local)
-    _licences(chosen, target, accept)
+    _licences(
+        [n for n in chosen if models_fetch.installed(specs[n], target) is None], target, accept
+    )
 
     done: list[Installed] = []
     errors: list[FacedbError] = []
@@ -186,7 +188,7 @@ def _unknown_file(source: Path, role: str | None, target: Path, as_json: bool) -
 def _report(done: list[Installed], target: Path, settings: Settings, as_json: bool) -> None:
     searched = [p.resolve() for p in ModelRegistry(settings).search_dirs()]
     warning = None
-    if target.resolve() not in searched:
+    if done and target.resolve() not in searched:
         warning = f"{target} is not searched for models: set FACEDB_WEIGHTS={target}"
     if as_json:
         data: dict[str, Any] = {"dest": str(target), "models": [asdict(i) for i in done]}

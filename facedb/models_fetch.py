@@ -33,10 +33,9 @@ from http.client import HTTPException, HTTPResponse
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
-
 from facedb.config import REPO_WEIGHTS_DIR
 from facedb.errors import InvalidInputError, ModelError
+from facedb.model_check import role_problem, signature
 from facedb.vision.models import ROLES, ModelSpec, file_sha256, load_manifest
 
 CHUNK = 1 << 16
@@ -86,9 +85,13 @@ def restricted_licences(specs: Iterable[ModelSpec], dest: Path) -> list[str]:
 
 def accept_licences(licences: Iterable[str], dest: Path) -> None:
     """Records that the user acknowledged these licences (in dest/.licences-accepted)."""
-    dest.mkdir(parents=True, exist_ok=True)
     lines = _accepted(dest) | set(licences)
-    _write_atomic_text(dest / LICENCE_FILE, "".join(f"{line}\n" for line in sorted(lines)))
+    partial = _new_partial(dest, LICENCE_FILE)
+    try:
+        partial.write_text("".join(f"{line}\n" for line in sorted(lines)), "utf-8")
+        _commit(partial, dest / LICENCE_FILE)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _accepted(dest: Path) -> set[str]:
@@ -142,8 +145,7 @@ def download(
     done = installed(spec, dest, url)
     if done is not None:
         return done
-    dest.mkdir(parents=True, exist_ok=True)
-    partial = dest / f"{PARTIAL_PREFIX}{spec.file}"
+    partial = _new_partial(dest, spec.file)
     try:
         _download_to(partial, spec, url, retries, timeout, progress, backoff_s)
         return _install(partial, spec, dest, url)
@@ -156,8 +158,7 @@ def install_local(spec: ModelSpec, source: Path, dest: Path) -> Installed:
     done = installed(spec, dest, str(source))
     if done is not None:
         return done
-    dest.mkdir(parents=True, exist_ok=True)
-    partial = dest / f"{PARTIAL_PREFIX}{spec.file}"
+    partial = _new_partial(dest, spec.file)
     try:
         shutil.copyfile(source, partial)
         return _install(partial, spec, dest, str(source))
@@ -191,7 +192,7 @@ def inspect_unknown(source: Path, role: str | None, dest: Path | None) -> Instal
     if size > MAX_UNKNOWN_BYTES:
         raise ModelError(f"{source} is {size} bytes, more than a face model ({MAX_UNKNOWN_BYTES})")
     digest = _sha256_of(source)
-    inputs, outputs = _signature(source)
+    inputs, outputs = signature(source)
     shown_in = tuple(f"{n} {shape}" for n, shape in inputs)
     shown_out = tuple(f"{n} {shape}" for n, shape in outputs)
     if role is None or dest is None:
@@ -201,11 +202,12 @@ def inspect_unknown(source: Path, role: str | None, dest: Path | None) -> Instal
     problem = role_problem(role, (0, 0), inputs, outputs)
     if problem is not None:
         raise ModelError(f"{source} cannot be a {role}: {problem}; it was not installed")
-    dest.mkdir(parents=True, exist_ok=True)
-    partial = dest / f"{PARTIAL_PREFIX}{source.name}"
+    partial = _new_partial(dest, source.name)
     try:
         shutil.copyfile(source, partial)
         _commit(partial, dest / source.name)
+    except OSError as exc:
+        raise ModelError(f"cannot copy {source} to {dest}: {exc.strerror or exc}") from None
     finally:
         partial.unlink(missing_ok=True)
     return Installed(
@@ -244,7 +246,6 @@ def _download_to(
     backoff_s: float,
 ) -> None:
     limit = spec.bytes if spec.bytes > 0 else MAX_UNKNOWN_BYTES
-    partial.write_bytes(b"")
     last = ""
     for attempt in range(retries + 1):
         if attempt:
@@ -291,18 +292,27 @@ def _one_request(
             have = 0
         total = _total(response, have) or (spec.bytes if spec.bytes > 0 else 0)
         with partial.open("ab" if resumed else "wb") as out:
-            try:
-                while chunk := response.read(CHUNK):
-                    have += len(chunk)
-                    if have > limit:
-                        raise ModelError(
-                            f"{url} sends more than the {limit} bytes of {spec.name}: refused"
-                        )
+            while chunk := _read(response, have):
+                have += len(chunk)
+                if have > limit:
+                    raise ModelError(
+                        f"{url} sends more than the {limit} bytes of {spec.name}: refused"
+                    )
+                try:
                     out.write(chunk)
-                    if progress is not None:
-                        progress(spec.name, have, total)
-            except (OSError, HTTPException) as exc:
-                raise _Retry(f"the connection dropped after {have} bytes ({exc})") from None
+                except OSError as exc:
+                    raise ModelError(
+                        f"cannot write {partial}: {exc.strerror or exc}; nothing was installed"
+                    ) from None
+                if progress is not None:
+                    progress(spec.name, have, total)
+
+
+def _read(response: HTTPResponse, have: int) -> bytes:
+    try:
+        return response.read(CHUNK)
+    except (OSError, HTTPException) as exc:
+        raise _Retry(f"the connection dropped after {have} bytes ({exc})") from None
 
 
 def _total(response: HTTPResponse, start: int) -> int:
@@ -329,7 +339,7 @@ def _install(partial: Path, spec: ModelSpec, dest: Path, source: str) -> Install
             f"{source} has sha256 {digest}, the manifest says {spec.sha256} for {spec.name}: "
             "not installed (a damaged or different file)"
         )
-    inputs, outputs = _signature(partial)
+    inputs, outputs = signature(partial)
     problem = role_problem(spec.role, spec.input_size, inputs, outputs)
     if problem is not None:
         raise ModelError(f"{source} is not a usable {spec.role}: {problem}; not installed")
@@ -338,18 +348,26 @@ def _install(partial: Path, spec: ModelSpec, dest: Path, source: str) -> Install
     return Installed(spec.name, spec.role, target, digest, size, source, "installed")
 
 
+def _new_partial(dest: Path, file: str) -> Path:
+    """An empty hidden file in dest that becomes ``file`` once verified."""
+    partial = dest / f"{PARTIAL_PREFIX}{file}"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(b"")
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write to {dest}: {exc.strerror or exc}; install elsewhere with --dest "
+            "(and point FACEDB_WEIGHTS there)"
+        ) from None
+    return partial
+
+
 def _commit(partial: Path, target: Path) -> None:
     """fsync, rename over the target, fsync the folder: all of the file or none of it."""
     with partial.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(partial, target)
     _fsync_dir(target.parent)
-
-
-def _write_atomic_text(path: Path, text: str) -> None:
-    partial = path.with_name(f"{PARTIAL_PREFIX}{path.name}")
-    partial.write_text(text, "utf-8")
-    _commit(partial, path)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -366,51 +384,3 @@ def _sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-Shape = list[int | str | None]
-
-
-def _signature(path: Path) -> tuple[list[tuple[str, Shape]], list[tuple[str, Shape]]]:
-    """Inputs and outputs (name, shape) of an ONNX file, as onnxruntime loads it."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"{path.name} is not an ONNX model onnxruntime can load: {first}"
-        ) from None
-    inputs = [(i.name, list(i.shape)) for i in session.get_inputs()]
-    outputs = [(o.name, list(o.shape)) for o in session.get_outputs()]
-    return inputs, outputs
-
-
-def role_problem(
-    role: str,
-    input_size: tuple[int, int],
-    inputs: list[tuple[str, Shape]],
-    outputs: list[tuple[str, Shape]],
-) -> str | None:
-    """Why a model with these inputs and outputs cannot serve the role; None if it can."""
-    if len(inputs) != 1:
-        return f"{len(inputs)} inputs, a {role} has 1"
-    shape = inputs[0][1]
-    if len(shape) != 4 or (shape[1] not in (3, None) and not isinstance(shape[1], str)):
-        return f"input shape {shape}, a {role} takes [N, 3, H, W]"
-    height, width = shape[2], shape[3]
-    expected = {"embedder": (112, 112), "liveness": (80, 80)}.get(role)
-    if role != "detector" and input_size != (0, 0):
-        expected = (input_size[1], input_size[0])
-    if expected is not None and (height, width) != expected:
-        return f"input {height}x{width}, expected {expected[0]}x{expected[1]}"
-    if role == "detector":
-        if len(outputs) != 9:
-            return f"{len(outputs)} outputs, an SCRFD detector with key points has 9"
-        return None
-    classes = {"embedder": 512, "liveness": 3}[role]
-    if len(outputs) != 1 or not outputs[0][1] or outputs[0][1][-1] != classes:
-        shown = [s for _, s in outputs]
-        return f"outputs {shown}, a {role} gives one [N, {classes}]"
-    return None

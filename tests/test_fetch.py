@@ -122,8 +122,11 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def test_fetch_downloads_verifies_and_installs_the_models_in_use(
-    server: ModelServer, home: Path
+    server: ModelServer, home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # `facedb models` reads calibrated thresholds: the test database, not an embedded
+    # server of its own in this FACEDB_HOME.
+    monkeypatch.setenv("FACEDB_DATABASE_URL", database_url)
     result = _fetch("--url", _url(server), "--accept-licence", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -296,3 +299,23 @@ def test_an_unknown_file_is_inspected_and_installed_only_for_a_role_it_fits(
     refused = _fetch("--from", str(garbage), "--role", "embedder")
     assert refused.exit_code == 11
     assert "not an ONNX model" in refused.output
+
+
+def test_a_destination_that_cannot_be_written_is_one_line(
+    server: ModelServer, home: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = _fetch("minifasnet_v2", "--url", _url(server), "--dest", str(blocker / "models"))
+    assert result.exit_code == 11, result.output
+    assert result.output.startswith(f"error: cannot write to {blocker / 'models'}")
+    assert server.behaviour.requests == []
+
+
+def test_installed_models_need_no_licence_and_no_network(
+    weights_dir: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEDB_WEIGHTS", str(weights_dir))  # read-only, holds every model
+    result = _fetch("--url", "http://127.0.0.1:9/unused", "--json")
+    assert result.exit_code == 0, result.output
+    assert {m["status"] for m in json.loads(result.output)["models"]} == {"already installed"}
