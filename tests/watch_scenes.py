@@ -89,6 +89,27 @@ def render(actors: list[Actor], frame: int) -> np.ndarray:
     return image
 
 
+def queue(people: list[tuple[str, np.ndarray]], frames_each: int, x: int, y: int) -> list[Actor]:
+    """People shown one after another at the same spot, with no empty frame between
+    them (a queue at a door): a box tracker sees one face that never leaves."""
+    return [
+        Actor(name, crop, k * frames_each, (k + 1) * frames_each, x, y)
+        for k, (name, crop) in enumerate(people)
+    ]
+
+
+def write_stills(path: Path, image: np.ndarray, frames: int, fps: float = 10.0) -> Path:
+    """A video (MJPG .avi) of one image held still: a photo shown to a camera."""
+    height, width = image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path}")
+    for _ in range(frames):
+        writer.write(image)
+    writer.release()
+    return path
+
+
 def write_video(path: Path, actors: list[Actor], frames: int, fps: float = 10.0) -> Path:
     """Writes the scene (MJPG in .avi, or mp4v in .mp4); returns ``path``."""
     fourcc = cv2.VideoWriter.fourcc(*("MJPG" if path.suffix == ".avi" else "mp4v"))

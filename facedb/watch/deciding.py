@@ -73,8 +73,11 @@ class _Outcome:
 class Decider:
     """The decisions of one watch, and whether it is online."""
 
-    def __init__(self, service: FaceService, override: float | None) -> None:
+    def __init__(
+        self, service: FaceService, override: float | None, *, retry_s: float = RETRY_S
+    ) -> None:
         self.service = service
+        self.retry_s = retry_s
         self.settings = service.settings
         self.override = override
         self.model = service.pipeline.embedder_name
@@ -133,7 +136,7 @@ class Decider:
             self.outages += 1
             self._cache = None
             self._policies.pop(True, None)
-        self._retry_at = time.monotonic() + RETRY_S
+        self._retry_at = time.monotonic() + self.retry_s
 
     def _sync(self, *, force: bool) -> None:
         """Replays the spool and refreshes the gallery cache when due (a failure is

@@ -42,7 +42,7 @@ from facedb.errors import InvalidInputError, SourceError
 from facedb.service import FaceService
 from facedb.vision.sources import FrameSource, open_source
 from facedb.vision.types import AnalysedFace, Frame
-from facedb.watch.deciding import Decider, Request, request
+from facedb.watch.deciding import RETRY_S, Decider, Request, request
 from facedb.watch.draw import draw_tracks
 from facedb.watch.events import TrackView, WatchEvent, WatchFrame, WatchSummary
 from facedb.watch.identity import IdentityBook, TrackIdentity, TrackPolicy
@@ -74,12 +74,15 @@ class WatchOptions:
     reconnect_attempts: int = RECONNECT_ATTEMPTS  # reopenings in a row of a lost live source
     reconnect_backoff: float = RECONNECT_BACKOFF_S  # seconds before the first, doubling
     policy: TrackPolicy = field(default_factory=TrackPolicy)
+    retry_s: float = RETRY_S  # in a database outage: seconds between two attempts to reach it
 
     def __post_init__(self) -> None:
         if self.max_faces < 0:
             raise InvalidInputError(f"--max-faces must be 0 (all) or more, not {self.max_faces}")
         if self.detect_every is not None and self.detect_every < 1:
             raise InvalidInputError(f"--detect-every must be at least 1, not {self.detect_every}")
+        if self.retry_s < 0:
+            raise InvalidInputError(f"the retry interval must be 0 or more, not {self.retry_s}")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidInputError(f"--max-frames must be at least 1, not {self.max_frames}")
 
@@ -103,7 +106,7 @@ def watch(
     if options.output is not None:
         check_output(options.output)
     service.pipeline.load()
-    decider = Decider(service, options.threshold)
+    decider = Decider(service, options.threshold, retry_s=options.retry_s)
     decider.start()
     source = open_source(options.source)
     try:
