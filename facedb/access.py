@@ -11,14 +11,18 @@ sha256, so a stolen database does not give working keys. Roles:
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
-from facedb.errors import InvalidInputError
+from facedb import identity, key_cache
+from facedb.errors import DatabaseUnreachableError, InvalidInputError
 from facedb.service import FaceService
 from facedb.store import api_keys, gallery
 from facedb.store.api_keys import ApiKeyInfo
 from facedb.store.schema import API_KEY_ROLES
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "fdb_"
 TOKEN_BYTES = 32
@@ -69,13 +73,35 @@ def list_keys(service: FaceService, *, include_revoked: bool = False) -> list[Ap
 
 def revoke_key(service: FaceService, name: str) -> ApiKeyInfo:
     with service.transaction() as session:
-        return api_keys.revoke_key(session, gallery.clean_name(name))
+        revoked = api_keys.revoke_key(session, gallery.clean_name(name))
+    key_cache.remove_key(service.settings.home, revoked.id)  # at once on this machine
+    return revoked
 
 
 def authenticate(service: FaceService, token: str) -> ApiKeyInfo | None:
-    """The live key this token belongs to, or None (unknown, revoked or malformed)."""
+    """The live key this token belongs to, or None (unknown, revoked or malformed).
+
+    Online, the database answers, and the local copy of the live keys (key_cache.py)
+    is refreshed when it is due or disagrees. While the database is unreachable, the
+    copy answers; without a usable copy, DatabaseUnreachableError (HTTP 503)."""
     token = token.strip()
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    with service.transaction() as session:
-        return api_keys.find_live_key(session, hash_token(token))
+    key_hash = hash_token(token)
+    settings = service.settings
+    where = identity.target(settings)
+    try:
+        with service.transaction() as session:
+            found = api_keys.find_live_key(session, key_hash)
+            if settings.cache_max_age > 0:
+                copy = key_cache.load(settings.home, settings.cache_max_age, where)
+                stale = copy is None or copy.age_seconds() >= settings.cache_refresh
+                if stale or (copy is not None and (copy.find(key_hash) is None) != (found is None)):
+                    key_cache.write(settings.home, api_keys.live_keys(session), where)
+            return found
+    except DatabaseUnreachableError as exc:
+        copy = key_cache.load(settings.home, settings.cache_max_age, where)
+        if copy is None:
+            raise
+        log.info("checking an API key against the local copy: %s", exc)
+        return copy.find(key_hash)

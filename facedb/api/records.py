@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from facedb import __version__, timezones
+from facedb import __version__, identity, key_cache, timezones
 from facedb.api import docs
 from facedb.api.auth import require
 from facedb.api.schemas import (
@@ -116,12 +116,27 @@ async def report(
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def health(request: Request) -> JSONResponse:
     """Whether the database answers and the models are loaded, with the execution
-    provider each model runs on. No key needed; 503 when something is down."""
+    provider each model runs on. No key needed. "degraded: offline" (200) when the
+    database is unreachable but kiosks are still answered (the models are loaded and
+    a local copy of the API keys is usable: verifications are decided on the gallery
+    cache and spooled); 503 "unavailable" when nothing can be answered."""
     state = state_of(request)
     database, models, models_error = await state.run(lambda: _check(state))
-    healthy = database.ok and models_error is None
+    offline = (
+        not database.ok
+        and models_error is None
+        and key_cache.load(
+            state.settings.home, state.settings.cache_max_age, identity.target(state.settings)
+        )
+        is not None
+    )
+    healthy = (database.ok or offline) and models_error is None
     body = HealthOut(
-        status="ok" if healthy else "unavailable",
+        status="ok"
+        if database.ok and healthy
+        else "degraded: offline"
+        if healthy
+        else "unavailable",
         version=__version__,
         device=state.settings.device_name,
         database=database,

@@ -109,6 +109,11 @@ class VerifyOut(_Out):
     threshold: float
     threshold_source: str
     logged: bool = Field(description="False when already logged within the cooldown.")
+    offline: bool = Field(
+        default=False,
+        description="Decided on the server's gallery cache while the database was "
+        "unreachable; the event is spooled and sent when the database is back.",
+    )
     event_id: uuid.UUID
     occurred_at: datetime
     model: str
@@ -127,6 +132,7 @@ class VerifyOut(_Out):
             threshold=r.threshold,
             threshold_source=r.threshold_source,
             logged=r.logged,
+            offline=r.offline,
             event_id=r.event_id,
             occurred_at=r.occurred_at,
             model=r.model,
@@ -263,7 +269,10 @@ class ModelHealth(_Out):
 
 
 class HealthOut(_Out):
-    status: str = Field(description="ok, or unavailable (then the HTTP status is 503)")
+    status: str = Field(
+        description="ok; degraded: offline (database unreachable, kiosks answered from "
+        "the gallery cache and spooled); or unavailable (then the HTTP status is 503)"
+    )
     version: str
     device: str
     database: DatabaseHealth

@@ -65,6 +65,12 @@ def revoke_key(session: Session, name: str) -> ApiKeyInfo:
     return _info(key)
 
 
+def live_keys(session: Session) -> list[tuple[str, ApiKeyInfo]]:
+    """(sha256, info) of every live key: what a server copies for offline use."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)
+    return [(k.key_hash, _info(k)) for k in session.scalars(query)]
+
+
 def find_live_key(session: Session, key_hash: str) -> ApiKeyInfo | None:
     key = session.scalars(
         select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))

@@ -1,0 +1,181 @@
+"""The HTTP API keeps working when its database goes away (issue 17, item 1): kiosk
+keys are checked against a local hashed copy, verifications are decided on the gallery
+cache and spooled, /v1/health says "degraded: offline", and after the restart every
+event is in attendance exactly once. Over real HTTP (uvicorn on a loopback port),
+against a separate PostgreSQL that the test stops and starts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from conftest import server_home
+from kiosk_worker import MemoPipeline
+from sqlalchemy import text
+
+from facedb import access, key_cache
+from facedb.api.app import create_app
+from facedb.config import Settings
+from facedb.service import FaceService
+from facedb.spool import Spool
+from facedb.store import embedded
+from facedb.store.engine import make_engine, open_database
+
+PERSON = "7203"  # a CelebA identity: four photos enrol, the fifth is a good probe
+
+
+@dataclass(frozen=True)
+class Server:
+    home: Path
+    url: str
+
+    def stop(self) -> None:
+        with embedded.home_lock(self.home):
+            assert embedded.stop(self.home)
+
+    def start(self) -> None:
+        with embedded.home_lock(self.home):
+            embedded.start(self.home)
+
+    def rows(self) -> list[Any]:
+        engine = make_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text("SELECT event_id, offline FROM attendance")).all())
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with server_home() as home:
+        database = open_database(Settings(home=home))
+        database.engine.dispose()
+        server = Server(home, database.libpq_url)
+        yield server
+        if embedded.running_server(home) is None:
+            server.start()
+
+
+class LiveServer:
+    """uvicorn serving an app on a loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.socket.close()
+
+
+def test_api_outage_keys_offline_spool_and_exactly_once(
+    server: Server, faces_dir: Path, tmp_path: Path
+) -> None:
+    photos = sorted((faces_dir / "celeba" / PERSON).glob("*.jpg"))
+    folder = tmp_path / "enrol"
+    folder.mkdir()
+    for photo in photos[:4]:
+        shutil.copy(photo, folder / photo.name)
+    settings = Settings.load(
+        {
+            "database_url": server.url,
+            "home": str(tmp_path / "kiosk"),
+            "cooldown": 0,
+            "cache_refresh": 3600,
+        }
+    )
+    pipeline = MemoPipeline(settings)
+    admin = FaceService(settings, pipeline=pipeline)
+    admin.enrol("Alice", str(folder), frames=10)
+    kiosk = access.create_key(admin, "front-door", "kiosk").token
+    revoked = access.create_key(admin, "old-door", "kiosk").token
+    access.revoke_key(admin, "old-door")
+    admin.close()
+    probe = photos[4].read_bytes()
+
+    responses: list[dict[str, Any]] = []
+    with (
+        LiveServer(create_app(settings, pipeline=pipeline)) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
+
+        def verify(token: str) -> httpx.Response:
+            return client.post(
+                "/v1/verify",
+                headers={"X-API-Key": token},
+                files=[("image", ("probe.jpg", probe, "image/jpeg"))],
+            )
+
+        for i in range(30):
+            if i == 10:
+                server.stop()
+                health = client.get("/v1/health")
+                assert health.status_code == 200, health.text
+                assert health.json()["status"] == "degraded: offline"
+                assert verify(revoked).status_code == 401  # revoked before the outage
+                assert verify("fdb_" + "x" * 43).status_code == 401
+            if i == 20:
+                server.start()
+            answer = verify(kiosk)
+            assert answer.status_code == 200, (i, answer.text)
+            responses.append(answer.json())
+        assert client.get("/v1/health").json()["status"] == "ok"
+
+    assert [r["offline"] for r in responses] == [False] * 10 + [True] * 10 + [False] * 10
+    assert {(r["decision"], r["person"]) for r in responses} == {("accepted", "Alice")}
+    # The first verification back online replayed the spool: one row per event.
+    rows = server.rows()
+    assert len(rows) == 30
+    assert {str(r.event_id) for r in rows} == {r["event_id"] for r in responses}
+    assert {str(r.event_id) for r in rows if r.offline} == {
+        r["event_id"] for r in responses if r["offline"]
+    }
+    assert Spool(settings.home).status().pending == 0
+    copy = key_cache.cache_file(settings.home)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert kiosk not in copy.read_text()  # hashes only
+
+
+def test_key_copy_expires_and_belongs_to_one_database(tmp_path: Path) -> None:
+    from facedb.store.api_keys import ApiKeyInfo
+
+    info = ApiKeyInfo(1, "door", "kiosk", datetime.now(UTC), None)
+    key_cache.write(tmp_path, [(access.hash_token("fdb_t"), info)], "postgresql://a/db")
+    copy = key_cache.load(tmp_path, 60, "postgresql://a/db")
+    assert copy is not None and copy.find(access.hash_token("fdb_t")) == info
+    assert key_cache.load(tmp_path, 60, "postgresql://b/db") is None  # another database
+    assert key_cache.load(tmp_path, 0, "postgresql://a/db") is None  # no copy kept
+    payload = json.loads(key_cache.cache_file(tmp_path).read_text())
+    payload["written_at"] = (datetime.now(UTC) - timedelta(seconds=120)).isoformat()
+    key_cache.cache_file(tmp_path).write_text(json.dumps(payload))
+    assert key_cache.load(tmp_path, 60, "postgresql://a/db") is None  # expired
+    key_cache.cache_file(tmp_path).write_text("{torn")
+    assert key_cache.load(tmp_path, 86400, "postgresql://a/db") is None
