@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -266,3 +267,81 @@ def test_a_verification_reaches_the_webhook_and_the_broker(
         subscriber.close()
         receiver.close()
         service.close()
+
+
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    ca_key, ca, key, csr, cert = (
+        folder / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
+    )
+    ext = folder / "san.cnf"
+    ext.write_text("subjectAltName = IP:127.0.0.1\n")
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=facedb test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+@pytest.mark.skipif(
+    shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None,
+    reason="needs openssl and mosquitto_passwd (Debian's openssl and mosquitto)",
+)
+def test_tls_and_credentials(settings: Settings) -> None:
+    # Not under pytest's tmp_path (mode 700): mosquitto started as root reads its
+    # certificates as the mosquitto user.
+    tmp_path = Path(tempfile.mkdtemp(prefix="facedb-test-mqtt-"))
+    tmp_path.chmod(0o755)
+    other = tmp_path / "other"
+    other.mkdir(mode=0o755)
+    ca, cert, key = _tls_files(tmp_path)
+    passwords = tmp_path / "passwords"
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwords), "kiosk", "p@ss:word"], check=True
+    )
+    passwords.chmod(0o644)  # mosquitto may drop root for its own user
+    key.chmod(0o644)
+    broker = Broker(_free_port(), tmp_path)
+    broker.config.write_text(
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
+        f"password_file {passwords}\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+    )
+    broker.start()
+    try:
+        url = f"mqtts://kiosk:p%40ss%3Aword@127.0.0.1:{broker.port}"
+        good = FaceService(settings.replace(mqtt_url=url, mqtt_ca_file=ca, hooks_timeout=3.0))
+        worker = hooks.worker(good)
+        worker.run_once()
+        with good.transaction() as session:
+            attendance.log_event(session, _event(None, "unknown"))
+        _until(
+            lambda: next(s for s in hooks.status(good) if s.sink.kind == "mqtt").delivered == 1,
+            worker,
+        )
+        worker.stop()
+        good.close()
+        # A wrong password, and a CA that did not sign the broker's certificate: no
+        # delivery, the error says why, nothing is lost.
+        for bad_url, bad_ca in (
+            (url.replace("p%40ss", "wrong"), ca),
+            (url, _tls_files(other)[0]),
+        ):
+            bad = FaceService(
+                settings.replace(mqtt_url=bad_url, mqtt_ca_file=bad_ca, hooks_timeout=1.0)
+            )
+            bad_worker = hooks.worker(bad)
+            with bad.transaction() as session:
+                attendance.log_event(session, _event(None, "unknown"))
+            bad_worker.run_once()
+            bad_worker.stop()
+            state = next(s for s in hooks.status(bad) if s.sink.kind == "mqtt")
+            assert state.pending >= 1 and state.last_error
+            bad.close()
+    finally:
+        broker.stop()
+        shutil.rmtree(tmp_path, ignore_errors=True)
