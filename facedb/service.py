@@ -924,6 +924,7 @@ class FaceService:
             margin=self.settings.margin,
             one_to_one=one_to_one if one_to_one is not None else -1.0,
             prior=policy.calibration_of(spec.impostor_tail, None).prior,
+            fixed=self.settings.threshold,
             images=acquired.images,
             failures=acquired.failures,
         )

@@ -105,12 +105,14 @@ def evaluate_open_set(
     margin: float,
     one_to_one: float,
     prior: ImpostorTail | None,
+    fixed: float | None = None,
     images: int = 0,
     failures: int = 0,
     seed: int = 0,
 ) -> OpenSetResult:
     """Measures the product's 1:N decisions at each gallery size of ``sizes`` (each at
-    most len(people) - 1, so that every draw has strangers)."""
+    most len(people) - 1, so that every draw has strangers). ``fixed``: a threshold
+    set by hand (FACEDB_THRESHOLD), used as the product uses it, for every size."""
     enrolled = [p for p in people if len(p.gallery)]
     empty = np.zeros((0, 512), np.float32)
     probes = np.concatenate([p.probes for p in enrolled] or [empty]).astype(np.float32)
@@ -137,6 +139,7 @@ def evaluate_open_set(
                 margin,
                 one_to_one,
                 prior,
+                fixed,
                 rng,
             )
         )
@@ -156,6 +159,7 @@ def _measure_size(
     margin: float,
     one_to_one: float,
     prior: ImpostorTail | None,
+    fixed: float | None,
     rng: np.random.Generator,
 ) -> SizeResult:
     acc = _Accumulator(len(CHECK_THRESHOLDS))
@@ -172,7 +176,8 @@ def _measure_size(
         mate = np.searchsorted(drawn, owner[in_gallery])
         nonmated = np.concatenate([scores[~in_gallery][:, drawn], extra_scores[:, drawn]])
         misses = sum(people[i].probe_failures for i in drawn)
-        acc.add(mated, mate, nonmated, misses, policy.value, margin, cal, len(vectors))
+        threshold = policy.value if fixed is None else fixed
+        acc.add(mated, mate, nonmated, misses, threshold, margin, cal, len(vectors))
     return acc.result(size, draws, fpir)
 
 
