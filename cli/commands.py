@@ -37,4 +37,5 @@ COMMANDS: dict[str, str] = {
     "correct": "timesheet:correct",
     "period": "timesheet:period",
     "hooks": "hooks:hooks_group",
+    "review": "review:review",
 }

@@ -99,6 +99,14 @@ class Settings:
     mqtt_ca_file: Path | None = None  # CA bundle for mqtts:// (default: the system's)
     mqtt_discovery: str = "off"  # on: Home Assistant MQTT discovery
     log_format: str = "text"  # text or json (one JSON object a line on stderr)
+    # Review (docs/REVIEW.md): the face of a doubtful decision is kept (doubtful; all:
+    # every decision; off: none) for evidence_days; an accept less than evidence_margin
+    # above its threshold (or over the margin) is doubtful. Unknown faces at least
+    # cluster_similarity alike (average linkage) are grouped as one stranger.
+    evidence: str = "doubtful"
+    evidence_days: float = 30.0
+    evidence_margin: float = 0.05
+    cluster_similarity: float = 0.45
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -133,6 +141,8 @@ class Settings:
             raise ConfigError(
                 f"quality_profile must be auto, photo or live, not {self.quality_profile!r}"
             )
+        if self.evidence not in ("doubtful", "all", "off"):
+            raise ConfigError(f"evidence must be doubtful, all or off, not {self.evidence!r}")
         if self.liveness not in ("auto", "on", "off"):
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
@@ -169,6 +179,9 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "liveness_threshold": (0.0, 1.0),
     "fpir": (1e-9, 0.5),
     "margin": (0.0, 1.0),
+    "evidence_days": (0.0, 10 * 365.0),
+    "evidence_margin": (0.0, 2.0),
+    "cluster_similarity": (0.0, 1.0),
     "duplicate_rate": (1e-9, 0.5),
     "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
     "threads": (0, 4096),

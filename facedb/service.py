@@ -51,8 +51,9 @@ from facedb.evaluation.metrics import CalibrationResult
 from facedb.evaluation.openset import OpenSetResult, evaluate_open_set
 from facedb.gallery_cache import CachedUser
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
+from facedb.review.keep import keep_evidence, replay_files
 from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus
-from facedb.store import attendance, calibration, erasure, gallery, org, thresholds
+from facedb.store import attendance, calibration, erasure, evidence, gallery, org, thresholds
 from facedb.store.attendance import AttendanceEvent, AttendanceRow, Report
 from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
 from facedb.store.erasure import ShredReport
@@ -374,8 +375,26 @@ class FaceService:
         capture = self._capture(
             source, wanted=frames, timeout=timeout, on_frame=on_frame, recursive=recursive
         )
+        return self.enrol_capture(
+            name, capture, _describe(source), add=add, largest=largest, force=force
+        )
+
+    def enrol_capture(
+        self,
+        name: str,
+        capture: Capture,
+        source: str,
+        *,
+        add: bool = False,
+        largest: bool = False,
+        force: bool = False,
+    ) -> EnrolResult:
+        """Enrols one person from faces captured already (``source`` names them in
+        messages), with enrolment's liveness, quality and duplicate checks: the
+        review queue enrols the faces a kiosk kept (docs/REVIEW.md) through here."""
+        name = gallery.clean_name(name)
         _check_enrolment_liveness(capture, self.settings.liveness_threshold)
-        _check_enrolment_capture(capture, _describe(source), largest)
+        _check_enrolment_capture(capture, source, largest)
         selected = diverse_selection(capture.good, KEEP_PER_PERSON)
         with self.transaction() as session:
             result = self._write_person(session, name, selected, capture, add=add, force=force)
@@ -641,6 +660,8 @@ class FaceService:
             scope=attempt.scope if claimed is None else None,
         )
         logged = self._log(matcher, event, verdict, attempt.log_no_face)
+        if logged:  # a doubtful decision's face, with its event (docs/REVIEW.md)
+            keep_evidence(self.settings, matcher, event, used or capture.rejected_faces, candidates)
         return VerifyResult(
             decision=verdict.decision,
             kind=event.kind,
@@ -827,7 +848,9 @@ class FaceService:
                 return sync.write_spooled(session, events)
 
         self._connect()  # without the automatic replay of `database`: this is the replay
-        return self.spool.replay(write, wait=wait)
+        result = self.spool.replay(write, wait=wait)
+        replay_files(self.spool.directory, self.transaction, self.settings.evidence_days)
+        return result
 
     def spool_status(self) -> SpoolStatus:
         return self.spool.status()
@@ -950,6 +973,7 @@ class FaceService:
     def remove_user(self, name: str) -> int:
         with self.transaction() as session:
             user_id = gallery.get_user(session, name).id
+            evidence.forget_user(session, user_id)
             removed = gallery.remove_user(session, name)
         gallery_cache.purge_user(self.settings.home, user_id)
         return removed
@@ -973,6 +997,7 @@ class FaceService:
         with self.transaction() as session:
             person = gallery.get_user(session, name)
             embeddings = gallery.delete_embeddings(session, person.id)
+            evidence.forget_user(session, person.id)  # their faces kept for review
             if attendance_policy == "keep":
                 gallery.deactivate_user(session, person.id)
                 rows = attendance.count_for_user(session, person.id)
@@ -1003,6 +1028,8 @@ class FaceService:
                 f"--older-than {older_than.days}d is longer than any date"
             ) from None
         with self.transaction() as session:
+            kept_from = datetime.now(UTC) - timedelta(days=self.settings.evidence_days)
+            evidence.purge_before(session, min(before, kept_from))
             return attendance.purge_before(session, before)
 
 

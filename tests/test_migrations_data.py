@@ -49,6 +49,14 @@ FILL = [
     "SELECT 'void', event_id, 'false_accept', 'admin' FROM attendance",
     "INSERT INTO pay_periods (day_from, day_to, timezone, locked_by) "
     "VALUES ('2026-10-01', '2026-10-31', 'Europe/Paris', 'payroll')",
+    "INSERT INTO evidence (event_id, occurred_at, model, embedding, thumbnail, quality_ok, "
+    "quality, det_score, liveness, reasons, candidates) "
+    "SELECT event_id, occurred_at, model, CAST(:vector AS vector), '\\xffd8ffd9', true, 0.8, "
+    "0.9, 0.99, '[\"blur\"]', '[]' "
+    "FROM attendance",
+    "INSERT INTO review_actions (event_id, action, user_id, correction_id, note, created_by) "
+    "SELECT c.event_id, 'reassign', u.id, c.id, 'checked', 'admin' "
+    "FROM attendance_corrections c, users u WHERE u.name = 'Alice'",
 ]
 
 

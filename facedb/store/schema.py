@@ -228,6 +228,7 @@ class ApiKey(Base):
 # Views (attendance_daily, ...) are not ORM models: migrations create them, and
 # reports and psql users read them.
 
+from facedb.store import evidence_schema as _evidence_schema  # noqa: E402, F401  (registers its tables)
 from facedb.store import org_schema as _org_schema  # noqa: E402, F401  (registers its tables)
 from facedb.store import outbox_schema as _outbox_schema  # noqa: E402, F401  (registers its tables)
 from facedb.store import ta_schema as _ta_schema  # noqa: E402, F401  (registers its tables)

@@ -1,0 +1,332 @@
+"""The review queue's use cases (docs/REVIEW.md): the doubtful events with their
+evidence, and what an administrator does about them. Every action is one
+transaction of the FaceService's database and leaves an append-only review_actions
+row; a reassignment also leaves an attendance correction (store/corrections.py),
+so that the timesheet follows it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+
+from facedb.capture import Capture, CapturedFace
+from facedb.errors import InvalidInputError
+from facedb.review.clustering import MAX_FACES, average_linkage
+from facedb.service import EnrolResult, FaceService
+from facedb.store import corrections, evidence, gallery
+from facedb.store.evidence import EvidenceInfo, StoredFace
+from facedb.store.evidence_schema import Evidence
+from facedb.store.schema import Attendance
+from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
+
+_HEX = re.compile(r"^[0-9a-f-]{8,36}$")
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    event_id: uuid.UUID
+    action: str  # accept, reassign, dismiss, enrol
+    person: str | None  # reassign/enrol: the person named
+    correction_id: int | None  # reassign: the attendance correction written
+    review_id: int
+
+
+@dataclass(frozen=True)
+class UnknownGroup:
+    """Unknown faces that look like one stranger: ``id`` is the short id of its first
+    event (stable while that event is kept), for `facedb review unknowns enrol`."""
+
+    id: str
+    count: int
+    devices: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    cohesion: float  # the lowest similarity of a face to the group's mean
+    event_ids: tuple[uuid.UUID, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class GroupEnrolResult:
+    group: str
+    enrolment: EnrolResult
+    events: int  # events of the group marked enrolled in the queue
+
+
+class Review:
+    """The review queue, on the database of ``service``."""
+
+    def __init__(self, service: FaceService) -> None:
+        self.service = service
+
+    # -- the queue ------------------------------------------------------------------
+
+    def queue(
+        self,
+        *,
+        status: str = "open",
+        decisions: Sequence[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[EvidenceInfo]:
+        if limit < 1:
+            raise InvalidInputError("--limit is at least 1")
+        with self.service.transaction() as s:
+            return evidence.list_evidence(
+                s, status=status, decisions=decisions, since=since, limit=limit
+            )
+
+    def show(self, event: str) -> EvidenceInfo:
+        with self.service.transaction() as s:
+            event_id = _resolve(s, event)
+            return evidence.list_evidence(s, status="all", event_ids=[event_id], limit=1)[0]
+
+    def thumbnail(self, event: str) -> tuple[uuid.UUID, bytes]:
+        """The JPEG kept for the event."""
+        with self.service.transaction() as s:
+            event_id = _resolve(s, event)
+            data = evidence.thumbnail(s, event_id)
+        if data is None:
+            raise InvalidInputError(f"no evidence is kept for event {event_id}")
+        return event_id, data
+
+    # -- actions ----------------------------------------------------------------------
+
+    def accept(self, event: str, *, by: str, note: str | None = None) -> ReviewResult:
+        """Confirms the decision as logged."""
+        return self._simple(event, "accept", by, note)
+
+    def dismiss(self, event: str, *, by: str, note: str | None = None) -> ReviewResult:
+        """Takes the event out of the queue (nothing to do: a passer-by, a test)."""
+        return self._simple(event, "dismiss", by, note)
+
+    def _simple(self, event: str, action: str, by: str, note: str | None) -> ReviewResult:
+        who = gallery.clean_name(by)
+        with self.service.transaction() as s:
+            event_id = _resolve(s, event)
+            review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
+        return ReviewResult(event_id, action, None, None, review_id)
+
+    def reassign(
+        self,
+        event: str,
+        person: str,
+        *,
+        by: str,
+        reason: str | None = None,
+        note: str | None = None,
+    ) -> ReviewResult:
+        """The event was ``person``: an accepted event is reassigned to them (reason
+        false_accept unless told), any other is added as their punch at its time and
+        device (reason missed_punch), through an attendance correction."""
+        who = gallery.clean_name(by)
+        with self.service.transaction() as s:
+            event_id = _resolve(s, event)
+            target = gallery.get_user(s, person)
+            row = s.execute(
+                select(
+                    Attendance.decision,
+                    Attendance.user_id,
+                    Attendance.occurred_at,
+                    Attendance.device,
+                ).where(Attendance.event_id == event_id)
+            ).one()
+            decision, _, occurred_at, device = row
+            text = f"review of event {event_id}" + (f": {note}" if note else "")
+            if decision == "accepted":
+                if corrections.event_history(s, event_id).counted_for == target.name:
+                    raise InvalidInputError(
+                        f"event {event_id} counts for {target.name} already: nothing to reassign"
+                    )
+                correction = corrections.correct_event(
+                    s,
+                    event_id,
+                    "reassign",
+                    reason=reason or "false_accept",
+                    note=text,
+                    created_by=who,
+                    user_id=target.id,
+                )
+            else:
+                correction = corrections.add_punch(
+                    s,
+                    target.id,
+                    occurred_at,
+                    device=device,
+                    direction=None,
+                    reason=reason or "missed_punch",
+                    note=text,
+                    created_by=who,
+                )
+            review_id = evidence.add_action(
+                s,
+                event_id,
+                "reassign",
+                created_by=who,
+                user_id=target.id,
+                correction_id=correction.id,
+                note=note,
+            )
+        return ReviewResult(event_id, "reassign", target.name, correction.id, review_id)
+
+    def enrol(
+        self,
+        events: Sequence[str],
+        name: str,
+        *,
+        by: str,
+        new: bool = False,
+        force: bool = False,
+        note: str | None = None,
+    ) -> EnrolResult:
+        """Enrols the faces kept for ``events`` into ``name``: an existing person (faces
+        added), or with ``new`` a new one; enrolment's liveness, quality and
+        duplicate checks apply to the faces as they were judged when seen."""
+        who = gallery.clean_name(by)
+        with self.service.transaction() as s:
+            event_ids = [_resolve(s, e) for e in events]
+            faces = evidence.stored_faces(s, event_ids)
+            exists = gallery.find_user(s, gallery.clean_name(name)) is not None
+        if not new and not exists:
+            raise InvalidInputError(
+                f"nobody is called {name!r}: use --new to enrol a new person from the face"
+            )
+        capture = _capture(faces)
+        where = f"the evidence of {len(event_ids)} event(s)"
+        result = self.service.enrol_capture(
+            name, capture, where, add=not new, largest=True, force=force
+        )
+        with self.service.transaction() as s:
+            for event_id in event_ids:
+                evidence.add_action(
+                    s, event_id, "enrol", created_by=who, user_id=result.user_id, note=note
+                )
+        return result
+
+    # -- unknown faces, grouped ---------------------------------------------------------
+
+    def unknowns(self, *, since: datetime | None = None, min_count: int = 1) -> list[UnknownGroup]:
+        """The unknown faces nobody reviewed, grouped by stranger, largest group first."""
+        model = self.service.pipeline.embedder_name
+        with self.service.transaction() as s:
+            faces = evidence.open_unknowns(s, model, since)[-MAX_FACES:]
+        if not faces:
+            return []
+        vectors = np.stack([f.embedding for f in faces if f.embedding is not None])
+        groups = []
+        for rows in average_linkage(vectors, self.service.settings.cluster_similarity):
+            if len(rows) < min_count:
+                continue
+            members = [faces[i] for i in rows]
+            centre = vectors[rows].mean(axis=0)
+            centre /= np.linalg.norm(centre)
+            groups.append(
+                UnknownGroup(
+                    id=_short(members[0].event_id),
+                    count=len(members),
+                    devices=tuple(sorted({m.device or "?" for m in members})),
+                    first_seen=members[0].occurred_at,
+                    last_seen=members[-1].occurred_at,
+                    cohesion=round(float((vectors[rows] @ centre).min()), 4),
+                    event_ids=tuple(m.event_id for m in members),
+                )
+            )
+        return sorted(groups, key=lambda g: (-g.count, g.first_seen))
+
+    def group(self, group_id: str) -> UnknownGroup:
+        key = group_id.strip().lower()
+        for found in self.unknowns():
+            if found.id == key or str(found.event_ids[0]) == key:
+                return found
+        raise InvalidInputError(
+            f"no open group of unknown faces is called {group_id!r} (see facedb review unknowns)"
+        )
+
+    def enrol_group(
+        self, group_id: str, name: str, *, by: str, new: bool = True, force: bool = False
+    ) -> GroupEnrolResult:
+        found = self.group(group_id)
+        ids = [str(e) for e in found.event_ids]
+        result = self.enrol(ids, name, by=by, new=new, force=force, note=f"group {found.id}")
+        return GroupEnrolResult(found.id, result, len(ids))
+
+    def dismiss_group(self, group_id: str, *, by: str, note: str | None = None) -> int:
+        found = self.group(group_id)
+        who = gallery.clean_name(by)
+        with self.service.transaction() as s:
+            for event_id in found.event_ids:
+                evidence.add_action(
+                    s, event_id, "dismiss", created_by=who, note=note or f"group {found.id}"
+                )
+        return len(found.event_ids)
+
+    # -- retention ----------------------------------------------------------------------
+
+    def purge(self) -> int:
+        """Deletes the evidence older than FACEDB_EVIDENCE_DAYS (also done at each write)."""
+        before = datetime.now(UTC) - timedelta(days=self.service.settings.evidence_days)
+        with self.service.transaction() as s:
+            return evidence.purge_before(s, before)
+
+
+def _short(event_id: uuid.UUID) -> str:
+    return event_id.hex[:8]
+
+
+def _resolve(session: Session, text_value: str) -> uuid.UUID:
+    """An event with evidence, by its id or the unique start of it (8 hex digits or more)."""
+    key = text_value.strip().lower()
+    if not _HEX.match(key):
+        raise InvalidInputError(
+            f"not an event id: {text_value!r} (see facedb review list; 8 hex digits or more)"
+        )
+    hex_digits = key.replace("-", "")
+    if len(hex_digits) == 32:
+        query = select(Evidence.event_id).where(Evidence.event_id == uuid.UUID(hex_digits))
+    else:  # hex digits only (the pattern above): nothing to escape in LIKE
+        as_hex = func.replace(cast(Evidence.event_id, String), "-", "")
+        query = select(Evidence.event_id).where(as_hex.like(hex_digits + "%"))
+    found = list(session.scalars(query.limit(2)))
+    if len(found) != 1:
+        what = "no event" if not found else "several events"
+        raise InvalidInputError(f"{what} with kept evidence match {text_value!r}")
+    return found[0]
+
+
+def _capture(faces: Sequence[StoredFace]) -> Capture:
+    """The kept faces as a capture, judged as they were when seen."""
+    capture = Capture()
+    for face in faces:
+        capture.frames += 1
+        captured = CapturedFace(_analysed(face), f"event {face.event_id}")
+        if face.quality_ok and face.embedding is not None:
+            capture.good.append(captured)
+        else:
+            capture.rejected.append((captured.origin, face.reasons or ("no usable face",)))
+            capture.rejected_faces.append(captured)
+    return capture
+
+
+def _analysed(face: StoredFace) -> AnalysedFace:
+    verdict = QualityVerdict(
+        accepted=face.quality_ok,
+        reasons=face.reasons,
+        size_px=0,
+        det_score=face.det_score or 0.0,
+        sharpness=0.0,
+        yaw=0.0,
+        pitch=0.0,
+        score=face.quality or 0.0,
+    )
+    detected = DetectedFace(
+        box=np.zeros(4, np.float32),
+        score=face.det_score or 0.0,
+        landmarks=np.zeros((5, 2), np.float32),
+    )
+    return AnalysedFace(detected, verdict, face.embedding, face.liveness)
