@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from facedb.service import FaceService
 
 from .context import open_service
+from .options import liveness_option
 from .output import json_option
 
 
@@ -82,6 +83,7 @@ from .output import json_option
     show_default=True,
     help="Address of --metrics-port.",
 )
+@liveness_option
 @json_option
 def watch_command(
     source: str,
@@ -97,6 +99,7 @@ def watch_command(
     on_event: str | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    liveness: str | None = None,
 ) -> None:
     """Watch a camera, stream or video and log attendance as people pass.
 
@@ -121,8 +124,9 @@ def watch_command(
       facedb watch                                   # camera 0, until Ctrl-C
       facedb watch --source rtsp://cam.local/stream --det-size 480
       facedb watch --source hall.mp4 --output hall_annotated.mp4 --json
+      facedb watch --source door.mp4 --liveness on   # log photos held up as spoof
     """
-    service = open_service(cooldown=cooldown, det_size=det_size)
+    service = open_service(cooldown=cooldown, det_size=det_size, liveness=liveness)
     options = WatchOptions(
         source=source,
         output=output,

@@ -14,14 +14,17 @@ real PostgreSQL, real models and real faces:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, text
 from test_outage import Server, _kiosk, server, server_root  # noqa: F401 (fixtures)
 from watch_scenes import face_crop, queue, write_stills, write_video
 
+from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.service import FaceService
 from facedb.spool import Spool
@@ -85,6 +88,7 @@ def test_a_queue_at_one_spot_and_a_database_outage_in_the_middle(
     faces_dir: Path,
     queue_video: Path,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Cooldown 0: the second run's acceptances are not repeats of the first run's.
     settings = _kiosk(server.url, tmp_path / "kiosk", liveness="off")
@@ -150,6 +154,21 @@ def test_a_queue_at_one_spot_and_a_database_outage_in_the_middle(
             ids[event_id].name,
         )
 
+    # 3. `facedb watch` started while the database is down (it used to exit 12).
+    server.stop()
+    for key, value in (("DATABASE_URL", server.url), ("HOME", str(settings.home))):
+        monkeypatch.setenv(f"FACEDB_{key}", value)
+    monkeypatch.setenv("FACEDB_COOLDOWN", "0")
+    result = CliRunner().invoke(
+        main, ["watch", "--source", str(queue_video), "--max-frames", "6", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    told = [(e["decision"], e["name"], e["offline"]) for e in lines if e["type"] == "event"]
+    assert told == [("accepted", "Barack Obama", True)]
+    assert lines[-1]["type"] == "summary" and lines[-1]["outages"] == 1
+    assert Spool(settings.home).status().pending == 1
+
 
 def _canvas(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """The image at the top left of a mid-grey frame of the given size."""
@@ -171,22 +190,27 @@ def test_a_photo_held_up_is_logged_as_spoof_with_its_score(
     photo_video = write_stills(tmp_path / "photo.avi", _canvas(photo, height, width), 10)
 
     events: list[WatchEvent] = []
-    for video in (live_video, photo_video):
-        watch(service, WatchOptions(source=str(video)), on_event=events.append)
-    assert [(e.decision, e.name) for e in events] == [("accepted", "T1"), ("spoof", None)]
-    accepted, spoof = events
+    watch(service, WatchOptions(source=str(live_video)), on_event=events.append)
+    assert [(e.decision, e.name) for e in events] == [("accepted", "T1")]
     threshold = service.settings.liveness_threshold
-    assert accepted.liveness is not None and accepted.liveness > threshold + 0.3
-    assert spoof.liveness is not None and spoof.liveness < threshold - 0.3
-    assert spoof.logged and spoof.similarity is None
+    assert events[0].liveness is not None and events[0].liveness > threshold + 0.3
+    # The photo, through the command line.
+    result = CliRunner().invoke(
+        main, ["watch", "--source", str(photo_video), "--liveness", "on", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    spoofs = [e for e in lines if e["type"] == "event"]
+    assert [(e["decision"], e["name"], e["similarity"]) for e in spoofs] == [("spoof", None, None)]
+    assert spoofs[0]["liveness"] < threshold - 0.3 and spoofs[0]["logged"]
+    assert lines[-1]["spoofs"] == 1
     with service.transaction() as session:
         rows = session.execute(
             select(Attendance.event_id, Attendance.decision, Attendance.liveness)
         ).all()
     service.close()
-    by_id = {row.event_id: row for row in rows}
-    assert len(rows) == 2
-    for event in events:
-        row = by_id[event.event_id]
-        assert row.decision == event.decision
-        assert row.liveness == pytest.approx(event.liveness)
+    logged = {str(r.event_id): (r.decision, r.liveness) for r in rows}
+    assert logged == {
+        str(events[0].event_id): ("accepted", pytest.approx(events[0].liveness)),
+        spoofs[0]["event_id"]: ("spoof", pytest.approx(spoofs[0]["liveness"])),
+    }
