@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import secrets
 import ssl
 import threading
 from dataclasses import dataclass
@@ -108,9 +110,10 @@ class MqttPublisher:
         if self._client is not None and self._connected.is_set():
             return self._client
         self.close(announce=False)
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"facedb-{self.device}", clean_session=True
-        )
+        # One client id per process: a broker disconnects a client when another
+        # connects with its id (facedb serve --workers N runs N workers).
+        client_id = f"facedb-{self.device}-{os.getpid()}-{secrets.token_hex(3)}"
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         client.connect_timeout = self.config.timeout
         if self.config.username:
             client.username_pw_set(self.config.username, self.config.password)
