@@ -62,6 +62,8 @@ class GalleryCache:
     users: tuple[CachedUser, ...]
     owners: npt.NDArray[np.int64]  # [N] user id of each embedding
     embeddings: npt.NDArray[np.float32]  # [N, 512], L2-normalised
+    # The database it was read from (facedb/identity.py target); None: not recorded.
+    database: str | None = None
 
     def age_seconds(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - self.written_at).total_seconds()
@@ -108,6 +110,7 @@ class GalleryCache:
             users=tuple(u for u in self.users if u.id != user_id),
             owners=self.owners[keep],
             embeddings=self.embeddings[keep],
+            database=self.database,
         )
 
 
@@ -134,6 +137,7 @@ def write(home: Path, cache: GalleryCache) -> Path:
         "model": cache.model,
         "written_at": cache.written_at.astimezone(UTC).isoformat(),
         "calibrated_threshold": cache.calibrated_threshold,
+        "database": cache.database,
         "users": [{"id": u.id, "name": u.name, "active": u.active} for u in cache.users],
     }
     buffer = io.BytesIO()
@@ -148,9 +152,16 @@ def write(home: Path, cache: GalleryCache) -> Path:
     return path
 
 
-def load(home: Path, model: str, max_age_s: float, now: datetime | None = None) -> GalleryCache:
+def load(
+    home: Path,
+    model: str,
+    max_age_s: float,
+    now: datetime | None = None,
+    database: str | None = None,
+) -> GalleryCache:
     """The cache of ``model``, refused (NoGalleryCacheError) when missing, unreadable,
-    or older than ``max_age_s`` seconds (0 = offline verification disabled)."""
+    older than ``max_age_s`` seconds (0 = offline verification disabled), or made from
+    another database than ``database`` (facedb/identity.py; None: not checked)."""
     if max_age_s <= 0:
         raise NoGalleryCacheError(
             "offline verification is disabled (FACEDB_CACHE_MAX_AGE=0): no gallery is kept "
@@ -158,6 +169,12 @@ def load(home: Path, model: str, max_age_s: float, now: datetime | None = None) 
         )
     path = cache_path(home, model)
     cache = read(path)
+    if database is not None and cache.database != database:
+        raise NoGalleryCacheError(
+            f"the offline gallery cache {path} was made from another database "
+            f"({cache.database or 'not recorded'}), not {database}: it is rewritten when "
+            "this kiosk reaches its database (facedb cache refresh)"
+        )
     age = cache.age_seconds(now)
     if age > max_age_s:
         raise NoGalleryCacheError(
@@ -195,6 +212,7 @@ def read(path: Path) -> GalleryCache:
             users=users,
             owners=owners,
             embeddings=embeddings,
+            database=meta.get("database"),
         )
     except FileNotFoundError:
         raise NoGalleryCacheError(

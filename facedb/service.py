@@ -3,6 +3,7 @@ where decisions are made and logged. The CLI calls only this module."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ import numpy as np
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from facedb import gallery_cache, policy, sync, timezones
+from facedb import gallery_cache, identity, policy, sync, timezones
 from facedb.capture import Capture, CapturedFace, capture_faces, diverse_selection, mean_embedding
 from facedb.config import Settings
 from facedb.decision import (
@@ -216,7 +217,7 @@ class FaceService:
         # One service may serve concurrent requests (facedb serve): the first use of
         # the models or the database happens once.
         self._lock = threading.Lock()
-        self.spool = Spool(settings.home)
+        self.spool = Spool(settings.home, database=identity.target(settings))
 
     @property
     def pipeline(self) -> FacePipeline:
@@ -809,7 +810,10 @@ class FaceService:
 
     def _load_cache(self) -> gallery_cache.GalleryCache:
         return gallery_cache.load(
-            self.settings.home, self.pipeline.embedder_name, self.settings.cache_max_age
+            self.settings.home,
+            self.pipeline.embedder_name,
+            self.settings.cache_max_age,
+            database=identity.target(self.settings),
         )
 
     def sync(self, *, refresh_cache: bool = True) -> None:
@@ -863,6 +867,7 @@ class FaceService:
             return None
         with self.transaction() as session:
             snapshot = sync.snapshot(session, self.pipeline.embedder_name)
+        snapshot = dataclasses.replace(snapshot, database=identity.target(self.settings))
         gallery_cache.write(self.settings.home, snapshot)
         return snapshot
 

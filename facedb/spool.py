@@ -48,6 +48,8 @@ EVENTS_FILE = "events.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 UNREADABLE_FILE = "unreadable.txt"
 REPLAY_PREFIX = "replay-"
+DATABASE_FILE = "database"  # the target (facedb/identity.py) the pending events belong to
+FOREIGN_PREFIX = "other-database-"
 # Events per replay transaction.
 REPLAY_BATCH = 200
 FORMAT_VERSION = 1
@@ -73,6 +75,7 @@ class ReplayResult:
     refused: int  # events the database refused (moved to rejected.jsonl)
     unreadable: int  # lines skipped (moved to unreadable.txt)
     skipped: bool = False  # another process was replaying: nothing done
+    foreign: int = 0  # events of another database, set aside (never replayed here)
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,62 @@ def event_from_line(line: bytes) -> AttendanceEvent | None:
 class Spool:
     """The spool of one FACEDB_HOME. Safe to use from several threads and processes."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, database: str | None = None) -> None:
+        """``database``: the target (facedb/identity.py) that events appended now
+        belong to; the spool records it, and a replay towards another database sets
+        the events aside instead of sending them (None: not recorded or checked)."""
         self.directory = home / SPOOL_DIR
+        self.database = database
+
+    @property
+    def database_path(self) -> Path:
+        return self.directory / DATABASE_FILE
+
+    def recorded_database(self) -> str | None:
+        try:
+            return self.database_path.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _bind(self) -> None:
+        """Under the lock: pending events of another database are set aside, then this
+        spool is marked as the current database's. Events spooled before any database
+        was recorded (an older facedb) are taken as the current database's."""
+        if self.database is None:
+            return
+        recorded = self.recorded_database()
+        if recorded == self.database:
+            return
+        if recorded is not None:
+            self._set_aside(recorded)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.database_path.write_text(self.database + "\n", encoding="utf-8")
+        _fsync_dir(self.directory)
+
+    def _set_aside(self, recorded: str | None) -> int:
+        """Moves the pending files to other-database-N/ with their database's name."""
+        pending = [p for p in self._pending_files() if _size(p) > 0]
+        if not pending:
+            return 0
+        count = sum(len(_read_events(p)[0]) for p in pending)
+        index = 1
+        while (self.directory / f"{FOREIGN_PREFIX}{index}").exists():
+            index += 1
+        aside = self.directory / f"{FOREIGN_PREFIX}{index}"
+        aside.mkdir(mode=0o700)
+        (aside / DATABASE_FILE).write_text((recorded or "not recorded") + "\n", encoding="utf-8")
+        for path in pending:
+            path.rename(aside / path.name)
+        _fsync_dir(self.directory)
+        log.warning(
+            "%d spooled event(s) belong to another database (%s), not %s: set aside in %s, "
+            "never replayed here",
+            count,
+            recorded or "not recorded",
+            self.database,
+            aside,
+        )
+        return count
 
     @property
     def events_path(self) -> Path:
@@ -166,6 +223,7 @@ class Spool:
         """Adds one event, durably (fsync'd) before returning."""
         line = event_to_line(event)
         with self._locked(".lock"):
+            self._bind()
             fd = os.open(self.events_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 size = os.fstat(fd).st_size
@@ -237,6 +295,11 @@ class Spool:
         with self._locked(".replay.lock", wait=wait) as acquired:
             if not acquired:
                 return ReplayResult(0, 0, 0, 0, skipped=True)
+            foreign = 0
+            if self.database is not None and self.recorded_database() not in (None, self.database):
+                with self._locked(".lock"):
+                    foreign = self._set_aside(self.recorded_database())
+                    self._bind()
             self._take_aside()
             sent = inserted = refused = unreadable = 0
             for path in sorted(self.directory.glob(f"{REPLAY_PREFIX}*.jsonl")):
@@ -253,7 +316,7 @@ class Spool:
                 path.unlink()
                 _fsync_dir(self.directory)
                 log.info("replayed %s: %d event(s)", path.name, len(events))
-            return ReplayResult(sent, inserted, refused, unreadable)
+            return ReplayResult(sent, inserted, refused, unreadable, foreign=foreign)
 
     def _take_aside(self) -> None:
         """Renames events.jsonl to a replay file, so that appends go on meanwhile."""
