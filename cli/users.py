@@ -118,7 +118,8 @@ def remove(name: str, yes: bool) -> None:
     default=True,
     show_default=True,
     help="Rewrite face_embeddings and its indexes and push the WAL past a checkpoint, so "
-    "that the vectors leave the disk (verifications wait meanwhile: ~1 s per 1,000 faces).",
+    "that the vectors leave the disk (verifications wait meanwhile: 3.4 s at 1,000 faces, "
+    "48 s at 10,000 on 2 cores). With many people to forget, --no-shred for all but the last.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option

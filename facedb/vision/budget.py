@@ -40,8 +40,8 @@ DEFAULT_MAX_FILE_BYTES = 64 * MB
 # Declared width x height.
 DEFAULT_MAX_PIXELS = 100_000_000
 # Peak bytes that decoding one image may allocate (see decode_cost). A 36-megapixel
-# 8-bit colour photo costs 217 MB; a 9000x9000 grey PNG 324 MB and a 6000x6000
-# 16-bit RGBA PNG 684 MB: refused.
+# 8-bit colour photo turned by EXIF costs 207 MiB; a 9000x9000 grey PNG 309 MiB and
+# a 6000x6000 16-bit RGBA PNG 549 MiB: refused.
 DEFAULT_MAX_DECODED_BYTES = 256 * MB
 # Bytes that the decoded images of one request may hold together (10 images at most).
 DEFAULT_MAX_REQUEST_BYTES = 320 * MB
