@@ -20,6 +20,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.errors import QualityError
 from facedb.service import FaceService, VerifyResult
 from facedb.store import roles
 from facedb.store.engine import make_engine
@@ -342,3 +343,21 @@ def test_offline_evidence_is_replayed_with_its_event(
     assert not list((home / "spool" / "evidence").glob("*.json"))
     offline.close()
     online.close()
+
+
+def test_a_face_the_quality_gate_refused_is_kept_but_not_enrolled(
+    gallery: Gallery, service: FaceService, tmp_path: Path
+) -> None:
+    image = cv2.imread(str(gallery.photo(OTHER_STRANGER, 0)))
+    blurred = tmp_path / "blurred.png"
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(image, (0, 0), 6))
+    result = service.verify(str(blurred), device="door-b")
+    assert result.decision == "bad_quality", result
+    kept = _evidence(gallery, result.event_id)
+    assert kept is not None and kept[3] is False  # kept, as refused by the gate
+    shown = gallery.json("review", "show", str(result.event_id))
+    assert isinstance(shown, dict) and shown["reasons"]
+    refused = gallery.run("review", "enrol", str(result.event_id), "--name", "Blurry", "--new")
+    assert refused.exit_code == QualityError.exit_code, refused.output
+    assert "quality gate" in refused.output and "Traceback" not in refused.output
+    assert gallery.sql("SELECT count(*) FROM users WHERE name = 'Blurry'") == [(0,)]
