@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from facedb.errors import InvalidInputError, UnknownUserError
 from facedb.events.webhooks import Outcome, check_url, post
@@ -132,6 +133,15 @@ def worker(service: FaceService, *, poll: float = 1.0) -> DeliveryWorker:
     """The delivery worker on the service's database and settings."""
     from facedb.events import metrics
 
+    def listen_connection() -> Any:
+        pooled = service.database.engine.raw_connection()
+        pooled.detach()  # LISTEN keeps it: never back to the pool
+        return pooled.dbapi_connection
+
     return DeliveryWorker(
-        service.settings, service.transaction, poll=poll, on_result=metrics.record_delivery
+        service.settings,
+        service.transaction,
+        poll=poll,
+        on_result=metrics.record_delivery,
+        listen=listen_connection,
     )

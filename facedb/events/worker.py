@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from facedb.config import Settings
 from facedb.errors import FacedbError
 from facedb.events.mqtt import MqttConfig, MqttPublisher
+from facedb.events.wakeup import Wakeup
 from facedb.events.webhooks import Outcome, post
 from facedb.store import outbox
 from facedb.store.outbox import Claimed
@@ -66,6 +69,7 @@ class DeliveryWorker:
         *,
         poll: float = 1.0,
         on_result: Callable[[str, Outcome], None] | None = None,
+        listen: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = settings
         self.transaction = transaction
@@ -76,6 +80,8 @@ class DeliveryWorker:
             MqttPublisher(self.mqtt_config, settings.device_name) if self.mqtt_config else None
         )
         self._stop = threading.Event()
+        # ``listen``: a new DBAPI connection, to LISTEN for new messages.
+        self._wakeup = Wakeup(listen, self._stop) if listen is not None else None
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(PARALLEL_POSTS, thread_name_prefix="facedb-hook")
         self._rounds = 0
@@ -168,6 +174,8 @@ class DeliveryWorker:
         ``poll`` s when nothing was due. A database that is down is waited for."""
         paused = False
         while not self._stop.is_set():
+            if self._wakeup is not None:
+                self._wakeup.listen()
             try:
                 result = self.run_once()
             except (FacedbError, DBAPIError) as exc:
@@ -184,7 +192,19 @@ class DeliveryWorker:
             if result.attempted == 0:
                 if until_idle:
                     return
-                self._stop.wait(self.poll)
+                self._idle(self.poll)
+
+    def _idle(self, seconds: float) -> None:
+        """Waits ``seconds``, or less when a message is written (wakeup.py)."""
+        if self._wakeup is None:
+            self._stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            before = self._wakeup.woken
+            self._wakeup.wait(left)
+            if self._wakeup.woken != before:
+                return
 
     def start(self) -> None:
         """run() on a daemon thread (facedb serve)."""
@@ -202,3 +222,5 @@ class DeliveryWorker:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.publisher is not None:
             self.publisher.close()
+        if self._wakeup is not None:
+            self._wakeup.close()

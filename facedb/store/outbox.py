@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 PAYLOAD_TYPE = "attendance"
 PAYLOAD_VERSION = 1
 ERROR_MAX_LENGTH = 500
+NOTIFY_CHANNEL = "facedb_outbox"  # LISTENed by facedb/events/wakeup.py
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ def enqueue(session: Session, events: Sequence[AttendanceEvent]) -> int:
     ]
     if deliveries:
         session.execute(insert(OutboxDelivery).values(deliveries).on_conflict_do_nothing())
+        # Wakes the workers at commit (facedb/events/wakeup.py); nothing on a rollback.
+        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
     return len(deliveries)
 
 
