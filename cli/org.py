@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import click
 
+from facedb.config import Settings
 from facedb.timeattendance import Membership, TimeAttendance
 
-from .context import open_service
 from .output import json_option, print_json, print_table
 
 tz_option = click.option(
@@ -17,7 +17,10 @@ tz_option = click.option(
 
 
 def time_attendance(tz: str | None = None) -> TimeAttendance:
-    return TimeAttendance(open_service(), tz)
+    """The use cases for this command, closed when it ends (no models are loaded)."""
+    service = TimeAttendance(Settings.load(), tz)
+    click.get_current_context().call_on_close(service.close)
+    return service
 
 
 def _print_members(rows: Sequence[Membership], as_json: bool) -> None:

@@ -1032,7 +1032,11 @@ class FaceService:
             raise InvalidInputError(
                 f"--older-than {older_than.days}d is longer than any date"
             ) from None
+        from facedb.store.corrections import refuse_purge_in_locked_period
+
         with self.transaction() as session:
+            # A locked pay period keeps its events (PeriodLockedError, exit code 21).
+            refuse_purge_in_locked_period(session, before)
             kept_from = datetime.now(UTC) - timedelta(days=self.settings.evidence_days)
             evidence.purge_before(session, min(before, kept_from))
             return attendance.purge_before(session, before)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -136,3 +138,28 @@ def test_bad_input_is_one_line_not_a_traceback(settings: Settings) -> None:
         result = run(*args)
         assert result.exit_code == code, (args, result.output)
         assert message in result.stderr and "Traceback" not in result.output, args
+
+
+def test_the_commands_load_no_face_models() -> None:
+    # An administrator's timesheet never waits for onnxruntime or OpenCV to import.
+    code = (
+        "import sys, facedb.cli.org, facedb.cli.schedules, facedb.cli.timesheet; "
+        "print(sorted(m for m in ('onnxruntime', 'cv2', 'facedb.service') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_purge_refused_in_a_locked_period(settings: Settings) -> None:
+    service = FaceService(settings)
+    with service.transaction() as s:
+        user_id = create_user(s, "Lee", None, {}).id
+    _log(service, user_id, datetime(2000, 1, 10, 9, tzinfo=PARIS), "lobby")
+    ok("period", "lock", "2000-01", "--tz", "Europe/Paris")
+    refused = run("attendance", "purge", "--older-than", "1d", "--yes")
+    assert refused.exit_code == 21 and "locked pay period 2000-01-01..2000-01-31" in refused.stderr
+    ok("period", "unlock", "2000-01-01", "2000-01-31", "--reason", "retention")
+    assert (
+        "deleted 1 attendance row"
+        in ok("attendance", "purge", "--older-than", "1d", "--yes").stdout
+    )

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BigInteger, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 # The columns of timesheet(), in order; TimesheetDay has the same fields.
@@ -96,16 +97,17 @@ def timesheet_days(
 ) -> list[TimesheetDay]:
     """Rows of timesheet(date_from, date_to, default_zone), for these people only
     when user_ids is given (None: everyone), ordered by name and day."""
-    sql = f"SELECT {', '.join(COLUMNS)} FROM timesheet(:date_from, :date_to, :zone)"
-    params: dict[str, object] = {"date_from": date_from, "date_to": date_to, "zone": default_zone}
-    statement = text(sql)
-    if user_ids is not None:
-        statement = text(sql + " WHERE user_id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
-        )
-        if not user_ids:
-            return []
-        params["ids"] = list(user_ids)
+    if user_ids is not None and not user_ids:
+        return []
+    statement = text(
+        f"SELECT {', '.join(COLUMNS)} FROM timesheet(:date_from, :date_to, :zone, :ids)"
+    ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+    params = {
+        "date_from": date_from,
+        "date_to": date_to,
+        "zone": default_zone,
+        "ids": list(user_ids) if user_ids is not None else None,
+    }
     return [TimesheetDay(*row) for row in session.execute(statement, params)]
 
 

@@ -1,18 +1,29 @@
 """Time and attendance use cases: sites, groups, devices, shifts, holidays, leave,
 corrections, locked periods and timesheets. People are named as in `facedb users`;
-every write is one transaction of the FaceService's database."""
+every call is one transaction; no face models are loaded."""
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from facedb.config import Settings
 from facedb.errors import InvalidInputError
-from facedb.service import FaceService
 from facedb.store import corrections, org, schedules
 from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo
+from facedb.store.engine import (
+    Database,
+    connection_lost,
+    describe_connection_error,
+    open_database,
+)
 from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
@@ -21,40 +32,68 @@ from facedb.timezones import check_zone, local_zone
 
 
 class TimeAttendance:
-    """The use cases, on the database of ``service``; ``zone`` is the default time
-    zone (of people with no site and of unregistered devices)."""
+    """The use cases, on the database of ``settings`` (opened on first use; no
+    models are loaded); ``zone`` is the default time zone (of people with no site
+    and of unregistered devices), else the system's."""
 
-    def __init__(self, service: FaceService, zone: str | None = None) -> None:
-        self.service = service
+    def __init__(
+        self, settings: Settings, zone: str | None = None, database: Database | None = None
+    ) -> None:
+        self.settings = settings
         self.zone = check_zone(zone) if zone else local_zone()
+        self._database = database
+        self._lock = threading.Lock()
+
+    @property
+    def database(self) -> Database:
+        with self._lock:
+            if self._database is None:
+                self._database = open_database(self.settings)
+            return self._database
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction, committed at the end; a server that goes
+        away is DatabaseUnreachableError, as in FaceService.transaction."""
+        try:
+            with Session(self.database.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if not connection_lost(exc):
+                raise
+            raise describe_connection_error(exc, self.database.libpq_url) from None
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.engine.dispose()
 
     # -- sites, groups, devices ---------------------------------------------------
 
     def add_site(self, name: str, timezone: str | None) -> SiteInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.create_site(s, name, timezone or self.zone)
 
     def sites(self) -> list[SiteInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.list_sites(s)
 
     def add_group(self, name: str, kind: str) -> GroupInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.create_group(s, name, kind)
 
     def groups(self) -> list[GroupInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.list_groups(s)
 
     def assign_site(self, people: Sequence[str], site: str | None) -> list[Membership]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             ids = [get_user(s, name).id for name in people]
             for user_id in ids:
                 org.assign_site(s, user_id, site)
             return [org.membership(s, user_id) for user_id in ids]
 
     def join_group(self, group: str, people: Sequence[str], *, leave: bool) -> list[Membership]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             ids = [get_user(s, name).id for name in people]
             for user_id in ids:
                 if leave:
@@ -64,23 +103,23 @@ class TimeAttendance:
             return [org.membership(s, user_id) for user_id in ids]
 
     def membership(self, person: str) -> Membership:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.membership(s, get_user(s, person).id)
 
     def set_device(
         self, name: str, site: str | None, timezone: str | None, role: str
     ) -> DeviceInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.register_device(
                 s, name, site=site, timezone=timezone, role=role, default_zone=self.zone
             )
 
     def devices(self) -> list[DeviceInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.list_devices(s, default_zone=self.zone, include_seen=True)
 
     def remove_device(self, name: str) -> bool:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return org.remove_device(s, name)
 
     # -- schedules ----------------------------------------------------------------
@@ -94,7 +133,7 @@ class TimeAttendance:
         break_minutes: int,
         grace_minutes: int,
     ) -> ShiftInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.create_shift(
                 s,
                 name,
@@ -106,7 +145,7 @@ class TimeAttendance:
             )
 
     def shifts(self) -> list[ShiftInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.list_shifts(s)
 
     def assign_shift(
@@ -118,7 +157,7 @@ class TimeAttendance:
         valid_from: date,
         valid_to: date | None,
     ) -> AssignmentInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             user_id = get_user(s, person).id if person is not None else None
             new_id = schedules.assign_shift(
                 s, shift, user_id=user_id, group=group, valid_from=valid_from, valid_to=valid_to
@@ -126,23 +165,23 @@ class TimeAttendance:
             return next(a for a in schedules.list_assignments(s) if a.id == new_id)
 
     def assignments(self) -> list[AssignmentInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.list_assignments(s)
 
     def remove_assignment(self, assignment_id: int) -> bool:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.remove_assignment(s, assignment_id)
 
     def add_holiday(self, day: date, name: str, site: str | None) -> HolidayInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.add_holiday(s, day, name, site)
 
     def holidays(self, date_from: date | None, date_to: date | None) -> list[HolidayInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.list_holidays(s, date_from, date_to)
 
     def remove_holiday(self, day: date, site: str | None) -> bool:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.remove_holiday(s, day, site)
 
     def add_leave(
@@ -155,7 +194,7 @@ class TimeAttendance:
         note: str | None,
         by: str,
     ) -> LeaveInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             user_id = get_user(s, person).id
             leave_id = schedules.add_leave(
                 s, user_id, kind, day_from, day_to, minutes=minutes, note=note, created_by=by
@@ -163,12 +202,12 @@ class TimeAttendance:
             return next(lv for lv in schedules.list_leave(s, user_id) if lv.id == leave_id)
 
     def leave(self, person: str | None, date_from: date | None) -> list[LeaveInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             user_id = get_user(s, person).id if person is not None else None
             return schedules.list_leave(s, user_id, date_from)
 
     def remove_leave(self, leave_id: int) -> bool:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return schedules.remove_leave(s, leave_id)
 
     # -- corrections and periods --------------------------------------------------
@@ -185,7 +224,7 @@ class TimeAttendance:
         by: str,
     ) -> CorrectionInfo:
         """A missed punch; a time without a zone is read in the person's site's zone."""
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             user_id = get_user(s, person).id
             if when.tzinfo is None:
                 when = when.replace(tzinfo=ZoneInfo(org.person_zone(s, user_id, self.zone)))
@@ -211,30 +250,30 @@ class TimeAttendance:
         person: str | None = None,
     ) -> CorrectionInfo:
         event = _event_id(event_id)
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             user_id = get_user(s, person).id if person is not None else None
             return corrections.correct_event(
                 s, event, action, reason=reason, note=note, created_by=by, user_id=user_id
             )
 
     def corrections(self, since: datetime | None) -> list[CorrectionInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return corrections.list_corrections(s, since)
 
     def history(self, event_id: str) -> EventHistory:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return corrections.event_history(s, _event_id(event_id))
 
     def lock(self, day_from: date, day_to: date, by: str) -> PeriodInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return corrections.lock_period(s, day_from, day_to, self.zone, by)
 
     def unlock(self, day_from: date, day_to: date, by: str, reason: str) -> PeriodInfo:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return corrections.unlock_period(s, day_from, day_to, by, reason)
 
     def periods(self) -> list[PeriodInfo]:
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             return corrections.list_periods(s)
 
     # -- timesheets ---------------------------------------------------------------
@@ -252,7 +291,7 @@ class TimeAttendance:
             raise InvalidInputError(f"--to {date_to} is before --from {date_from}")
         if (date_to - date_from).days > 366:
             raise InvalidInputError("a timesheet covers at most 367 days")
-        with self.service.transaction() as s:
+        with self.transaction() as s:
             scope = org.user_ids_in_scope(s, site, group)
             if person is not None:
                 user_id = get_user(s, person).id

@@ -62,7 +62,8 @@ WHERE s.action IS DISTINCT FROM 'void'
 # column means and how a work day's window is drawn.
 TIMESHEET = """
 CREATE FUNCTION timesheet(p_from date, p_to date,
-                          p_default_tz text DEFAULT current_setting('TimeZone'))
+                          p_default_tz text DEFAULT current_setting('TimeZone'),
+                          p_user_ids bigint[] DEFAULT NULL)
 RETURNS TABLE (
     user_id bigint, name text, external_id text, site text, timezone text, work_day date,
     shift text,
@@ -71,13 +72,18 @@ RETURNS TABLE (
     worked_minutes integer, late_minutes integer, early_leave_minutes integer,
     missing_clock_out boolean, absent boolean, leave text, leave_minutes integer,
     holiday text, expected_minutes integer, overtime_minutes integer, status text)
-LANGUAGE sql STABLE AS $fn$
+LANGUAGE sql STABLE
+-- The planner cannot estimate these CTEs; a nested loop over events x days is
+-- quadratic, hash and merge joins are linear (docs/BENCHMARKS.md).
+SET enable_nestloop = off
+AS $fn$
 WITH people AS (
     SELECT u.id AS user_id, u.name::text AS name, u.external_id, u.active, s.id AS site_id,
            s.name::text AS site, coalesce(s.timezone, p_default_tz) AS tz
     FROM users u
     LEFT JOIN user_sites us ON us.user_id = u.id
     LEFT JOIN sites s ON s.id = us.site_id
+    WHERE p_user_ids IS NULL OR u.id = ANY (p_user_ids)
 ), days AS (
     SELECT p_from - 1 + i AS day FROM generate_series(0, p_to - p_from + 2) AS i
 ), candidates AS (
@@ -91,53 +97,60 @@ WITH people AS (
     FROM candidates c
     JOIN days d ON d.day >= c.valid_from AND (c.valid_to IS NULL OR d.day <= c.valid_to)
     ORDER BY c.user_id, d.day, c.own DESC, c.valid_from DESC, c.id DESC
-), plan AS (
-    SELECT p.user_id, p.name, p.external_id, p.active, p.site_id, p.site, p.tz, d.day,
-           sh.name::text AS shift, sh.break_minutes, sh.grace_minutes,
-           sh.id IS NOT NULL AS has_plan,
-           coalesce(extract(isodow FROM d.day)::smallint = ANY (sh.weekdays), false)
-               AS scheduled,
-           timezone(p.tz, d.day + sh.start_time) AS start_at,
-           timezone(p.tz, d.day + sh.end_time
+), zone_days AS (
+    -- Local midnights and shift times per zone and day, not per person: timezone()
+    -- runs a few hundred times instead of three times per person-day.
+    SELECT z.tz, d.day, timezone(z.tz, d.day::timestamp) AS midnight
+    FROM (SELECT DISTINCT tz FROM people) z CROSS JOIN days d
+), shift_days AS (
+    SELECT zd.tz, zd.day, sh.id AS shift_id, sh.name::text AS shift, sh.break_minutes,
+           sh.grace_minutes,
+           extract(isodow FROM zd.day)::smallint = ANY (sh.weekdays) AS scheduled,
+           timezone(zd.tz, zd.day + sh.start_time) AS start_at,
+           timezone(zd.tz, zd.day + sh.end_time
                     + CASE WHEN sh.end_time <= sh.start_time
-                           THEN interval '1 day' ELSE interval '0' END) AS end_at,
-           timezone(p.tz, d.day::timestamp) AS midnight
+                           THEN interval '1 day' ELSE interval '0' END) AS end_at
+    FROM zone_days zd CROSS JOIN shifts sh
+), plan AS (
+    SELECT p.user_id, p.tz, d.day, zd.midnight, sd.shift, sd.break_minutes,
+           sd.grace_minutes, a.shift_id IS NOT NULL AS has_plan,
+           coalesce(sd.scheduled, false) AS scheduled,
+           CASE WHEN sd.scheduled THEN sd.start_at END AS s_start,
+           CASE WHEN sd.scheduled THEN sd.end_at END AS s_end
     FROM people p
     CROSS JOIN days d
+    JOIN zone_days zd ON zd.tz = p.tz AND zd.day = d.day
     LEFT JOIN assigned a ON a.user_id = p.user_id AND a.day = d.day
-    LEFT JOIN shifts sh ON sh.id = a.shift_id
-), sched AS (
-    SELECT pl.*,
-           CASE WHEN pl.scheduled THEN pl.start_at END AS s_start,
-           CASE WHEN pl.scheduled THEN pl.end_at END AS s_end
-    FROM plan pl
-), bounds AS (
+    LEFT JOIN shift_days sd ON sd.tz = p.tz AND sd.day = d.day AND sd.shift_id = a.shift_id
+), windows AS (
     -- A work day starts at local midnight, or, after a shift that ended past
     -- midnight, 4 hours after that shift's end (at most 2 hours before this day's
     -- own start): a night shift's punches belong to the day it starts on.
-    SELECT sc.*,
-           CASE WHEN lag(sc.s_end) OVER w > sc.midnight
-                THEN greatest(sc.midnight,
-                              least(lag(sc.s_end) OVER w + interval '4 hours',
-                                    sc.s_start - interval '2 hours'))
-                ELSE sc.midnight END AS b_start
-    FROM sched sc
-    WINDOW w AS (PARTITION BY sc.user_id ORDER BY sc.day)
-), windows AS (
-    SELECT b.*, lead(b.b_start) OVER (PARTITION BY b.user_id ORDER BY b.day) AS b_end
-    FROM bounds b
-), ev AS (
-    SELECT e.user_id, e.event_id, e.occurred_at, e.direction
+    SELECT l.*,
+           CASE WHEN l.prev_end > l.midnight
+                THEN greatest(l.midnight, least(l.prev_end + interval '4 hours',
+                                                l.s_start - interval '2 hours'))
+                ELSE l.midnight END AS b_start
+    FROM (SELECT pl.*, lag(pl.s_end) OVER (PARTITION BY pl.user_id ORDER BY pl.day) AS prev_end
+          FROM plan pl) l
+), ev AS MATERIALIZED (
+    -- Each event's local calendar day; it belongs to that work day, or to the day
+    -- before when it comes before that day's start (a night shift's morning).
+    SELECT e.user_id, e.event_id, e.occurred_at, e.direction,
+           (e.occurred_at AT TIME ZONE p.tz)::date AS local_day
     FROM attendance_effective e
-    WHERE e.user_id IS NOT NULL
-      AND e.occurred_at >= timezone('UTC', (p_from - 2)::timestamp)
+    JOIN people p ON p.user_id = e.user_id
+    WHERE e.occurred_at >= timezone('UTC', (p_from - 2)::timestamp)
       AND e.occurred_at < timezone('UTC', (p_to + 3)::timestamp)
 ), dayev AS (
-    SELECT w.user_id, w.day, e.event_id, e.occurred_at, e.direction
-    FROM windows w
-    JOIN ev e ON e.user_id = w.user_id
-             AND e.occurred_at >= w.b_start AND e.occurred_at < w.b_end
-    WHERE w.day BETWEEN p_from AND p_to
+    SELECT x.* FROM (
+        SELECT w.user_id,
+               CASE WHEN e.occurred_at < w.b_start THEN w.day - 1 ELSE w.day END AS day,
+               e.event_id, e.occurred_at, e.direction
+        FROM ev e
+        JOIN windows w ON w.user_id = e.user_id AND w.day = e.local_day
+    ) x
+    WHERE x.day BETWEEN p_from AND p_to
 ), ordered AS (
     SELECT de.*,
            lag(de.direction) OVER o AS prev_dir,
@@ -184,13 +197,15 @@ WITH people AS (
     WHERE h.day BETWEEN p_from AND p_to
     ORDER BY p.user_id, h.day, h.site_id NULLS LAST
 ), measured AS (
-    SELECT w.*, a.punches, a.paired, a.first_at, a.last_at, ps.worked_s AS paired_s,
+    SELECT w.*, pp.name, pp.external_id, pp.active, pp.site,
+           a.punches, a.paired, a.first_at, a.last_at, ps.worked_s AS paired_s,
            ps.first_in AS paired_in, ps.last_out AS paired_out, ps.missing AS paired_missing,
            lv.kind AS leave_kind, lv.minutes AS leave_part, hol.name AS holiday_name,
            CASE WHEN w.scheduled
                 THEN (floor(extract(epoch FROM w.s_end - w.s_start) / 60)
                       - w.break_minutes)::int END AS sched_min
     FROM windows w
+    JOIN people pp ON pp.user_id = w.user_id
     LEFT JOIN all_sum a ON a.user_id = w.user_id AND a.day = w.day
     LEFT JOIN paired_sum ps ON ps.user_id = w.user_id AND ps.day = w.day
     LEFT JOIN lv ON lv.user_id = w.user_id AND lv.day = w.day
@@ -420,7 +435,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS timesheet_today")
-    op.execute("DROP FUNCTION IF EXISTS timesheet(date, date, text)")
+    op.execute("DROP FUNCTION IF EXISTS timesheet(date, date, text, bigint[])")
     op.execute("DROP VIEW IF EXISTS attendance_effective")
     op.drop_table("pay_periods")
     op.drop_table("attendance_corrections")

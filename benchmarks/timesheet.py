@@ -1,0 +1,130 @@
+"""`facedb timesheet` at scale: 1,000 people, one month, about 40,000 accepted events.
+
+The people are at one site (Europe/Paris): 700 on a 09:00-17:00 day shift and 100 on
+a 22:00-06:00 night shift (both Monday to Friday, assigned through groups), 200 with
+no schedule. On each weekday of November 2026 a scheduled person comes with
+probability 0.95 and punches in and out (in/out doors for the day shift, the 'both'
+lobby kiosk for the others); 5 % of the attempts are unknown or rejected. The
+timesheet of the month is timed through TimeAttendance.timesheet (what the command
+runs), and the command itself end to end in a new process.
+
+    python -m benchmarks.timesheet            # prints JSON
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from benchmarks.common import percentile
+from benchmarks.pg import bench_database
+from facedb.config import Settings
+from facedb.timeattendance import TimeAttendance
+
+FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
+
+_SETUP = [
+    "INSERT INTO users (name) SELECT 'person-' || lpad(i::text, 4, '0') "
+    "FROM generate_series(1, 1000) i",
+    "INSERT INTO sites (name, timezone) VALUES ('Paris', 'Europe/Paris')",
+    "INSERT INTO user_sites (user_id, site_id) SELECT u.id, s.id FROM users u, sites s",
+    "INSERT INTO devices (name, site_id, role) SELECT d, s.id, r FROM sites s, "
+    "(VALUES ('door-in', 'in'), ('door-out', 'out'), ('lobby', 'both')) v(d, r)",
+    "INSERT INTO groups (name) VALUES ('day'), ('night')",
+    "INSERT INTO group_members (group_id, user_id) SELECT g.id, u.id FROM groups g, users u "
+    "WHERE (g.name = 'day' AND u.id <= 700) OR (g.name = 'night' AND u.id BETWEEN 701 AND 800)",
+    "INSERT INTO shifts (name, start_time, end_time, break_minutes) "
+    "VALUES ('day', '09:00', '17:00', 60), ('night', '22:00', '06:00', 30)",
+    "INSERT INTO shift_assignments (shift_id, group_id, valid_from) "
+    "SELECT s.id, g.id, '2026-01-01' FROM shifts s JOIN groups g ON g.name = s.name",
+]
+
+# One row per person, weekday and punch (in, out), with the start of their day.
+_EVENTS = """
+INSERT INTO attendance (event_id, occurred_at, kind, decision, user_id, similarity,
+                        threshold, device, model)
+SELECT gen_random_uuid(),
+       timezone('Europe/Paris', d::timestamp
+                + CASE WHEN u.id BETWEEN 701 AND 800 THEN time '22:00' ELSE time '09:00' END
+                + CASE WHEN p.punch = 'in' THEN interval '-10 minutes'
+                       ELSE interval '8 hours' - interval '15 minutes' END
+                + random() * interval '40 minutes'),
+       'identify',
+       CASE WHEN random() < 0.95 THEN 'accepted' ELSE 'unknown' END,
+       u.id, 0.5, 0.3,
+       CASE WHEN u.id > 700 THEN 'lobby' WHEN p.punch = 'in' THEN 'door-in' ELSE 'door-out' END,
+       'w600k_mbf_int8'
+FROM users u
+CROSS JOIN generate_series(date '2026-11-01', date '2026-11-30', interval '1 day') d
+CROSS JOIN (VALUES ('in'), ('out')) p(punch)
+WHERE extract(isodow FROM d) < 6 AND random() < 0.95
+"""
+
+
+def fill(engine: Engine) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        for statement in _SETUP:
+            conn.execute(text(statement))
+        conn.execute(text(_EVENTS))
+        accepted = conn.execute(
+            text("SELECT count(*) FROM attendance WHERE decision = 'accepted'")
+        ).scalar_one()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    return time.perf_counter() - t0, int(accepted)
+
+
+def _time(call: Any, reps: int) -> list[float]:
+    call()  # warm: plans, caches
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def run(reps: int = 10) -> dict[str, Any]:
+    with bench_database() as database:
+        fill_s, accepted = fill(database.engine)
+        service = TimeAttendance(Settings(home=database.home), "UTC", database)
+        days, people = service.timesheet(FIRST, LAST)
+        month = _time(lambda: service.timesheet(FIRST, LAST), reps)
+        group = _time(lambda: service.timesheet(FIRST, LAST, group="night"), reps)
+        env = {**os.environ, "FACEDB_HOME": str(database.home), "TZ": "UTC"}
+        env.pop("FACEDB_DATABASE_URL", None)
+        command = [sys.executable, "-m", "facedb.cli", "timesheet", "--month", "2026-11",
+                   "--format", "csv"]  # fmt: skip
+        cli = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, check=True)
+            cli.append((time.perf_counter() - t0) * 1000)
+        with database.engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar_one()
+    return {
+        "people": 1000,
+        "accepted_events": accepted,
+        "fill_s": round(fill_s, 1),
+        "timesheet_rows": len(days),
+        "people_in_totals": len(people),
+        "csv_lines": done.stdout.count(b"\n"),
+        "month_p50_ms": round(percentile(month, 50), 1),
+        "month_max_ms": round(max(month), 1),
+        "night_group_p50_ms": round(percentile(group, 50), 1),
+        "cli_end_to_end_ms": [round(x) for x in cli],
+        "postgres": version,
+        "cpus": os.cpu_count(),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
