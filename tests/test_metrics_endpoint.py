@@ -85,7 +85,10 @@ def test_metrics_after_a_known_sequence_of_requests(
     # Every image went through the detector and every decision through the embedder.
     assert _delta(after, before, "facedb_stage_seconds_count", stage="detect") >= 5
     assert _delta(after, before, "facedb_stage_seconds_count", stage="embed") >= 5
-    assert _delta(after, before, "facedb_stage_seconds_count", stage="database") >= 5
+    # SQL: 4 searches (3 identify, 1 verify) or more, 5 rows written (a person, 4 events) or more.
+    assert _delta(after, before, "facedb_stage_seconds_count", stage="match") >= 4
+    assert _delta(after, before, "facedb_stage_seconds_count", stage="write") >= 5
+    assert _delta(after, before, "facedb_stage_seconds_count", stage="database") >= 1
     assert _delta(after, before, "facedb_frames_total") >= 5
     latency = _delta(after, before, "facedb_stage_seconds_sum", stage="detect")
     assert 0 < latency < 120

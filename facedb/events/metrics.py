@@ -5,7 +5,8 @@
                                                            written; repeats within
                                                            the cooldown are not)
     facedb_stage_seconds{stage}            detect, embed, liveness (model runs),
-                                           database (each SQL statement)
+                                           match, write, database (SQL statements:
+                                           nearest-neighbour, INSERT/UPDATE/DELETE, other)
     facedb_http_request_seconds{method,route,status}       facedb serve's requests
     facedb_frames_total                    images the detector ran on
     facedb_watch_frames_total{detected}    frames facedb watch processed
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-STAGES = ("detect", "embed", "liveness", "database")
+STAGES = ("detect", "embed", "liveness", "match", "write", "database")
 # Seconds: a model run on a CPU takes 2 ms to 2 s, a request up to several seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -54,7 +55,7 @@ DECISIONS = Counter(
 )
 STAGE_SECONDS = Histogram(
     "facedb_stage_seconds",
-    "Time per stage: detect, embed, liveness (model runs), database (SQL statements)",
+    "Time per stage: detect, embed, liveness (model runs); match, write, database (SQL)",
     ["stage"],
     buckets=BUCKETS,
     registry=REGISTRY,
@@ -204,7 +205,17 @@ def _after_sql(
 ) -> None:
     starts = conn.info.get("facedb_sql_start")
     if starts:
-        STAGE_SECONDS.labels("database").observe(time.perf_counter() - starts.pop())
+        STAGE_SECONDS.labels(sql_stage(str(statement))).observe(time.perf_counter() - starts.pop())
+
+
+def sql_stage(statement: str) -> str:
+    """match: a nearest-neighbour query (pgvector's <=>); write: an INSERT, UPDATE or
+    DELETE; database: any other statement."""
+    if "<=>" in statement:
+        return "match"
+    if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+        return "write"
+    return "database"
 
 
 def exposition() -> bytes:
