@@ -365,3 +365,26 @@ def test_a_running_worker_is_woken_by_a_new_event_not_its_poll(
         worker.stop()
     assert receiver.received, "not delivered within 10 s"
     assert latency < 5.0  # measured 0.04-0.09 s on 2 busy cores
+
+
+def test_a_receiver_down_for_a_while_gets_every_event_when_it_is_back(
+    service: FaceService,
+) -> None:
+    port = _free_port()
+    sink = hooks.add_webhook(service, f"http://127.0.0.1:{port}/hook", None, SECRET)
+    events = [_event() for _ in range(5)]
+    with service.transaction() as session:
+        for event in events:
+            attendance.log_event(session, event)
+    worker = DeliveryWorker(service.settings.replace(hooks_max_attempts=50), service.transaction)
+    assert worker.run_once().retried == 5  # connection refused: retried later
+    state = _state(service, sink.id)
+    assert (state.pending, state.delivered, state.dead) == (5, 0, 0)
+    back = Receiver(port)
+    try:
+        _until(lambda: _state(service, sink.id).delivered == 5, worker)
+    finally:
+        worker.stop()
+        back.close()
+    assert set(back.deduplicated()) == {str(e.event_id) for e in events}  # none lost
+    assert _state(service, sink.id).dead == 0
