@@ -5,9 +5,12 @@ log_event at chosen times (no faces needed)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -347,3 +350,24 @@ def test_locked_period_refuses_corrections_until_unlocked(session: Session) -> N
     )
     periods = corrections.list_periods(session)
     assert [(p.locked_by, p.unlocked_by) for p in periods] == [("payroll", "payroll")]
+
+
+def test_the_documented_psql_queries_run(session: Session) -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "TIME_AND_ATTENDANCE.md"
+    queries = re.findall(r"```sql\n(.*?)```", docs.read_text(), re.S)
+    readme = (docs.parent.parent / "README.md").read_text()
+    assert len(queries) == 2 and all(q.strip() in readme for q in queries)
+    lou = person(session, "Lou")
+    punch(session, lou, at(MONDAY, 9, 30))  # late, 30 minutes
+    punch(session, lou, at(MONDAY, 18, 30))
+    hours = session.execute(text(queries[0])).all()
+    assert [tuple(r) for r in hours] == [("Lou", Decimal("8.00"), 60, 1)]  # 9 h - 1 h break
+    # The second reads the last 7 days of the clock: it runs and names its columns.
+    result = session.execute(text(queries[1]))
+    assert list(result.keys()) == [
+        "name",
+        "work_day",
+        "late_minutes",
+        "early_leave_minutes",
+        "missing_clock_out",
+    ]
