@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from facedb import __version__
-from facedb.api import errors, faces, records
+from facedb.api import errors, faces, headers, records
 from facedb.api.limits import BodyLimitMiddleware
 from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
@@ -60,12 +60,16 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by headers.install_docs: no CDN
+        redoc_url=None,
     )
     app.state.facedb = state
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.api_max_request_mb * 1_000_000))
     app.include_router(faces.router)
     app.include_router(records.router)
+    headers.install_docs(app, "facedb")
+    app.add_middleware(headers.ApiHeadersMiddleware)
     serving.install(app)  # /metrics, request timing
     app.mount("/", KioskPages(), name="kiosk")
     return app

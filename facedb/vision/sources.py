@@ -372,7 +372,9 @@ class ImagesSource(FrameSource):
 
 class FolderSource(FrameSource):
     """The images of a folder, sorted by path. Files that are not images, or that
-    cannot be decoded, are skipped with a warning and listed in ``skipped``."""
+    cannot be decoded, are skipped with a warning and listed in ``skipped``; a folder
+    none of whose images can be decoded is SourceError (exit 10), so that it is not
+    taken for a scene with no face (and logged as one)."""
 
     def __init__(self, folder: Path, *, recursive: bool = False, limit: int | None = None) -> None:
         super().__init__(f"folder {folder}", limit=limit)
@@ -395,6 +397,9 @@ class FolderSource(FrameSource):
                 continue
             yield Frame(image, str(path), index, time.monotonic() - started)
             index += 1
+        if index == 0 and not self._closed:
+            reasons = "; ".join(f"{p.name}: {why}" for p, why in self.skipped[:3])
+            raise SourceError(f"no readable image in folder {self.folder} ({reasons})")
 
 
 def _list_images(folder: Path, recursive: bool, skipped: list[tuple[Path, str]]) -> list[Path]:
