@@ -117,8 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--policies",
+        default=",".join(str(i) for i in range(len(POLICIES))),
+        help="which policies, by index: "
+        + "; ".join(f"{i} {p.label}" for i, p in enumerate(POLICIES)),
+    )
     args = parser.parse_args()
-    rows = run(args.faces)
+    rows = run(args.faces, tuple(POLICIES[int(i)] for i in args.policies.split(",")))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

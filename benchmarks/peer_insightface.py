@@ -127,13 +127,45 @@ def serve(paths: list[str], detector: Any, embedder: Any, batch: int, out: TextI
         out.flush()
 
 
+def once(args: argparse.Namespace) -> None:
+    """Import, load, analyse every image, print the results, like a script of a user's."""
+    import insightface
+    import onnxruntime as ort
+
+    paths = [p for p in args.images.read_text().split("\n") if p]
+    if args.threads > 0:
+        detector, embedder = _models(args.weights, args.threads)
+    else:
+        providers = ["CPUExecutionProvider"]
+        detector = insightface.model_zoo.get_model(
+            str(args.weights / DETECTOR_FILE), providers=providers
+        )
+        detector.prepare(0, input_size=(640, 640), det_thresh=0.5, nms_thresh=0.4)
+        embedder = insightface.model_zoo.get_model(
+            str(args.weights / EMBEDDER_FILE), providers=providers
+        )
+        embedder.prepare(0)
+    results = _analyse(paths, detector, embedder, args.batch, _Stages())
+    print(json.dumps({"onnxruntime": ort.__version__, "images": results}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, required=True, help="file: one image path a line")
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="a whole command as a user runs it: analyse every image of the list, print "
+        "one JSON line of boxes and embeddings, exit (benchmarks/whole_process.py); "
+        "--threads 0 leaves onnxruntime its default",
+    )
     args = parser.parse_args()
+    if args.once:
+        once(args)
+        return
     # The protocol owns the real stdout; anything a library prints goes to stderr.
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

@@ -6,6 +6,7 @@
     python -m benchmarks.run --full --render    # re-render the document from saved results
 
 Sections: vision (facedb against insightface 2.1 on the same models and images),
+whole (the same as whole commands, a new process each, start-up included),
 matching (1:N in PostgreSQL at 10k-100k faces against FAISS), reports (1M attendance
 rows), enrolment (`enrol --from-dir` and its database share). Raw results are kept
 in benchmarks/results/<mode>.json (gitignored); each run replaces the sections it
@@ -27,11 +28,11 @@ from typing import Any
 
 import onnxruntime as ort
 
-from benchmarks import common, enrolment, matching, reports, synth, vision
+from benchmarks import common, enrolment, matching, reports, synth, vision, whole_process
 from benchmarks.markdown import render
 from benchmarks.peer import ensure_peer
 
-SECTIONS = ("vision", "matching", "reports", "enrolment")
+SECTIONS = ("vision", "whole", "matching", "reports", "enrolment")
 
 
 def machine() -> dict[str, Any]:
@@ -76,6 +77,10 @@ def _matching(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _whole(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
+    return whole_process.run(16 if quick else 40, 1 if quick else 3)
+
+
 def _reports(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
     return reports.run(quick)
 
@@ -86,6 +91,7 @@ def _enrolment(quick: bool, args: argparse.Namespace) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[bool, argparse.Namespace], dict[str, Any]]] = {
     "vision": _vision,
+    "whole": _whole,
     "matching": _matching,
     "reports": _reports,
     "enrolment": _enrolment,
