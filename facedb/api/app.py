@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from facedb import __version__
 from facedb.api import errors, faces, headers, records
+from facedb.api import review as review_api
 from facedb.api.limits import BodyLimitMiddleware
 from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.api_max_request_mb * 1_000_000))
     app.include_router(faces.router)
     app.include_router(records.router)
+    app.include_router(review_api.router)  # the admin review page's (docs/REVIEW.md)
     headers.install_docs(app, "facedb")
     app.add_middleware(headers.ApiHeadersMiddleware)
     serving.install(app)  # /metrics, request timing
