@@ -708,19 +708,28 @@ class FaceService:
     def identify_faces(self, image: np.ndarray, *, top: int = 3) -> IdentifyResult:
         """Every face of one uint8 BGR image and who it is (1:N each, one SQL query
         for all faces). Only faces that pass the quality gate get a name. Nothing is
-        logged: this is a look-up, not an attendance decision."""
+        logged: this is a look-up, not an attendance decision. While the database is
+        unreachable, the gallery cache answers (NoGalleryCacheError without one)."""
         faces = sorted(self.pipeline.analyse([image])[0], key=lambda f: f.face.area, reverse=True)
         model = self.pipeline.embedder_name
-        with self.transaction() as session:
-            rules = self._search_policy(SqlMatcher(session, self.settings.ef_search), None, None)
-            probes = [f.embedding for f in faces if f.embedding is not None]
-            matches = (
-                gallery.identify(
-                    session, np.stack(probes), model, top=top, ef_search=self.settings.ef_search
+        probes = [f.embedding for f in faces if f.embedding is not None]
+        try:
+            with self.transaction() as session:
+                rules = self._search_policy(
+                    SqlMatcher(session, self.settings.ef_search), None, None
                 )
-                if probes
-                else []
-            )
+                matches = (
+                    gallery.identify(
+                        session, np.stack(probes), model, top=top, ef_search=self.settings.ef_search
+                    )
+                    if probes
+                    else []
+                )
+        except DatabaseUnreachableError as exc:
+            log.info("identifying offline: %s", exc)
+            offline = self.offline_matcher()
+            rules = self.decision_policy(offline)
+            matches = [offline.identify(probe, model)[:top] for probe in probes]
         identified = []
         for face, candidates in zip(faces, matches, strict=True):
             best = candidates[0] if candidates else None

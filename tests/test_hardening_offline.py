@@ -142,6 +142,13 @@ def test_api_outage_keys_offline_spool_and_exactly_once(
                 assert health.json()["status"] == "degraded: offline"
                 assert verify(revoked).status_code == 401  # revoked before the outage
                 assert verify("fdb_" + "x" * 43).status_code == 401
+                looked_up = client.post(
+                    "/v1/identify",
+                    headers={"X-API-Key": kiosk},
+                    files=[("image", ("probe.jpg", probe, "image/jpeg"))],
+                )
+                assert looked_up.status_code == 200, looked_up.text  # from the gallery cache
+                assert [f["name"] for f in looked_up.json()["faces"]][:1] == ["Alice"]
             if i == 20:
                 server.start()
             answer = verify(kiosk)
