@@ -34,8 +34,8 @@ COMMANDS: dict[str, str] = {
     "holidays": "schedules:holidays",
     "leave": "schedules:leave",
     "timesheet": "timesheet:timesheet",
-    "correct": "timesheet:correct",
-    "period": "timesheet:period",
+    "correct": "corrections:correct",
+    "period": "corrections:period",
     "hooks": "hooks:hooks_group",
     "review": "review:review",
 }

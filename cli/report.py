@@ -52,6 +52,9 @@ def report(
         _print_csv(result)
     else:
         print_report(result)
+        from .timesheet import print_day_exceptions  # loaded only for the table
+
+        print_day_exceptions(first, last, zone)
 
 
 def print_report(result: Report) -> None:

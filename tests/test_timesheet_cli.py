@@ -102,6 +102,12 @@ def test_setup_timesheet_export_correct_lock(settings: Settings) -> None:
     assert totals_csv.splitlines()[0].startswith("person,days_present,days_absent")
     assert "Alice" in ok("timesheet", "--week", "2026-W46", "--site", "Paris").stdout
 
+    # `facedb report` gains the exceptions of the day.
+    daily = ok("report", "--date", "2026-11-09", "--tz", "Europe/Paris").stdout
+    assert "late (1): Alice 12 min" in daily
+    assert "absent, scheduled (0): -" in daily
+    assert 'missing clock-out (1): =HYPERLINK("http://x")' in daily
+
     # A correction, its history, and the period lock.
     ok("correct", "reassign", str(arrive), '=HYPERLINK("http://x")', "--reason", "wrong_person",
        "--by", "admin")  # fmt: skip
@@ -143,7 +149,8 @@ def test_bad_input_is_one_line_not_a_traceback(settings: Settings) -> None:
 def test_the_commands_load_no_face_models() -> None:
     # An administrator's timesheet never waits for onnxruntime or OpenCV to import.
     code = (
-        "import sys, facedb.cli.org, facedb.cli.schedules, facedb.cli.timesheet; "
+        "import sys, facedb.cli.org, facedb.cli.schedules, facedb.cli.timesheet, "
+        "facedb.cli.corrections; "
         "print(sorted(m for m in ('onnxruntime', 'cv2', 'facedb.service') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -155,6 +162,7 @@ def test_purge_refused_in_a_locked_period(settings: Settings) -> None:
     with service.transaction() as s:
         user_id = create_user(s, "Lee", None, {}).id
     _log(service, user_id, datetime(2000, 1, 10, 9, tzinfo=PARIS), "lobby")
+    assert "late (" not in ok("report", "--date", "2000-01-10", "--tz", "UTC").stdout  # no shifts
     ok("period", "lock", "2000-01", "--tz", "Europe/Paris")
     refused = run("attendance", "purge", "--older-than", "1d", "--yes")
     assert refused.exit_code == 21 and "locked pay period 2000-01-01..2000-01-31" in refused.stderr

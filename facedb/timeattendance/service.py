@@ -291,6 +291,8 @@ class TimeAttendance:
             raise InvalidInputError(f"--to {date_to} is before --from {date_from}")
         if (date_to - date_from).days > 366:
             raise InvalidInputError("a timesheet covers at most 367 days")
+        if date_from.year < 1900 or date_to.year > 9000:
+            raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")
         with self.transaction() as s:
             scope = org.user_ids_in_scope(s, site, group)
             if person is not None:
@@ -298,6 +300,15 @@ class TimeAttendance:
                 scope = [user_id] if scope is None or user_id in scope else []
             days = timesheet_days(s, date_from, date_to, self.zone, scope)
         return days, totals(days)
+
+    def exceptions(self, date_from: date, date_to: date) -> list[TimesheetDay] | None:
+        """The days someone was late, absent or did not clock out; None when no shift
+        is set up (a site with no schedules sees no change in its reports)."""
+        with self.transaction() as s:
+            if not schedules.list_shifts(s):
+                return None
+        days, _ = self.timesheet(date_from, date_to)
+        return [d for d in days if d.late_minutes > 0 or d.absent or d.missing_clock_out]
 
 
 def _event_id(text_value: str) -> uuid.UUID:
