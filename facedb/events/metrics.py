@@ -150,6 +150,7 @@ class _StateCollector(Collector):
         try:
             with self.service.transaction() as session:
                 states = outbox.status(session)
+            time_sql(self.service.database.engine)
             backlog.add_metric([], sum(s.pending for s in states))
             dead.add_metric([], sum(s.dead for s in states))
         except Exception as exc:  # a scrape must answer while the database is down
@@ -170,28 +171,33 @@ _bound: _StateCollector | None = None
 
 
 def instrument(service: FaceService) -> None:
-    """Times the service's model runs and SQL statements, and reports its spool,
-    cache, outbox and models at scrape time. Loads the detector and embedder."""
+    """Reports the service's spool, cache, outbox and models at scrape time, times
+    its SQL statements (from the first scrape that reaches the database, if it is
+    down now) and its model runs. Loads the detector and embedder: a missing model
+    raises ModelError after the rest is in place."""
     global _bound
-    from sqlalchemy import event
-
+    if _bound is not None:
+        REGISTRY.unregister(_bound)
+    _bound = _StateCollector(service)
+    REGISTRY.register(_bound)
+    try:
+        time_sql(service.database.engine)
+    except Exception as exc:  # the database may come later
+        log.info("SQL not timed yet: %s", getattr(exc, "message", exc))
     pipeline = service.pipeline
     _wrap(pipeline.detector, "detect", "detect")
     _wrap(pipeline.embedder, "embed", "embed")
     if pipeline.liveness_available():
         _wrap(pipeline.liveness, "scores", "liveness")
-    try:
-        engine = service.database.engine
-    except Exception as exc:  # the database may come later; SQL is then not timed
-        log.info("SQL not timed: %s", getattr(exc, "message", exc))
-    else:
-        if not event.contains(engine, "before_cursor_execute", _before_sql):
-            event.listen(engine, "before_cursor_execute", _before_sql)
-            event.listen(engine, "after_cursor_execute", _after_sql)
-    if _bound is not None:
-        REGISTRY.unregister(_bound)
-    _bound = _StateCollector(service)
-    REGISTRY.register(_bound)
+
+
+def time_sql(engine: Any) -> None:
+    """Times every statement of this engine (once, however often called)."""
+    from sqlalchemy import event
+
+    if not event.contains(engine, "before_cursor_execute", _before_sql):
+        event.listen(engine, "before_cursor_execute", _before_sql)
+        event.listen(engine, "after_cursor_execute", _after_sql)
 
 
 def _before_sql(
