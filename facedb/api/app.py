@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from facedb import __version__
 from facedb.api import errors, faces, headers, records
 from facedb.api import review as review_api
+from facedb.api import timesheet as timesheet_api
 from facedb.api.limits import BodyLimitMiddleware
 from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     app.include_router(faces.router)
     app.include_router(records.router)
     app.include_router(review_api.router)  # the admin review page's (docs/REVIEW.md)
+    app.include_router(timesheet_api.router)  # docs/TIME_AND_ATTENDANCE.md
     headers.install_docs(app, "facedb")
     app.add_middleware(headers.ApiHeadersMiddleware)
     serving.install(app)  # /metrics, request timing

@@ -40,6 +40,7 @@ ERROR_STATUS: dict[type[errors.FacedbError], tuple[int, str]] = {
     errors.NoGalleryCacheError: (503, "database_unavailable"),
     errors.ModelError: (503, "models_unavailable"),
     errors.ConfigError: (500, "configuration_error"),
+    errors.PeriodLockedError: (409, "period_locked"),
 }
 
 _HTTP_CODES = {
