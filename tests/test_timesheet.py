@@ -160,6 +160,20 @@ def test_night_shift_belongs_to_the_day_it_starts(session: Session) -> None:
     assert monday.last_out == at(tuesday, 6, 2) and not monday.missing_clock_out
 
 
+def test_late_clock_out_after_an_evening_shift(session: Session) -> None:
+    schedules.create_shift(session, "evening", time(14), time(22), break_minutes=30)
+    max_ = person(session, "Max", "evening")
+    tuesday = MONDAY + timedelta(days=1)
+    punch(session, max_, at(MONDAY, 13, 55))
+    punch(session, max_, at(tuesday, 0, 30))  # 2.5 hours of overtime, past midnight
+    punch(session, max_, at(tuesday, 6, 0))  # an early start on Tuesday: Tuesday's
+    punch(session, max_, at(tuesday, 22, 0))
+    monday, second = sheet(session, MONDAY, tuesday)
+    assert (monday.work_day, monday.last_out, monday.punches) == (MONDAY, at(tuesday, 0, 30), 2)
+    assert (monday.worked_minutes, monday.overtime_minutes) == (10 * 60 + 35 - 30, 155)
+    assert (second.first_in, second.punches, second.missing_clock_out) == (at(tuesday, 6), 2, False)
+
+
 @pytest.mark.parametrize(
     ("night", "hours"),
     [

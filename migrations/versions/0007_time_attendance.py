@@ -123,14 +123,15 @@ WITH people AS (
     LEFT JOIN assigned a ON a.user_id = p.user_id AND a.day = d.day
     LEFT JOIN shift_days sd ON sd.tz = p.tz AND sd.day = d.day AND sd.shift_id = a.shift_id
 ), windows AS (
-    -- A work day starts at local midnight, or, after a shift that ended past
-    -- midnight, 4 hours after that shift's end (at most 2 hours before this day's
-    -- own start): a night shift's punches belong to the day it starts on.
+    -- A work day starts at local midnight, or 4 hours after the previous day's
+    -- scheduled end when that is later (but at most 2 hours before this day's own
+    -- start): a night shift's punches belong to the day it starts on, and so does
+    -- a late clock-out after an evening shift.
     SELECT l.*,
-           CASE WHEN l.prev_end > l.midnight
-                THEN greatest(l.midnight, least(l.prev_end + interval '4 hours',
+           CASE WHEN l.prev_end IS NULL THEN l.midnight
+                ELSE greatest(l.midnight, least(l.prev_end + interval '4 hours',
                                                 l.s_start - interval '2 hours'))
-                ELSE l.midnight END AS b_start
+           END AS b_start
     FROM (SELECT pl.*, lag(pl.s_end) OVER (PARTITION BY pl.user_id ORDER BY pl.day) AS prev_end
           FROM plan pl) l
 ), ev AS MATERIALIZED (
