@@ -75,13 +75,21 @@ def acquire(
 
 
 def _person(name: str, found: Sequence[np.ndarray | None], per_person: int) -> Person:
-    usable = [v for v in found if v is not None]
-    return Person(
-        name,
-        _stack(usable[:per_person]),
-        _stack(usable[per_person:]),
-        probe_failures=sum(v is None for v in found) if len(usable) >= per_person else 0,
-    )
+    """The first ``per_person`` usable photos enrol (a photo that fails before then is a
+    failure to enrol, not a search); every later photo is a search, and a later photo
+    with no usable face a search that failed to acquire (a miss)."""
+    gallery: list[np.ndarray] = []
+    probes: list[np.ndarray] = []
+    misses = 0
+    for vector in found:
+        if len(gallery) < per_person:
+            if vector is not None:
+                gallery.append(vector)
+        elif vector is not None:
+            probes.append(vector)
+        else:
+            misses += 1
+    return Person(name, _stack(gallery), _stack(probes), probe_failures=misses)
 
 
 def _stack(vectors: Sequence[np.ndarray]) -> np.ndarray:
