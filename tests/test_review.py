@@ -23,7 +23,7 @@ from facedb.config import Settings
 from facedb.errors import QualityError
 from facedb.service import FaceService, VerifyResult
 from facedb.store import roles
-from facedb.store.engine import make_engine
+from facedb.store.engine import make_engine, open_database
 from facedb.timeattendance import TimeAttendance
 
 # CelebA identities (tests/test_end_to_end.py): four photos enrol, the fifth probes.
@@ -155,7 +155,7 @@ def test_a_false_accept_reassigned_moves_the_day_in_the_timesheet(gallery: Galle
     result = service.verify(str(gallery.photo(wrong, 4)), device="door-t")
     assert (result.decision, result.name) == ("accepted", wrong)
     day = result.occurred_at.date()
-    sheet = TimeAttendance(service, "UTC")
+    sheet = TimeAttendance(gallery.settings, "UTC")
 
     def punches(person: str) -> int:
         days, _ = sheet.timesheet(day, day, person=person)
@@ -174,6 +174,7 @@ def test_a_false_accept_reassigned_moves_the_day_in_the_timesheet(gallery: Galle
     # Reassigning it to the person it counts for now is refused, in one line.
     again = gallery.run("review", "reassign", str(result.event_id), right)
     assert again.exit_code == 2 and "already" in again.output, again.output
+    sheet.close()
     service.close()
 
 
@@ -184,7 +185,7 @@ def test_an_unknown_reassigned_to_a_person_adds_their_punch(
     result = service.verify(str(gallery.photo(OTHER_STRANGER, 2)), device="door-u")
     assert result.decision == "unknown"
     day = result.occurred_at.date()
-    sheet = TimeAttendance(service, "UTC")
+    sheet = TimeAttendance(gallery.settings, "UTC")
     before = sum(d.punches for d in sheet.timesheet(day, day, person=person)[0])
     moved = gallery.json("review", "reassign", str(result.event_id), person)
     assert isinstance(moved, dict) and moved["action"] == "reassign"
@@ -192,6 +193,7 @@ def test_an_unknown_reassigned_to_a_person_adds_their_punch(
     assert after == before + 1
     history = sheet.corrections(None)
     assert any(c.action == "add" and c.person == person for c in history)
+    sheet.close()
 
 
 def test_queue_actions_and_refusals(gallery: Gallery, service: FaceService) -> None:
@@ -323,24 +325,25 @@ def test_the_reporter_role_cannot_read_evidence(gallery: Gallery) -> None:
         engine.dispose()
 
 
-def test_offline_evidence_is_replayed_with_its_event(
-    gallery: Gallery, service: FaceService, tmp_path: Path
-) -> None:
-    home = tmp_path / "kiosk"
-    online = FaceService(gallery.settings.replace(home=home))
-    assert online.refresh_cache() is not None
-    offline = FaceService(
-        gallery.settings.replace(home=home, database_url="postgresql://facedb@127.0.0.1:1/facedb")
+def test_offline_evidence_is_replayed_with_its_event(gallery: Gallery, tmp_path: Path) -> None:
+    # The kiosk's database is one that is down (nothing listens on port 1); its cache
+    # and spool are bound to it. The "online" service below reaches the module's
+    # database under that name (an injected engine), as the kiosk would once it is back.
+    kiosk = gallery.settings.replace(
+        home=tmp_path / "kiosk", database_url="postgresql://facedb@127.0.0.1:1/facedb"
     )
+    online = FaceService(kiosk, database=open_database(gallery.settings))
+    assert online.refresh_cache() is not None
+    offline = FaceService(kiosk)
     result = offline.verify(str(gallery.photo(OTHER_STRANGER, 0)), device="door-o")
     assert result.offline and result.decision == "unknown"
-    files = list((home / "spool" / "evidence").glob("*.json"))
+    files = list((kiosk.home / "spool" / "evidence").glob("*.json"))
     assert [f.name for f in files] == [f"{result.event_id}.json"]
     assert _evidence(gallery, result.event_id) is None
     replay = online.replay_spool()
     assert replay.inserted == 1
     assert _evidence(gallery, result.event_id) is not None
-    assert not list((home / "spool" / "evidence").glob("*.json"))
+    assert not list((kiosk.home / "spool" / "evidence").glob("*.json"))
     offline.close()
     online.close()
 

@@ -7,6 +7,7 @@ so that the timesheet follows it."""
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ class Review:
         return self._simple(event, "dismiss", by, note)
 
     def _simple(self, event: str, action: str, by: str, note: str | None) -> ReviewResult:
-        who = gallery.clean_name(by)
+        who, note = gallery.clean_name(by), _note(note)
         with self.service.transaction() as s:
             event_id = _resolve(s, event)
             review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
@@ -125,7 +126,7 @@ class Review:
         """The event was ``person``: an accepted event is reassigned to them (reason
         false_accept unless told), any other is added as their punch at its time and
         device (reason missed_punch), through an attendance correction."""
-        who = gallery.clean_name(by)
+        who, note = gallery.clean_name(by), _note(note)
         with self.service.transaction() as s:
             event_id = _resolve(s, event)
             target = gallery.get_user(s, person)
@@ -188,7 +189,7 @@ class Review:
         """Enrols the faces kept for ``events`` into ``name``: an existing person (faces
         added), or with ``new`` a new one; enrolment's liveness, quality and
         duplicate checks apply to the faces as they were judged when seen."""
-        who = gallery.clean_name(by)
+        who, note = gallery.clean_name(by), _note(note)
         with self.service.transaction() as s:
             event_ids = [_resolve(s, e) for e in events]
             faces = evidence.stored_faces(s, event_ids)
@@ -258,7 +259,7 @@ class Review:
 
     def dismiss_group(self, group_id: str, *, by: str, note: str | None = None) -> int:
         found = self.group(group_id)
-        who = gallery.clean_name(by)
+        who, note = gallery.clean_name(by), _note(note)
         with self.service.transaction() as s:
             for event_id in found.event_ids:
                 evidence.add_action(
@@ -273,6 +274,21 @@ class Review:
         before = datetime.now(UTC) - timedelta(days=self.service.settings.evidence_days)
         with self.service.transaction() as s:
             return evidence.purge_before(s, before)
+
+
+NOTE_MAX_LENGTH = 2000
+
+
+def _note(note: str | None) -> str | None:
+    """A free-text note as stored: trimmed, at most NOTE_MAX_LENGTH, no control
+    characters but newlines and tabs (PostgreSQL refuses NUL in text)."""
+    if note is None or not note.strip():
+        return None
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in note):
+        raise InvalidInputError("a note cannot contain control characters")
+    if len(note.strip()) > NOTE_MAX_LENGTH:
+        raise InvalidInputError(f"a note is at most {NOTE_MAX_LENGTH} characters")
+    return note.strip()
 
 
 def _short(event_id: uuid.UUID) -> str:
