@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -83,6 +85,12 @@ def fill(engine: Engine) -> tuple[float, int]:
     return time.perf_counter() - t0, int(accepted)
 
 
+def _cpu_ms(pid: int) -> float:
+    """user + system CPU time of a process so far (Linux /proc), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _time(call: Any, reps: int) -> list[float]:
     call()  # warm: plans, caches
     times = []
@@ -100,23 +108,32 @@ def run(reps: int = 10) -> dict[str, Any]:
         days, people = service.timesheet(FIRST, LAST)
         load_start = os.getloadavg()
         with database.engine.connect() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            cpu_before = _cpu_ms(backend)
             sql = _time(
                 lambda: conn.execute(
                     text("SELECT count(*) FROM timesheet(:a, :b, 'UTC')"), {"a": FIRST, "b": LAST}
                 ).scalar_one(),
                 reps,
             )
+            # The server process's own CPU time per query: what a free core would take.
+            sql_cpu = (_cpu_ms(backend) - cpu_before) / (reps + 1)
         month = _time(lambda: service.timesheet(FIRST, LAST), reps)
         group = _time(lambda: service.timesheet(FIRST, LAST, group="night"), reps)
         env = {**os.environ, "FACEDB_HOME": str(database.home), "TZ": "UTC"}
         env.pop("FACEDB_DATABASE_URL", None)
         command = [sys.executable, "-m", "facedb.cli", "timesheet", "--month", "2026-11",
                    "--format", "csv"]  # fmt: skip
-        cli = []
+        cli, cli_cpu = [], []
         for _ in range(3):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             done = subprocess.run(command, env=env, capture_output=True, check=True)
             cli.append((time.perf_counter() - t0) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cli_cpu.append(
+                1000 * (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            )
         with database.engine.connect() as conn:
             version = conn.execute(text("SHOW server_version")).scalar_one()
     return {
@@ -127,10 +144,12 @@ def run(reps: int = 10) -> dict[str, Any]:
         "people_in_totals": len(people),
         "csv_lines": done.stdout.count(b"\n"),
         "sql_only_p50_ms": round(percentile(sql, 50), 1),
+        "sql_server_cpu_ms": round(sql_cpu, 1),
         "month_p50_ms": round(percentile(month, 50), 1),
         "month_max_ms": round(max(month), 1),
         "night_group_p50_ms": round(percentile(group, 50), 1),
         "cli_end_to_end_ms": [round(x) for x in cli],
+        "cli_process_cpu_ms": [round(x) for x in cli_cpu],
         "load_average_start_end": [round(load_start[0], 1), round(os.getloadavg()[0], 1)],
         "postgres": version,
         "cpus": os.cpu_count(),

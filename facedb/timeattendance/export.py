@@ -56,13 +56,14 @@ TOTALS_COLUMNS = (
 )
 
 
-def _local(value: datetime | None, zone: str) -> str | None:
+def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
     if value is None:
         return None
-    return value.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+    return value.astimezone(zone).isoformat(timespec="seconds")
 
 
 def payroll_row(day: TimesheetDay) -> dict[str, Cell]:
+    zone = ZoneInfo(day.timezone)
     return {
         "person": day.name,
         "external_id": day.external_id,
@@ -70,10 +71,10 @@ def payroll_row(day: TimesheetDay) -> dict[str, Cell]:
         "work_day": day.work_day,
         "status": day.status,
         "shift": day.shift,
-        "scheduled_start": _local(day.scheduled_start, day.timezone),
-        "scheduled_end": _local(day.scheduled_end, day.timezone),
-        "first_in": _local(day.first_in, day.timezone),
-        "last_out": _local(day.last_out, day.timezone),
+        "scheduled_start": _local(day.scheduled_start, zone),
+        "scheduled_end": _local(day.scheduled_end, zone),
+        "first_in": _local(day.first_in, zone),
+        "last_out": _local(day.last_out, zone),
         "worked_minutes": day.worked_minutes,
         "expected_minutes": day.expected_minutes,
         "overtime_minutes": day.overtime_minutes,
