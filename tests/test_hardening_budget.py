@@ -18,8 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from facedb.cli.main import main
 from facedb.errors import ImageError, SourceError
 from facedb.vision.budget import (
     DEFAULT_MAX_DECODED_BYTES,
@@ -49,7 +51,7 @@ def zero_png(width: int, height: int, depth: int, colour: int, row: bytes | None
     channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
     stride = width * channels * depth // 8
     line = b"\x00" + (row if row is not None else bytes(stride))
-    packer = zlib.compressobj(9)
+    packer = zlib.compressobj(1)  # fast; the files stay small (zero rows)
     body = b"".join(packer.compress(line) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
     return (
@@ -81,12 +83,11 @@ def _pillow(image: Image.Image, fmt: str, **options: object) -> bytes:
     ("data", "what"),
     [
         (zero_png(6000, 6000, 16, 6), "6000x6000 16-bit RGBA PNG (280 kB in the report)"),
-        (zero_png(9000, 9000, 16, 6), "9000x9000 16-bit RGBA PNG"),
         (zero_png(9000, 9000, 8, 0), "9000x9000 grey PNG (79 kB)"),
         (zero_png(9000, 9000, 16, 0), "9000x9000 16-bit grey PNG"),
         (zero_png(8000, 8000, 8, 4), "8000x8000 grey + alpha PNG"),
     ],
-    ids=["png16-rgba-6000", "png16-rgba-9000", "png8-grey-9000", "png16-grey-9000", "la"],
+    ids=["png16-rgba-6000", "png8-grey-9000", "png16-grey-9000", "la"],
 )
 def test_amplifying_images_are_refused_before_decoding(data: bytes, what: str) -> None:
     tracemalloc.start()
@@ -295,13 +296,7 @@ def test_large_files_are_refused_before_reading(tmp_path: Path) -> None:
 
 
 def test_cli_detect_on_dev_zero_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "facedb.cli", "detect", "/dev/zero"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "FACEDB_HOME": str(tmp_path)},
-    )
-    assert done.returncode == 3, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "more than 64 MB" in done.stderr
+    result = CliRunner().invoke(main, ["detect", "/dev/zero"], env={"FACEDB_HOME": str(tmp_path)})
+    assert result.exit_code == 3, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "more than 64 MB" in result.stderr

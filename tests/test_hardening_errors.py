@@ -4,11 +4,9 @@ person's (issue 17, items 7 and 9)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,18 +28,23 @@ SECRET = "s3cr3t-PW"
 OBAMA = "face_recognition/examples/obama.jpg"
 
 
-def _facedb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real command in a process: what a script sees (exit code, stderr)."""
-    return subprocess.run(
-        [sys.executable, "-m", "facedb.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def _one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
+def _facedb(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """The command in this process (click's runner), with its exit code and stderr as
+    a script sees them."""
+    result = CliRunner().invoke(main, list(args), env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback: the test fails and shows it
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def _one_line_error(done: Ran, code: int) -> str:
     assert done.returncode == code, (done.returncode, done.stderr[-1500:])
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-1500:]
