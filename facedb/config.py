@@ -61,6 +61,10 @@ class Settings:
     fpir: float = 0.01
     # 1:N: the best person must beat the second by this similarity, else ambiguous.
     margin: float = 0.05
+    # 1:N scope of this kiosk: search only the people of this site and/or group
+    # (verify --site/--group override them for one attempt).
+    search_site: str | None = None
+    search_group: str | None = None
     # Enrolment: a new face is refused as someone else's when a different person
     # would match that closely in fewer than this share of enrolments.
     duplicate_rate: float = 0.001

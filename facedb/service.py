@@ -594,8 +594,8 @@ class FaceService:
             log_no_face=log_no_face,
             event_id=uuid.uuid4(),
             occurred_at=datetime.now(UTC),
-            site=site,
-            group=group,
+            site=site or self.settings.search_site,
+            group=group or self.settings.search_group,
         )
         if not isinstance(claimed, CachedUser):  # a claim found offline is decided offline
             try:

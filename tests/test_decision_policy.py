@@ -132,6 +132,8 @@ def test_a_scoped_search_considers_only_its_people(kiosk: Kiosk) -> None:
     assert outside.decision == "unknown"
     assert {c.name for c in outside.candidates} <= set(PEOPLE[:2])
     assert _row(service, outside.event_id).scope == "group:lab"
+    kiosk_default = kiosk.service(search_site="north").verify(kiosk.photo(PEOPLE[1]))
+    assert kiosk_default.gallery_persons == 3 and kiosk_default.scope == "site:north"
 
 
 def test_two_people_too_close_to_tell_apart_are_ambiguous(kiosk: Kiosk, tmp_path: Path) -> None:
