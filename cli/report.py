@@ -13,6 +13,7 @@ from facedb.errors import InvalidInputError
 from facedb.store.attendance import Report
 
 from .context import open_service
+from .corrections import history as event_history
 from .output import json_option, print_json, print_table
 
 
@@ -189,3 +190,7 @@ def _parse_since(text: str | None) -> datetime | None:
     except ValueError:
         raise InvalidInputError(f"--since takes 2h, 3d, 30m or an ISO date, not {text!r}") from None
     return moment if moment.tzinfo else moment.astimezone()
+
+
+# `facedb attendance history EVENT`: the event as logged and every correction of it.
+attendance_group.add_command(event_history, "history")

@@ -113,6 +113,8 @@ def test_setup_timesheet_export_correct_lock(settings: Settings) -> None:
        "--by", "admin")  # fmt: skip
     hist = json.loads(ok("correct", "history", str(arrive), "--json").stdout)
     assert (hist["person"], hist["counted_for"]) == ("Alice", '=HYPERLINK("http://x")')
+    shown = ok("attendance", "history", str(arrive)).stdout
+    assert "reassign -> =HYPERLINK" in shown and "(wrong_person)" in shown
     ok("period", "lock", "2026-11", "--tz", "Europe/Paris", "--by", "payroll")
     refused = run("correct", "void", str(arrive), "--reason", "false_accept")
     assert refused.exit_code == 21 and "locked pay period" in refused.stderr
