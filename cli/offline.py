@@ -64,6 +64,12 @@ def spool_replay(as_json: bool) -> None:
         + (f", {result.refused} refused (see spool/rejected.jsonl)" if result.refused else "")
         + (f"; {result.unreadable} unreadable line(s) skipped" if result.unreadable else "")
     )
+    if result.foreign:
+        click.echo(
+            f"warning: {result.foreign} event(s) spooled for another database were set aside "
+            "in spool/other-database-*/ (never sent here)",
+            err=True,
+        )
 
 
 @click.group("cache")

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from kiosk_worker import MemoPipeline
 from sqlalchemy import text
 
 from facedb import gallery_cache, identity
+from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import NoGalleryCacheError
 from facedb.gallery_cache import CachedUser, GalleryCache
@@ -58,8 +60,10 @@ def test_another_databases_cache_and_spool_are_never_used(
     assert "pw" not in (Spool(settings.home).recorded_database() or "")  # masked
 
     # Back on the first database: the other database's event is set aside, not sent.
-    result = here.replay_spool()
-    assert (result.sent, result.foreign) == (0, 1)
+    replayed = CliRunner().invoke(main, ["spool", "replay"])  # the settings' environment
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout.startswith("sent 0 event(s)")
+    assert "1 event(s) spooled for another database were set aside" in replayed.stderr
     assert _attendance(settings.database_url or "") == 1
     assert here.spool.status().pending == 0
     (aside,) = here.spool.directory.glob("other-database-*")
