@@ -213,7 +213,10 @@ def test_leave_and_public_holiday(session: Session) -> None:
     wednesday, thursday, friday = (MONDAY + timedelta(days=i) for i in (2, 3, 4))
     next_monday = MONDAY + timedelta(days=7)
     schedules.add_holiday(session, wednesday, "Armistice", site="Paris")
-    schedules.add_leave(session, fay, "vacation", thursday, friday, created_by="hr")
+    # Thursday to Sunday: the weekend is not counted as leave (no shift then).
+    schedules.add_leave(
+        session, fay, "vacation", thursday, friday + timedelta(days=2), created_by="hr"
+    )
     schedules.add_leave(
         session, fay, "sick", next_monday, next_monday, minutes=240, created_by="hr"
     )
@@ -239,6 +242,16 @@ def test_leave_and_public_holiday(session: Session) -> None:
         180,
     )
     assert (part.worked_minutes, part.late_minutes, part.overtime_minutes) == (180, 0, 0)
+    # Part-day leave and no punch: absent for the rest of the day.
+    later = next_monday + timedelta(days=1)
+    schedules.add_leave(session, fay, "other", later, later, minutes=60, created_by="hr")
+    day = one(session, fay, later)
+    assert (day.status, day.absent, day.leave, day.expected_minutes) == (
+        "absent",
+        True,
+        "other",
+        360,
+    )
     # A holiday of another site is not Fay's.
     org.create_site(session, "Lyon", "Europe/Paris")
     schedules.add_holiday(session, MONDAY, "Lyon day", site="Lyon")

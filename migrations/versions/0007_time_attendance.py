@@ -250,13 +250,13 @@ SELECT d.user_id, d.name, d.external_id, d.site, d.tz, d.day, d.shift, d.s_start
        d.expected,
        CASE WHEN d.has_plan THEN greatest(d.worked - d.expected, 0) ELSE 0 END,
        CASE WHEN d.punches IS NOT NULL THEN 'present'
-            WHEN d.leave_kind IS NOT NULL THEN 'leave'
+            WHEN d.leave_kind IS NOT NULL AND d.leave_part IS NULL THEN 'leave'
             WHEN d.scheduled AND d.holiday_name IS NOT NULL THEN 'holiday'
             WHEN d.expected > 0 THEN 'absent'
             ELSE 'off' END
 FROM derived d
 WHERE d.punches IS NOT NULL
-   OR (d.active AND (d.scheduled OR d.leave_kind IS NOT NULL))
+   OR (d.active AND (d.scheduled OR (d.leave_kind IS NOT NULL AND NOT d.has_plan)))
 ORDER BY lower(d.name), d.user_id, d.day
 $fn$
 """
