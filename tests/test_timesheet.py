@@ -398,3 +398,27 @@ def test_the_documented_psql_queries_run(session: Session) -> None:
         "early_leave_minutes",
         "missing_clock_out",
     ]
+
+
+def test_a_forgotten_person_leaves_corrections_without_them(session: Session) -> None:
+    ned = person(session, "Ned")
+    corrections.add_punch(
+        session, ned, at(MONDAY, 9), device=None, direction="in",
+        reason="missed_punch", note=None, created_by="admin",
+    )  # fmt: skip
+    # Deleting the person (facedb users forget) nulls the link, which the append-only
+    # trigger allows, and nothing else.
+    session.execute(text("DELETE FROM users WHERE id = :id"), {"id": ned})
+    rows = session.execute(text("SELECT user_id, action FROM attendance_corrections")).all()
+    assert [tuple(r) for r in rows] == [(None, "add")]
+
+
+def test_timesheet_today_view(session: Session) -> None:
+    # A person with no site: their day is the session's zone, as current_date is.
+    ola = person(session, "Ola", shift=None, site=None)
+    session.execute(text("SET LOCAL TimeZone = 'UTC'"))
+    punch(session, ola, datetime.now(UTC))
+    rows = session.execute(
+        text("SELECT name, punches, status FROM timesheet_today WHERE user_id = :id"), {"id": ola}
+    ).all()
+    assert [tuple(r) for r in rows] == [("Ola", 1, "present")]
