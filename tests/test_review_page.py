@@ -48,10 +48,10 @@ def review_app(
     accepted = service.verify(
         str(sorted((faces_dir / "celeba" / WRONG).glob("*.jpg"))[4]), device="door"
     )
-    unknown = service.verify(
-        str(sorted((faces_dir / "celeba" / STRANGER).glob("*.jpg"))[0]), device="door"
-    )
+    stranger = sorted((faces_dir / "celeba" / STRANGER).glob("*.jpg"))
+    unknown, *again = [service.verify(str(stranger[i]), device=f"door-{i}") for i in range(3)]
     assert (accepted.decision, unknown.decision) == ("accepted", "unknown")
+    assert [r.decision for r in again] == ["unknown", "unknown"]
     tokens = {
         "admin": access.create_key(service, "office", "admin").token,
         "kiosk": access.create_key(service, "tablet", "kiosk").token,
@@ -102,6 +102,19 @@ def test_the_review_api_is_for_admin_keys(review_app: tuple[object, dict[str, st
         assert dismissed.status_code == 200 and dismissed.json()["action"] == "dismiss"
         still_open = {r["event_id"] for r in client.get("/v1/review", headers=admin).json()}
         assert tokens["unknown"] not in still_open and tokens["accepted"] in still_open
+        # The two other visits of the stranger are one group; enrolled in one request.
+        groups = client.get("/v1/review/unknowns", headers=admin)
+        assert groups.status_code == 200, groups.text
+        [group] = groups.json()
+        assert group["count"] == 2 and group["devices"] == ["door-1", "door-2"]
+        bad = client.post("/v1/review/unknowns/00000000/enrol", headers=admin, json={"name": "X"})
+        assert bad.status_code == 422
+        enrolled = client.post(
+            f"/v1/review/unknowns/{group['id']}/enrol", headers=admin, json={"name": "Visitor"}
+        )
+        assert enrolled.status_code == 200, enrolled.text
+        assert enrolled.json()["created"] and enrolled.json()["events"] == 2
+        assert client.get("/v1/review/unknowns", headers=admin).json() == []
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium not installed")
@@ -118,7 +131,7 @@ def test_a_reassign_clicked_in_the_review_page_reaches_the_database(
             try:
                 faces = devtools.wait_for(
                     "[...document.querySelectorAll('#queue tr img')].map(i => i.naturalWidth)",
-                    lambda widths: len(widths) == 2 and all(w == 112 for w in widths),
+                    lambda widths: len(widths) == 4 and all(w == 112 for w in widths),
                 )
                 screenshot = base64.b64decode(devtools.call("Page.captureScreenshot")["data"])
                 row = f"document.querySelector('tr[data-event=\"{tokens['accepted']}\"]')"
@@ -130,6 +143,20 @@ def test_a_reassign_clicked_in_the_review_page_reaches_the_database(
                     "document.getElementById('message').textContent",
                     lambda said: "is now" in str(said),
                 )
+                group = devtools.wait_for(
+                    "[...document.querySelectorAll('#groups tr')].map(r =>"
+                    " [r.dataset.group, r.querySelectorAll('img').length])",
+                    lambda rows: bool(rows),
+                )
+                devtools.evaluate(
+                    "const g = document.querySelector('#groups tr');"
+                    "g.querySelector('input.person').value = 'Sam Visitor';"
+                    "g.querySelector('button[data-action=enrol]').click();"
+                )
+                enrolled = devtools.wait_for(
+                    "document.getElementById('message').textContent",
+                    lambda said: "Enrolled" in str(said),
+                )
                 url = devtools.evaluate("location.href")
             finally:
                 devtools.close()
@@ -139,7 +166,10 @@ def test_a_reassign_clicked_in_the_review_page_reaches_the_database(
     (ARTIFACTS / "review.png").write_bytes(screenshot)
     if os.environ.get("FACEDB_UPDATE_DOCS") == "1":
         DOCS_PICTURE.write_bytes(compact_png(screenshot, 800))
-    assert faces == [112, 112], "the queue shows both kept faces"
+    assert faces == [112] * 4, "the queue shows every kept face"
+    assert len(group) == 1 and group[0][1] == 3, "one stranger, three faces"
+    assert "Enrolled Sam Visitor from 3 face(s)" in enrolled
+    assert _sql(settings, "SELECT count(*) FROM users WHERE name = 'Sam Visitor'") == [(1,)]
     assert f"is now {RIGHT}'s" in message
     assert "key=" not in url
     corrections = _sql(

@@ -152,3 +152,92 @@ async def reassign(request: Request, event: str, body: ReassignIn, key: Admin) -
     return await _act(
         request, lambda: review.reassign(event, body.person, by=key.name, note=body.note)
     )
+
+
+class UnknownGroupOut(BaseModel):
+    id: str
+    count: int
+    devices: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    cohesion: float
+    event_ids: list[uuid.UUID]
+
+
+class GroupEnrolIn(BaseModel):
+    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+
+
+class GroupEnrolOut(BaseModel):
+    group: str
+    name: str
+    created: bool
+    added: int
+    total: int
+    events: int
+
+
+class GroupDismissOut(BaseModel):
+    group: str
+    dismissed: int
+
+
+@router.get(
+    "/unknowns", response_model=list[UnknownGroupOut], responses=docs.errors(401, 403, 422, 503)
+)
+async def unknowns(
+    request: Request, _: Admin, min_count: Annotated[int, Query(ge=1, le=100_000)] = 1
+) -> list[UnknownGroupOut]:
+    """The open unknown faces grouped by stranger, largest group first (admin)."""
+    review = _review(request)
+    groups = await state_of(request).run(lambda: review.unknowns(min_count=min_count))
+    return [
+        UnknownGroupOut(
+            id=g.id,
+            count=g.count,
+            devices=list(g.devices),
+            first_seen=g.first_seen,
+            last_seen=g.last_seen,
+            cohesion=g.cohesion,
+            event_ids=list(g.event_ids),
+        )
+        for g in groups
+    ]
+
+
+@router.post(
+    "/unknowns/{group}/enrol",
+    response_model=GroupEnrolOut,
+    responses=docs.errors(401, 403, 409, 422, 503),
+)
+async def enrol_group(
+    request: Request, group: str, body: GroupEnrolIn, key: Admin
+) -> GroupEnrolOut:
+    """Enrol every face of the group as a new person, with enrolment's checks (admin)."""
+    review = _review(request)
+    result = await state_of(request).run(lambda: review.enrol_group(group, body.name, by=key.name))
+    e = result.enrolment
+    return GroupEnrolOut(
+        group=result.group,
+        name=e.name,
+        created=e.created,
+        added=e.added,
+        total=e.total,
+        events=result.events,
+    )
+
+
+@router.post(
+    "/unknowns/{group}/dismiss",
+    response_model=GroupDismissOut,
+    responses=docs.errors(401, 403, 422, 503),
+)
+async def dismiss_group(
+    request: Request, group: str, body: ActionIn, key: Admin
+) -> GroupDismissOut:
+    """Take every event of the group out of the queue (admin)."""
+    review = _review(request)
+    count = await state_of(request).run(
+        lambda: review.dismiss_group(group, by=key.name, note=body.note)
+    )
+    return GroupDismissOut(group=group, dismissed=count)

@@ -8,6 +8,7 @@
   const keyInput = document.getElementById("admin-key");
   const statusSelect = document.getElementById("status");
   const body = document.getElementById("queue");
+  const groupsBody = document.getElementById("groups");
   const message = document.getElementById("message");
   const urls = [];
 
@@ -55,6 +56,60 @@
     }
     await load(action + ": event " + item.event_id.slice(0, 8) +
         (answer.person ? " is now " + answer.person + "'s" : "") + ".");
+  }
+
+  async function actOnGroup(group, action, payload) {
+    const key = adminKey();
+    const { status, body: answer } = await send(
+      "/v1/review/unknowns/" + encodeURIComponent(group.id) + "/" + action, key, payload);
+    if (status !== 200) {
+      say(facedb.errorMessage(answer, "the action failed (HTTP " + status + ")"));
+      return;
+    }
+    await load(action === "enrol"
+      ? "Enrolled " + answer.name + " from " + answer.events + " face(s) of group " + group.id + "."
+      : "Dismissed " + answer.dismissed + " event(s) of group " + group.id + ".");
+  }
+
+  function button(text, action, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.dataset.action = action;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function groupRow(group, key) {
+    const row = document.createElement("tr");
+    row.dataset.group = group.id;
+    const faces = cell(row, "", "faces");
+    for (const eventId of group.event_ids.slice(0, 4)) {
+      const img = document.createElement("img");
+      img.alt = "A face of group " + group.id;
+      faces.appendChild(img);
+      showFace(img, { event_id: eventId }, key);
+    }
+    cell(row, group.count + " time(s)");
+    cell(row, group.devices.join(", "));
+    cell(row, new Date(group.first_seen).toLocaleString());
+    cell(row, new Date(group.last_seen).toLocaleString());
+    const td = cell(row, "", "actions");
+    const name = document.createElement("input");
+    name.type = "text";
+    name.maxLength = 200;
+    name.placeholder = "Name";
+    name.className = "person";
+    name.setAttribute("aria-label", "Name of the person of group " + group.id);
+    td.append(
+      name,
+      button("Enrol as new person", "enrol", () => {
+        const value = name.value.trim();
+        if (value) actOnGroup(group, "enrol", { name: value });
+      }),
+      button("Dismiss group", "dismiss", () => actOnGroup(group, "dismiss", {})),
+    );
+    return row;
   }
 
   async function showFace(img, item, key) {
@@ -129,6 +184,11 @@
       actions(row, item);
       body.appendChild(row);
       showFace(img, item, key);
+    }
+    const grouped = await facedb.get("/v1/review/unknowns", key);
+    groupsBody.replaceChildren();
+    if (grouped.status === 200) {
+      for (const group of grouped.body) groupsBody.appendChild(groupRow(group, key));
     }
     const count = rows.length ? rows.length + " event(s) to review." : "Nothing to review.";
     say(done ? done + " " + count : count);
