@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner, Result
@@ -20,7 +21,7 @@ from facedb.config import Settings
 from facedb.service import FaceService
 from facedb.store.attendance import AttendanceEvent, log_event
 from facedb.store.gallery import create_user
-from facedb.timeattendance import PAYROLL_COLUMNS
+from facedb.timeattendance import PAYROLL_COLUMNS, TOTALS_COLUMNS
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -173,3 +174,12 @@ def test_purge_refused_in_a_locked_period(settings: Settings) -> None:
         "deleted 1 attendance row"
         in ok("attendance", "purge", "--older-than", "1d", "--yes").stdout
     )
+
+
+def test_the_payroll_columns_are_the_documented_ones() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "TIME_AND_ATTENDANCE.md").read_text()
+    listed = docs.split("these columns, in this order; a new column is\nonly ever appended:")[1]
+    documented = listed.split("`")[1].replace("\n", " ").split(", ")
+    assert tuple(documented) == PAYROLL_COLUMNS
+    totals = docs.split("The\n`--totals` CSV has `")[1].split("`. ")[0].replace("\n", " ")
+    assert tuple(totals.replace("`", "").split(", ")) == TOTALS_COLUMNS
