@@ -260,11 +260,12 @@ def test_leave_and_public_holiday(session: Session) -> None:
 
 def test_no_schedule_is_first_seen_to_last_seen(session: Session) -> None:
     gus = person(session, "Gus", shift=None, site=None)
-    punch(session, gus, datetime(2026, 11, 3, 8, tzinfo=UTC))
-    punch(session, gus, datetime(2026, 11, 3, 12, 30, tzinfo=UTC))
+    # On a kiosk nobody registered: role both, first to last.
+    punch(session, gus, datetime(2026, 11, 3, 8, tzinfo=UTC), device="laptop-17")
+    punch(session, gus, datetime(2026, 11, 3, 12, 30, tzinfo=UTC), device="laptop-17")
     rows = timesheet_days(session, date(2026, 11, 1), date(2026, 11, 30), "UTC", [gus])
-    assert [(r.work_day, r.worked_minutes, r.overtime_minutes, r.status) for r in rows] == [
-        (date(2026, 11, 3), 270, 0, "present")
+    assert [(r.work_day, r.worked_minutes, r.overtime_minutes, r.status, r.mode) for r in rows] == [
+        (date(2026, 11, 3), 270, 0, "present", "span")
     ]
     # Read in another default zone, 08:00 UTC is still the 3rd in New York (03:00).
     rows = timesheet_days(session, date(2026, 11, 3), date(2026, 11, 3), "America/New_York", [gus])
