@@ -1,7 +1,7 @@
-"""The detector's auto scale (vision/detector.py): the input is as small as the quality
-gate's minimum face size allows, never upscaled beyond it, and finds the same faces
-as insightface's 640 letterbox on real photos (accuracy on the shared pairs:
-docs/BENCHMARKS.md, benchmarks/detect_scale.py)."""
+"""The detector's auto scale (det_size 0, vision/detector.py): the input is as small as
+the quality gate's minimum face size allows, never upscaled beyond it, and finds the
+same faces as insightface's 640 letterbox (the default) on real photos (accuracy on
+the shared pairs: docs/BENCHMARKS.md, benchmarks/detect_scale.py)."""
 
 from __future__ import annotations
 
@@ -54,11 +54,12 @@ def test_scale_follows_the_smallest_face_that_matters() -> None:
     assert auto_scale(480, 640, 0, 640) == pytest.approx(1.0)
 
 
-def test_default_is_auto_and_640_is_the_letterbox(faces_dir: Path) -> None:
-    assert Settings().det_size == 0
+def test_0_is_auto_and_640_is_the_letterbox(
+    faces_dir: Path, auto: FacePipeline, letterbox: FacePipeline
+) -> None:
     image = read_image(faces_dir / "celeba" / "7203" / "085836.jpg")  # 370x350
-    auto_canvas = FacePipeline(Settings.load({"device": "cpu"})).detector.canvas(image)[0]
-    box_canvas = FacePipeline(Settings.load({"device": "cpu", "det_size": 640}))
+    auto_canvas = auto.detector.canvas(image)[0]
+    box_canvas = letterbox
     # The letterbox upscales the photo to 640 (trimmed to the image plus 96 px);
     # the auto scale shrinks it, on a canvas of about a third of the pixels.
     assert box_canvas.detector.canvas(image)[0].shape[:2] == (640, 640)
