@@ -41,7 +41,7 @@ class Policy:
 POLICIES = (
     Policy("letterbox 640 (insightface)", 640),
     Policy("auto, gate face at 64 px", 0, 64.0),
-    Policy("auto, gate face at 48 px (default)", 0, 48.0),
+    Policy("auto, gate face at 48 px (AUTO_FACE_CANVAS_PX)", 0, 48.0),
     Policy("auto, gate face at 32 px", 0, 32.0),
 )
 

@@ -56,7 +56,7 @@ from .output import json_option
     "--det-size",
     type=click.IntRange(min=0),
     help="Detector input: 0 = auto (from the quality gate's minimum face size), else an "
-    "N x N letterbox, N a multiple of 32 (default FACEDB_DET_SIZE, else auto).",
+    "N x N letterbox, N a multiple of 32 (default FACEDB_DET_SIZE, else 640).",
 )
 @click.option(
     "--threshold",
