@@ -19,7 +19,7 @@ from sqlalchemy.exc import InternalError
 from sqlalchemy.orm import Session
 
 from facedb.errors import InvalidInputError, PeriodLockedError
-from facedb.store import corrections, org, schedules
+from facedb.store import attendance, corrections, org, schedules
 from facedb.store.attendance import AttendanceEvent, log_event
 from facedb.store.engine import make_engine
 from facedb.store.gallery import create_user
@@ -289,6 +289,10 @@ def test_void_reassign_restore_and_history(session: Session) -> None:
         user_id=ivy,
     )  # fmt: skip
     assert sheet(session, MONDAY, MONDAY, hal) == []
+    # `facedb report` reads the corrected log too: Hal did not come, Ivy came at 09:01.
+    report = attendance.daily_report(session, MONDAY, MONDAY, "Europe/Paris")
+    assert [(p.name, p.first_seen) for p in report.present] == [("Ivy", at(MONDAY, 9, 1))]
+    assert "Hal" in report.absent and report.attempts == {"accepted": 3}
     day = one(session, ivy, MONDAY)
     assert (day.first_in, day.worked_minutes) == (at(MONDAY, 9, 1), 7 * 60 + 59 - 60)
     # A missed clock-out added by hand, on the out door.

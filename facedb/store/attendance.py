@@ -12,12 +12,24 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, delete, func, literal, select, update
+from sqlalchemy import (
+    TIMESTAMP,
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
 from facedb.store import outbox
 from facedb.store.schema import Attendance, User
+from facedb.store.ta_schema import attendance_effective
 
 
 @dataclass(frozen=True)
@@ -128,39 +140,44 @@ def accepted_since(session: Session, user_id: int, device: str, since: datetime)
     return found is not None
 
 
-def _period_clause(date_from: date, date_to: date, tz: str) -> ColumnElement[bool]:
+def _period_clause(
+    date_from: date,
+    date_to: date,
+    tz: str,
+    occurred_at: SQLColumnExpression[datetime] = Attendance.occurred_at,
+) -> ColumnElement[bool]:
     # timezone(zone, timestamp) reads a local wall-clock time in that zone and gives
     # the timestamptz, so both bounds are constants and the index on occurred_at is used.
     start = func.timezone(tz, cast(literal(date_from.isoformat()), TIMESTAMP))
     end = func.timezone(tz, cast(literal((date_to + timedelta(days=1)).isoformat()), TIMESTAMP))
-    return and_(Attendance.occurred_at >= start, Attendance.occurred_at < end)
+    return and_(occurred_at >= start, occurred_at < end)
 
 
 def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> Report:
     period = _period_clause(date_from, date_to, tz)
-    local_day = func.date(func.timezone(tz, Attendance.occurred_at)).label("day")
+    # Who came reads the log as corrected (voided false accepts gone, reassigned
+    # events moved, missed punches added); the attempts count the log as it is.
+    punches = attendance_effective.c
+    came_in_period = _period_clause(date_from, date_to, tz, punches.occurred_at)
+    local_day = func.date(func.timezone(tz, punches.occurred_at)).label("day")
     present_rows = session.execute(
         select(
             User.name,
             local_day,
-            func.min(Attendance.occurred_at),
-            func.max(Attendance.occurred_at),
+            func.min(punches.occurred_at),
+            func.max(punches.occurred_at),
             func.count(),
         )
-        .join(User, User.id == Attendance.user_id)
-        .where(period, Attendance.decision == "accepted")
+        .join(User, User.id == punches.user_id)
+        .where(came_in_period)
         .group_by(User.name, local_day)
-        .order_by(local_day, func.min(Attendance.occurred_at))
+        .order_by(local_day, func.min(punches.occurred_at))
     ).all()
     present = [
         PersonDay(name, day, first_seen, last_seen, int(count))
         for name, day, first_seen, last_seen, count in present_rows
     ]
-    came = (
-        select(Attendance.user_id)
-        .where(period, Attendance.decision == "accepted", Attendance.user_id.is_not(None))
-        .distinct()
-    )
+    came = select(punches.user_id).where(came_in_period, punches.user_id.is_not(None)).distinct()
     absent = list(
         session.scalars(
             select(User.name)

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import column, table
 
 from facedb.store.schema import NAME_MAX_LENGTH, Base, _in
 
@@ -191,3 +192,17 @@ class PayPeriod(Base):
     unlock_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (CheckConstraint("day_to >= day_from", name="pay_periods_dates_check"),)
+
+
+# The view of the log as corrected (migration 0007_time_attendance): every accepted
+# event and added punch, minus the voided ones, with its person after reassignment.
+# Not a model (a view); reports select from it.
+attendance_effective = table(
+    "attendance_effective",
+    column("event_id", UUID(as_uuid=True)),
+    column("user_id", BigInteger),
+    column("occurred_at", DateTime(timezone=True)),
+    column("device", Text),
+    column("direction", Text),
+    column("source", Text),
+)
