@@ -288,7 +288,8 @@ def vision_section(vision: dict[str, Any], images: Path) -> str:
         parts.append(
             "The *auto scale* and *det size 480* rows are not like for like: facedb's "
             "detector gets a smaller input while insightface keeps 640. Auto scale "
-            "(det_size 0) is facedb's default: the input that shows the quality gate's "
+            "(`--det-size 0`; the default is the 640 letterbox) is the input that shows "
+            "the quality gate's "
             "minimum face (64 px) at 48 px, never more than the 640 letterbox; `--det-size "
             "480` is a fixed 480 letterbox, which misses faces below about 20 px in a "
             "640-px frame."
@@ -782,11 +783,11 @@ def _pipeline_gap(vision: dict[str, Any]) -> str | None:
         "parity with insightface (tests/test_vision_parity.py) fixes the scale and the "
         "640 canvas, and facedb saves only the trimmed padding. The embedder, the part "
         "facedb could change without changing any result, is already more than 3× faster. "
-        "What passes it is a smaller detector input: facedb's default is now the auto "
-        "scale (det_size 0, vision/detector.py: the input that shows the quality gate's "
-        "minimum face at 48 px, never more than the 640 letterbox; the *auto* row), "
-        "measured not to lower verification accuracy on the shared pairs (section "
-        "'Detector scale' below); `--det-size 640` keeps the letterbox."
+        "What passes it is a smaller detector input: the auto scale (`--det-size 0`, "
+        "vision/detector.py: the input that shows the quality gate's minimum face at 48 "
+        "px, never more than the 640 letterbox; the *auto scale* row), whose accuracy is "
+        "in 'Detector scale' below, or a fixed `--det-size 480`; the default stays the "
+        "640 letterbox."
     )
 
 
