@@ -90,9 +90,9 @@ def scaled_canvas(
     sides = [-(-side // 32) * 32 for side in (new_h, new_w)]
     height, width = (max(side, min(side + margin, max_side)) for side in sides)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    # Bilinear, as the letterbox: an area filter would let the detector see faces of a
-    # few pixels in a very large photo, with key points too coarse to align them, where
-    # the letterbox misses them and the tiles of vision/tiles.py find them well.
+    # Bilinear, as the letterbox: where both use the same scale (a photo larger than
+    # the letterbox), the detector sees the same pixels. (An area filter, tried on the
+    # shared pairs, gave no better accuracy: docs/BENCHMARKS.md, "Detector scale".)
     canvas[:new_h, :new_w] = cv2.resize(image_bgr, (new_w, new_h))
     return canvas, new_w / w, new_h / h
 
