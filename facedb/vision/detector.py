@@ -92,7 +92,7 @@ def scaled_canvas(
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     # Bilinear, as the letterbox: where both use the same scale (a photo larger than
     # the letterbox), the detector sees the same pixels. (An area filter, tried on the
-    # shared pairs, gave no better accuracy: docs/BENCHMARKS.md, "Detector scale".)
+    # shared pairs, gave about the same accuracy: docs/BENCHMARKS.md, "Detector scale".)
     canvas[:new_h, :new_w] = cv2.resize(image_bgr, (new_w, new_h))
     return canvas, new_w / w, new_h / h
 
