@@ -27,26 +27,30 @@ def test_a_stored_threshold_changes_a_borderline_decision(
     photos = sorted((faces_dir / "celeba" / "7207").glob("*.jpg"))
     service = FaceService(settings.replace(cooldown=0.0))
     service.enrol("Person", str(photos[0]))
-    first = service.verify(str(photos[4]))
+    # The calibrated threshold is the 1:1 one (a claim); a search uses it as its floor.
+    first = service.verify(str(photos[4]), name="Person")
     assert first.threshold_source == "default"
     assert first.accepted
     similarity = first.similarity
     assert similarity is not None
 
     service.save_calibration(_calibration(similarity + 0.01), source="test")
-    stricter = service.verify(str(photos[4]))
+    stricter = service.verify(str(photos[4]), name="Person")
     assert stricter.threshold_source == "calibrated"
     assert stricter.threshold == pytest.approx(similarity + 0.01)
-    assert stricter.decision == "unknown"
+    assert stricter.decision == "rejected"
+    search = service.verify(str(photos[4]))
+    assert search.threshold >= similarity + 0.01 - 1e-9
+    assert search.decision == "unknown"
 
     service.save_calibration(_calibration(similarity - 0.01), source="test")
-    looser = service.verify(str(photos[4]))
+    looser = service.verify(str(photos[4]), name="Person")
     assert looser.decision == "accepted"
     assert [c.threshold for c in service.calibrations()] == [pytest.approx(similarity - 0.01)]
 
     # An explicit threshold still wins over the calibrated one.
-    override = service.verify(str(photos[4]), threshold=similarity + 0.05)
-    assert (override.threshold_source, override.decision) == ("option", "unknown")
+    override = service.verify(str(photos[4]), name="Person", threshold=similarity + 0.05)
+    assert (override.threshold_source, override.decision) == ("option", "rejected")
     service.close()
 
 

@@ -43,7 +43,9 @@ def test_another_databases_cache_and_spool_are_never_used(
     folder.mkdir()
     for photo in photos[:4]:
         shutil.copy(photo, folder / photo.name)
-    settings = settings.replace(cooldown=0.0)
+    # A home of its own: an earlier test's cache (of its own database) would not be
+    # due for a refresh yet, and is rightly refused here.
+    settings = settings.replace(cooldown=0.0, home=tmp_path / "home")
     pipeline = MemoPipeline(settings)
     here = FaceService(settings, pipeline=pipeline)
     here.enrol("Alice", str(folder), frames=10)
@@ -60,7 +62,9 @@ def test_another_databases_cache_and_spool_are_never_used(
     assert "pw" not in (Spool(settings.home).recorded_database() or "")  # masked
 
     # Back on the first database: the other database's event is set aside, not sent.
-    replayed = CliRunner().invoke(main, ["spool", "replay"])  # the settings' environment
+    replayed = CliRunner().invoke(
+        main, ["spool", "replay"], env={"FACEDB_HOME": str(settings.home)}
+    )
     assert replayed.exit_code == 0, replayed.output
     assert replayed.stdout.startswith("sent 0 event(s)")
     assert "1 event(s) spooled for another database were set aside" in replayed.stderr

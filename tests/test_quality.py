@@ -245,7 +245,6 @@ def test_live_defaults_on_shared_images(
     [
         ("insightface/inspireface_test_res/pose/left_face.jpeg", False),  # yaw ~2: profile
         ("insightface/inspireface_test_res/pose/rise_face.jpeg", True),
-        ("insightface/inspireface_test_res/bulk/blur.jpg", True),  # sharpness ~48
         ("face_recognition/examples/obama-240p.jpg", True),  # a 52 px face
         ("face_recognition/examples/obama.jpg", True),
     ],
