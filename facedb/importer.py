@@ -141,6 +141,8 @@ def run_import(
         for row in batch:
             decided(_write(service, row, captures[row.line], options))
     outcomes.sort(key=lambda o: o.line)
+    if todo:
+        service.recalibrate_gallery_quietly()  # the 1:N policy learns the new gallery
     rejects = _write_rejects(manifest, outcomes, options.rejects)
     return ImportReport(
         manifest.path, outcomes, rejects, time.monotonic() - started, _counts(outcomes)

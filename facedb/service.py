@@ -321,7 +321,7 @@ class FaceService:
                 session, self.pipeline.embedder_name, force=force
             )
 
-    def _recalibrate_quietly(self) -> None:
+    def recalibrate_gallery_quietly(self) -> None:
         try:
             self.recalibrate_gallery()
         except (FacedbError, DBAPIError) as exc:
@@ -399,7 +399,7 @@ class FaceService:
         selected = diverse_selection(capture.good, KEEP_PER_PERSON)
         with self.transaction() as session:
             result = self._write_person(session, name, selected, capture, add=add, force=force)
-        self._recalibrate_quietly()
+        self.recalibrate_gallery_quietly()
         return result
 
     def _write_person(
@@ -519,7 +519,7 @@ class FaceService:
             if on_person is not None:
                 on_person(outcome)
         if any(o.status != "skipped" for o in outcomes):
-            self._recalibrate_quietly()
+            self.recalibrate_gallery_quietly()
         return outcomes
 
     def _enrol_folder(self, folder: Path, *, add: bool, force: bool, largest: bool) -> BulkOutcome:
