@@ -237,6 +237,30 @@ class ScrfdDetector:
         vision/tiles.py were measured with it).
         """
         canvas, scale_x, scale_y = self.canvas(image_bgr, letterboxed=letterboxed)
+        return self._run(canvas, scale_x, scale_y, max_faces)
+
+    def detect_at(self, image_bgr: np.ndarray, scale: float) -> list[DetectedFace]:
+        """Faces of an image resized by ``scale`` (canvas pixels per image pixel), on a
+        canvas just large enough: for a region of a frame searched at the frame's own
+        scale (vision/roi.py). Needs a model with a dynamic input (ModelError if not)."""
+        if not self.trim:
+            raise ModelError("this detector has a fixed input size: it cannot search a region")
+        canvas, scale_x, scale_y = scaled_canvas(image_bgr, scale, max_side=1 << 30)
+        return self._run(canvas, scale_x, scale_y, 0)
+
+    def frame_scale(self, height: int, width: int) -> float:
+        """The scale at which ``detect`` searches an image of ``height x width``."""
+        input_width, input_height = self.input_size
+        if self.min_face_px is not None:
+            side = min(input_width, input_height)
+            return auto_scale(height, width, self.min_face_px, side, self.face_canvas_px)
+        if height / width > input_height / input_width:  # as letterbox() computes it
+            return input_height / height
+        return max(int(input_width * height / width), 1) / height
+
+    def _run(
+        self, canvas: np.ndarray, scale_x: float, scale_y: float, max_faces: int
+    ) -> list[DetectedFace]:
         raw = self.session.run(None, {self.input_name: to_blob(canvas)})
         outputs = [raw[i] for i in self._output_order]
         boxes, scores, points = self._decode(outputs, canvas.shape[0], canvas.shape[1])
