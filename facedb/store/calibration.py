@@ -14,7 +14,8 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
-from facedb.store.schema import EMBEDDING_DIM, FaceEmbedding, GalleryCalibration, Lookalike, User
+from facedb.store.gallery import unpack_vectors
+from facedb.store.schema import FaceEmbedding, GalleryCalibration, Lookalike, User
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,7 @@ def sample_faces(session: Session, model: str, limit: int) -> tuple[np.ndarray, 
         .order_by(func.random())
         .limit(limit)
     )
-    rows = session.execute(query).all()
-    owners = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.zeros((len(rows), EMBEDDING_DIM), np.float32)
-    for i, (_, packed) in enumerate(rows):
-        # vector_send: int16 dim, int16 unused, then float4 big-endian values
-        vectors[i] = np.frombuffer(packed, dtype=">f4", count=EMBEDDING_DIM, offset=4)
+    owners, vectors = unpack_vectors(session.execute(query).all())
     return vectors, owners
 
 

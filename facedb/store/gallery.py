@@ -348,18 +348,25 @@ def export_gallery(session: Session, model: str) -> GalleryExport:
         (int(i), str(n), bool(a))
         for i, n, a in session.execute(select(User.id, User.name, User.active).order_by(User.id))
     ]
-    # pgvector's binary form (vector_send: int16 dim, int16 unused, float4 big-endian
-    # values) is read five times faster than the text form.
     rows = session.execute(
         select(FaceEmbedding.user_id, func.vector_send(FaceEmbedding.embedding))
         .where(FaceEmbedding.model == model)
         .order_by(FaceEmbedding.id)
     ).all()
-    owners = np.array([r[0] for r in rows], dtype=np.int64)
-    embeddings = np.zeros((len(rows), EMBEDDING_DIM), np.float32)
-    for i, (_, packed) in enumerate(rows):
-        embeddings[i] = np.frombuffer(packed, dtype=">f4", count=EMBEDDING_DIM, offset=4)
+    owners, embeddings = unpack_vectors(rows)
     return GalleryExport(users, owners, embeddings)
+
+
+def unpack_vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, vector_send(embedding)) rows as owners int64 [N] and float32 [N, 512].
+
+    pgvector's binary form (vector_send: int16 dim, int16 unused, float4 big-endian
+    values) is read five times faster than the text form."""
+    owners = np.array([r[0] for r in rows], dtype=np.int64)
+    vectors = np.zeros((len(rows), EMBEDDING_DIM), np.float32)
+    for i, (_, packed) in enumerate(rows):
+        vectors[i] = np.frombuffer(packed, dtype=">f4", count=EMBEDDING_DIM, offset=4)
+    return owners, vectors
 
 
 def existing_user_ids(session: Session, ids: set[int]) -> set[int]:
