@@ -24,7 +24,7 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import DuplicateIdentityError
 from facedb.service import FaceService
-from facedb.store import gallery, org
+from facedb.store import calibration, gallery, org
 from facedb.store.gallery import NewEmbedding
 from facedb.store.schema import Attendance, GalleryCalibration, User
 from facedb.vision.pipeline import FacePipeline
@@ -246,6 +246,13 @@ def test_a_larger_gallery_calibrates_itself_and_follows_its_size(
             org.add_to_group(session, user.id, "ten")
     with service.transaction() as session:
         scoped = service.search_policy(session, group="ten")
+        members = org.user_ids_in_scope(session, None, "ten")
+        assert members is not None and len(members) == 10
+        vectors, owners = calibration.sample_faces(session, model, 1000)
+        probe = vectors[np.isin(owners, members)][0]
+        found = gallery.identify(session, probe[None, :], model, user_ids=members)[0]
+        assert found[0].user_id in members and found[0].similarity > 0.99
+        assert {m.user_id for m in found} <= set(members)
     assert scoped.open_set is not None and scoped.open_set.faces == 30
     assert scoped.search_threshold < whole.search_threshold
     # Unchanged gallery: the stored calibration is reused, not recomputed.
