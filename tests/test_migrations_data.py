@@ -28,8 +28,8 @@ FILL = [
     "VALUES ('w600k_mbf_int8', 0.31, 0.001, 0.95, 2000, 'celeba')",
     "INSERT INTO api_keys (name, role, key_hash) VALUES ('door', 'kiosk', :hash)",
     "INSERT INTO gallery_calibrations (model, persons, faces, pairs, tail) VALUES "
-    "('w600k_mbf_int8', 2, 2, 1, '{\"pairs\": 1, \"scores\": [0.2], \"survival\": [0.01], "
-    "\"scale\": 0.03}')",
+    '(\'w600k_mbf_int8\', 2, 2, 1, \'{"pairs": 1, "scores": [0.2], "survival": [0.01], '
+    '"scale": 0.03}\')',
     "INSERT INTO lookalikes (user_id, other_user_id, similarity, model) "
     "SELECT a.id, b.id, 0.3, 'w600k_mbf_int8' FROM users a, users b WHERE a.id <> b.id",
     "INSERT INTO event_sinks (kind, target, events, secret) VALUES "
