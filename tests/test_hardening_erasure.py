@@ -106,12 +106,13 @@ def test_shred_reports_what_a_non_superuser_could_not_do(
     owner = make_engine(settings.database_url or "")
     with owner.begin() as conn:
         conn.execute(text(f'ALTER TABLE face_embeddings OWNER TO "{role}"'))
+        conn.execute(text(f'ALTER TABLE evidence OWNER TO "{role}"'))
         conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
     owner.dispose()
     limited = make_engine((settings.database_url or "").replace("postgres@", f"{role}@"))
     try:
         report = shred(limited)
-        assert report.rewritten == ("face_embeddings",)
+        assert report.rewritten == ("face_embeddings", "evidence")
         assert not report.wal_switched and not report.complete
         assert any("not a superuser" in note for note in report.notes)
     finally:

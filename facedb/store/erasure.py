@@ -39,7 +39,9 @@ from sqlalchemy.exc import DBAPIError
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TIMEOUT_S = 30.0
-VECTOR_TABLES = ("face_embeddings",)
+# Every table that holds a person's face: stored faces, and the probe embeddings and
+# thumbnails kept as evidence of doubtful decisions (store/evidence.py).
+VECTOR_TABLES = ("face_embeddings", "evidence")
 
 
 @dataclass(frozen=True)
