@@ -120,6 +120,7 @@ def test_shred_reports_what_a_non_superuser_could_not_do(
         fix = make_engine(settings.database_url or "")
         with fix.begin() as conn:
             conn.execute(text("ALTER TABLE face_embeddings OWNER TO postgres"))
+            conn.execute(text("ALTER TABLE evidence OWNER TO postgres"))
             conn.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"'))
         fix.dispose()
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
