@@ -133,7 +133,9 @@ def test_aligned_mode_embeds_arcface_crops_without_detection(
     results = pipeline.analyse([crop, big, narrow], aligned=True)
     similarities = [float(_vector(r[0]) @ _vector(face)) for r in results]
     assert similarities[0] > 0.999  # the very crop the detector path embeds
-    assert similarities[1] > 0.96 and similarities[2] > 0.96, similarities
+    # Same face, other crops: far above any two people (< 0.5), and clear of a CPU's
+    # 0.01 (FACEDB_TEST_PERTURB=0.01 gave 0.957).
+    assert similarities[1] > 0.9 and similarities[2] > 0.9, similarities
     assert all(r[0].quality.accepted for r in results)
     assert results[1][0].face.box.tolist() == [0, 0, 224, 224]
     with pytest.raises(InvalidInputError, match="square crop"):
