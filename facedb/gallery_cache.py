@@ -64,6 +64,9 @@ class GalleryCache:
     embeddings: npt.NDArray[np.float32]  # [N, 512], L2-normalised
     # The database it was read from (facedb/identity.py target); None: not recorded.
     database: str | None = None
+    # The gallery's own 1:N calibration (ImpostorTail JSON), so that an offline
+    # search uses the threshold an online one would; None: the model's alone.
+    gallery_tail: dict[str, Any] | None = None
 
     def age_seconds(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - self.written_at).total_seconds()
@@ -111,6 +114,7 @@ class GalleryCache:
             owners=self.owners[keep],
             embeddings=self.embeddings[keep],
             database=self.database,
+            gallery_tail=self.gallery_tail,
         )
 
 
@@ -138,6 +142,7 @@ def write(home: Path, cache: GalleryCache) -> Path:
         "written_at": cache.written_at.astimezone(UTC).isoformat(),
         "calibrated_threshold": cache.calibrated_threshold,
         "database": cache.database,
+        "gallery_tail": cache.gallery_tail,
         "users": [{"id": u.id, "name": u.name, "active": u.active} for u in cache.users],
     }
     buffer = io.BytesIO()
@@ -213,6 +218,7 @@ def read(path: Path) -> GalleryCache:
             owners=owners,
             embeddings=embeddings,
             database=meta.get("database"),
+            gallery_tail=tail if isinstance(tail := meta.get("gallery_tail"), dict) else None,
         )
     except FileNotFoundError:
         raise NoGalleryCacheError(

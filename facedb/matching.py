@@ -138,7 +138,7 @@ class CacheMatcher:
         return GallerySize(len(set(owners)), len(owners))
 
     def gallery_tail(self, model: str) -> dict[str, Any] | None:
-        return None  # offline: the model's calibration alone, the stricter one
+        return None if self.cache is None else self.cache.gallery_tail
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
         return self.spool.accepted_since(user_id, device, since)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from facedb.gallery_cache import CachedUser, GalleryCache
 from facedb.spool import BatchOutcome
-from facedb.store import attendance, gallery
+from facedb.store import attendance, calibration, gallery
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.schema import Threshold
 
@@ -58,6 +58,7 @@ def snapshot(session: Session, model: str) -> GalleryCache:
     taken_at = datetime.now(UTC)
     exported = gallery.export_gallery(session, model)
     calibrated = session.get(Threshold, model)
+    own = calibration.load_calibration(session, model)
     return GalleryCache(
         model=model,
         written_at=taken_at,
@@ -65,4 +66,5 @@ def snapshot(session: Session, model: str) -> GalleryCache:
         users=tuple(CachedUser(i, n, a) for i, n, a in exported.users),
         owners=exported.owners,
         embeddings=exported.embeddings,
+        gallery_tail=None if own is None else own.tail,
     )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import DuplicateIdentityError
+from facedb.matching import CacheMatcher
 from facedb.service import FaceService
 from facedb.store import calibration, gallery, org
 from facedb.store.gallery import NewEmbedding
@@ -255,6 +256,12 @@ def test_a_larger_gallery_calibrates_itself_and_follows_its_size(
         assert {m.user_id for m in found} <= set(members)
     assert scoped.open_set is not None and scoped.open_set.faces == 30
     assert scoped.search_threshold < whole.search_threshold
+    # Offline, the kiosk's gallery cache carries the same calibration: an offline
+    # search of the same gallery gets the same threshold as an online one.
+    cache = service.refresh_cache()
+    assert cache is not None and cache.gallery_tail == stored.tail
+    offline = service._search_policy(CacheMatcher(cache, service.spool), None, None)
+    assert offline.search_threshold == pytest.approx(whole.search_threshold, abs=1e-9)
     # Unchanged gallery: the stored calibration is reused, not recomputed.
     again = service.recalibrate_gallery()
     assert again is not None and again.computed_at == stored.computed_at
