@@ -184,13 +184,15 @@ def _print_failures(result: EvaluationResult) -> None:
 def calibrate_command(
     pairs_file: Path, root: Path | None, far: float, dry_run: bool, as_json: bool
 ) -> None:
-    """Set the accept threshold of the current embedder from labelled pairs.
+    """Set the 1:1 accept threshold of the current embedder from labelled pairs.
 
     The threshold is the smallest cosine similarity at which at most FAR of the
     impostor pairs are accepted. It is stored in the database with the model
-    name, so verify and enrol on every kiosk sharing the database use it (unless
-    --threshold or FACEDB_THRESHOLD override it). Images with no face count in the
-    denominators and are never accepted.
+    name, so `verify --name` on every kiosk sharing the database uses it (unless
+    --threshold or FACEDB_THRESHOLD override it). Searches (verify with no name)
+    set theirs from FACEDB_FPIR and the gallery's size, never below this one
+    (`facedb policy` shows both). Images with no face count in the denominators
+    and are never accepted.
 
     Example: facedb calibrate site_pairs.csv --far 1e-3
     """
