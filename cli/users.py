@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from facedb.merge import merge_users
 from facedb.service import ATTENDANCE_POLICIES
 
 from .context import open_service
@@ -100,6 +101,36 @@ def remove(name: str, yes: bool) -> None:
         click.confirm(f"Remove {name} and their stored faces?", abort=True)
     removed = open_service().remove_user(name)
     click.echo(f"removed {name} and {removed} stored face(s)")
+
+
+@users.command("merge")
+@click.argument("keep")
+@click.argument("other")
+@json_option
+def merge(keep: str, other: str, as_json: bool) -> None:
+    """Merge OTHER into KEEP: one person enrolled twice under two names.
+
+    In one transaction OTHER's stored faces (all models), attendance rows, site and
+    groups, shifts, leave and evidence become KEEP's (corrections naming OTHER get a
+    new reassign correction), look-alike pairs of the two go, and OTHER is deleted.
+
+    \b
+    Example:
+      facedb users merge "Alice Martin" "alice"
+    """
+    result = merge_users(open_service(), keep, other)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(
+        f"merged {result.other} into {result.keep}: {result.faces} stored face(s), "
+        f"{result.attendance_rows} attendance row(s) (+{result.claimed_rows} claimed), "
+        f"{result.corrections_added} correction(s) reassigned, {result.groups} group(s), "
+        f"{result.shift_assignments} shift assignment(s), {result.leave} leave entr(ies), "
+        f"{result.evidence_rows} evidence row(s), {result.lookalikes_dropped} look-alike "
+        f"pair(s) dropped, {result.cache_files} local cache file(s) cleaned"
+    )
+    click.echo(result.audit)
 
 
 @users.command("forget")
