@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -100,6 +100,16 @@ def test_merge_moves_faces_and_rows_and_leaves_one_person(
     code, output = _invoke(settings, KEEP, "Nobody")
     assert code == 7 and "Nobody" in output and len(output.splitlines()) == 1
 
+    # A locked pay period holding OTHER's punches refuses the merge (exit 21).
+    today = datetime.now(UTC).date()
+    span = (today - timedelta(days=1), today + timedelta(days=1))
+    with service.transaction() as session:
+        corrections.lock_period(session, *span, "UTC", "test")
+    code, output = _invoke(settings, KEEP, OTHER)
+    assert code == 21 and "locked pay period" in output and len(output.splitlines()) == 1
+    with service.transaction() as session:
+        corrections.unlock_period(session, *span, "test", "merge")
+
     code, output = _invoke(settings, KEEP, OTHER, "--json")
     assert code == 0, output
     merged = json.loads(output)
@@ -143,8 +153,7 @@ def test_merge_moves_faces_and_rows_and_leaves_one_person(
 
     after = service.verify(held_out)
     assert after.decision == "accepted" and after.name == KEEP, after
-    today = datetime.now().date()
-    report = service.report(today, today)
+    report = service.report(today, today, "UTC")
     present = {p.name: p.accepted for p in report.present}
     assert OTHER not in present and present.get(KEEP, 0) >= 4, present
     service.close()
