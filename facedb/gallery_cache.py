@@ -152,7 +152,7 @@ def write(home: Path, cache: GalleryCache) -> Path:
         owners=np.asarray(cache.owners, dtype=np.int64),
         meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
     )
-    _atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     log.info("wrote the offline gallery cache %s (%d embeddings)", path, len(cache.owners))
     return path
 
@@ -260,7 +260,9 @@ def clear(home: Path) -> int:
     return len(files)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replaces ``path`` by ``data`` (mode 0600): a temporary file in the same folder,
+    fsync, rename, fsync of the folder. Also the API key copy's writer (key_cache.py)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

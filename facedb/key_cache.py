@@ -11,22 +11,21 @@ hashed, expiring copy of the live keys (``FACEDB_HOME/cache/api-keys.json``).
   server stayed online, or when the database is back.
 - The copy is refused when older than ``FACEDB_CACHE_MAX_AGE`` (86400 s): a server
   offline for longer accepts no key (503). ``FACEDB_CACHE_MAX_AGE=0`` keeps no copy.
-- The copy names the database it came from (facedb/store/identity.py): a copy of
+- The copy names the database it came from (facedb/identity.py): a copy of
   another database is never used.
 
-Written like the gallery cache: mode 0600, temporary file, fsync, rename.
+Written by the gallery cache's writer: mode 0600, temporary file, fsync, rename.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from facedb import gallery_cache
 from facedb.store.api_keys import ApiKeyInfo
 
 log = logging.getLogger(__name__)
@@ -82,17 +81,7 @@ def write(home: Path, keys: list[tuple[str, ApiKeyInfo]], database_id: str | Non
 
 def _atomic_json(path: Path, payload: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temporary = tempfile.mkstemp(prefix=".api-keys-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    gallery_cache.atomic_write(path, json.dumps(payload).encode("utf-8"))
 
 
 def load(home: Path, max_age_s: float, database_id: str | None) -> KeyCache | None:
