@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from facedb.config import Settings
+from facedb.errors import ConfigError
 from facedb.events import hooks
+from facedb.events.mqtt import MqttConfig
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
@@ -345,3 +347,9 @@ def test_tls_and_credentials(settings: Settings) -> None:
     finally:
         broker.stop()
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("url", ["mqtt://[::1", "mqtt://127.0.0.1:99999", "http://127.0.0.1"])
+def test_a_malformed_broker_url_is_a_config_error(settings: Settings, url: str) -> None:
+    with pytest.raises(ConfigError):  # one line at startup, not urlsplit's ValueError
+        MqttConfig.from_settings(settings.replace(mqtt_url=url))

@@ -54,7 +54,11 @@ class MqttConfig:
         """None when no broker is configured (FACEDB_MQTT_URL unset)."""
         if not settings.mqtt_url:
             return None
-        parts = urlsplit(settings.mqtt_url)
+        try:
+            parts = urlsplit(settings.mqtt_url)
+            port = parts.port
+        except ValueError:  # "mqtt://[::1", "mqtt://host:99999"
+            raise ConfigError("mqtt_url (FACEDB_MQTT_URL) has an invalid host or port") from None
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ConfigError("mqtt_url (FACEDB_MQTT_URL) is mqtt://host[:port] or mqtts://...")
         prefix = settings.mqtt_topic_prefix.strip("/")
@@ -62,10 +66,6 @@ class MqttConfig:
             raise ConfigError(f"invalid mqtt_topic_prefix: {settings.mqtt_topic_prefix!r}")
         if settings.mqtt_discovery not in ("on", "off"):
             raise ConfigError(f"mqtt_discovery is on or off, not {settings.mqtt_discovery!r}")
-        try:
-            port = parts.port
-        except ValueError:
-            raise ConfigError("mqtt_url (FACEDB_MQTT_URL) has an invalid port") from None
         tls = parts.scheme == "mqtts"
         return cls(
             host=parts.hostname,

@@ -47,9 +47,16 @@ def check_url(url: str) -> str:
     """The URL, if it is an http(s) URL with a host; else InvalidInputError."""
     if len(url) > URL_MAX_LENGTH or not url.isprintable() or any(c.isspace() for c in url):
         raise InvalidInputError("a webhook URL is printable, without spaces, 2000 chars at most")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInputError(f"a webhook URL is http:// or https:// with a host, not {url!r}")
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port out of range raises ValueError
+    except ValueError:  # "http://[::1", "http://host:99999"
+        valid = False
+    if not valid:
+        raise InvalidInputError(
+            f"a webhook URL is http:// or https:// with a host and a valid port, not {url!r}"
+        )
     return url
 
 
