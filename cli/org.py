@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import click
 
 from facedb.config import Settings
+from facedb.errors import InvalidInputError
 from facedb.timeattendance import Membership, TimeAttendance
 
 from .output import json_option, print_json, print_table
@@ -248,5 +249,5 @@ def remove_device(name: str) -> None:
       facedb devices remove old-kiosk
     """
     if not time_attendance().remove_device(name):
-        raise click.ClickException(f"no device is registered as {name!r}")
+        raise InvalidInputError(f"no device is registered as {name!r}")
     click.echo(f"device {name} unregistered")
