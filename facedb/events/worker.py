@@ -85,6 +85,7 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(PARALLEL_POSTS, thread_name_prefix="facedb-hook")
         self._rounds = 0
+        self._mqtt_sink_id: int | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -96,7 +97,10 @@ class DeliveryWorker:
             sinks = [s for s in outbox.list_sinks(session) if s.active]
             ids = [s.id for s in sinks if s.kind == "webhook"]
             if self.mqtt_config is not None:
-                ids.append(outbox.ensure_sink(session, "mqtt", "mqtt").id)
+                # Created once per worker, not by an INSERT at every poll.
+                if self._mqtt_sink_id is None:
+                    self._mqtt_sink_id = outbox.ensure_sink(session, "mqtt", "mqtt").id
+                ids.append(self._mqtt_sink_id)
         return ids
 
     def run_once(self) -> RoundResult:
