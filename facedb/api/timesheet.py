@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from facedb import timezones
@@ -67,15 +68,4 @@ async def timesheet(
         out = io.StringIO()
         write_payroll_csv(out, days)
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
-    body: dict[str, Any] = payroll_json(days, people)
-    return JSONResponse(_jsonable(body))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    return JSONResponse(jsonable_encoder(payroll_json(days, people)))
