@@ -6,6 +6,8 @@ enrolment, and the upkeep of the gallery's own calibration."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +29,7 @@ from facedb.identification.policy import (
 from facedb.identification.tail import ImpostorTail
 from facedb.matching import Matcher
 from facedb.store import calibration
-from facedb.store.calibration import StoredCalibration
+from facedb.store.calibration import GallerySize, StoredCalibration
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,47 @@ SAMPLE_FACES = 20_000
 STALE_SHARE = 0.1
 # The duplicate check never refuses below this per-comparison false-match rate.
 DUPLICATE_FAR = 1e-6
+# How long searches reuse a gallery's size and calibration: counting its faces scans
+# face_embeddings (10 ms at 20,000 faces on the development machine, growing with the
+# table), and a few people more or less move the threshold by thousandths.
+GALLERY_STATE_TTL_S = 30.0
+_MAX_SCOPES_CACHED = 64
+
+
+@dataclass(frozen=True)
+class GalleryState:
+    """What the 1:N threshold of a search depends on, besides the settings."""
+
+    size: GallerySize
+    tail: dict[str, Any] | None  # the gallery's own calibration (ImpostorTail JSON)
+
+
+class GalleryStateCache:
+    """GalleryState per (online or offline, model, scope), reused for a few seconds;
+    cleared by whoever changes the gallery in this process."""
+
+    def __init__(self, ttl_s: float = GALLERY_STATE_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[object, ...], tuple[float, GalleryState]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, matcher: Matcher, model: str, scope: Sequence[int] | None) -> GalleryState:
+        key = (matcher.offline, model, None if scope is None else tuple(scope))
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        state = GalleryState(matcher.gallery_size(model, scope), matcher.gallery_tail(model))
+        with self._lock:
+            if len(self._entries) >= _MAX_SCOPES_CACHED:
+                self._entries.clear()
+            self._entries[key] = (now + self.ttl_s, state)
+        return state
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def one_to_one(
@@ -81,15 +124,13 @@ def _tail(data: dict[str, Any] | None, whose: str) -> ImpostorTail | None:
 
 def search_policy(
     settings: Settings,
-    matcher: Matcher,
-    model: str,
+    state: GalleryState,
     prior: dict[str, Any] | None,
     one_to_one_choice: ThresholdChoice,
-    scope: Sequence[int] | None,
 ) -> Policy:
-    """The policy of a 1:N search of ``scope`` (None: everyone). A threshold given as an
+    """The policy of a 1:N search of a gallery in ``state``. A threshold given as an
     option or setting is used as it is (no gallery-size policy)."""
-    size = matcher.gallery_size(model, scope)
+    size = state.size
     if one_to_one_choice.source in ("option", "setting"):
         fixed = OpenSetThreshold(
             one_to_one_choice.value,
@@ -101,7 +142,7 @@ def search_policy(
             "none",
         )
         return Policy(one_to_one_choice, fixed, settings.margin)
-    cal = calibration_of(prior, matcher.gallery_tail(model))
+    cal = calibration_of(prior, state.tail)
     open_set = open_set_threshold(
         cal,
         fpir=settings.fpir,

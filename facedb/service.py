@@ -218,6 +218,7 @@ class FaceService:
         # the models or the database happens once.
         self._lock = threading.Lock()
         self.spool = Spool(settings.home, database=identity.target(settings))
+        self._galleries = policy.GalleryStateCache()
 
     @property
     def pipeline(self) -> FacePipeline:
@@ -285,7 +286,8 @@ class FaceService:
         model = self.pipeline.embedder_name
         prior = self.pipeline.registry.spec(model).impostor_tail
         chosen = self._choose_threshold(matcher, override)
-        return policy.search_policy(self.settings, matcher, model, prior, chosen, scope)
+        state = self._galleries.get(matcher, model, scope)
+        return policy.search_policy(self.settings, state, prior, chosen)
 
     def decision_policy(self, matcher: Matcher, override: float | None = None) -> Policy:
         """The 1:N policy of an unscoped search through ``matcher`` (what verify uses;
@@ -322,6 +324,8 @@ class FaceService:
             )
 
     def recalibrate_gallery_quietly(self) -> None:
+        """After a change of the gallery: its calibration, and a fresh size for searches."""
+        self._galleries.clear()
         try:
             self.recalibrate_gallery()
         except (FacedbError, DBAPIError) as exc:
@@ -990,6 +994,7 @@ class FaceService:
             evidence.forget_user(session, user_id)
             removed = gallery.remove_user(session, name)
         gallery_cache.purge_user(self.settings.home, user_id)
+        self._galleries.clear()
         return removed
 
     # -- privacy and retention -----------------------------------------------------------
@@ -1023,6 +1028,7 @@ class FaceService:
                 session.delete(person)
                 session.flush()
         caches = gallery_cache.purge_user(self.settings.home, person.id)
+        self._galleries.clear()
         shredded = erasure.shred(self.database.engine) if shred else None
         log.info(
             "forgot person %d: %d face(s), attendance %s", person.id, embeddings, attendance_policy

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from galleries import enrol_celeba
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -51,22 +52,8 @@ class Kiosk:
 def kiosk(
     module_database_url: str, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kiosk]:
-    people = tmp_path_factory.mktemp("people")
-    for identity in PEOPLE:
-        (people / identity).mkdir()
-        for photo in sorted((faces_dir / "celeba" / identity).glob("*.jpg"))[:4]:
-            shutil.copy(photo, people / identity / photo.name)
-    settings = Settings.load(
-        {
-            "database_url": module_database_url,
-            "home": str(tmp_path_factory.mktemp("home")),
-            "cooldown": 0,
-        }
-    )
-    pipeline = FacePipeline(settings)
-    service = FaceService(settings, pipeline=pipeline)
-    outcomes = service.enrol_folders(people)
-    assert [o.status for o in outcomes] == ["enrolled"] * len(PEOPLE), outcomes
+    service = enrol_celeba(module_database_url, faces_dir, tmp_path_factory, PEOPLE)
+    settings, pipeline = service.settings, service.pipeline
     with service.transaction() as session:
         site = org.create_site(session, "north", "Europe/Paris")
         org.create_group(session, "lab")
@@ -148,6 +135,7 @@ def test_two_people_too_close_to_tell_apart_are_ambiguous(kiosk: Kiosk, tmp_path
     service.enrol("Twin 7217", str(twin), force=True)
     try:
         result = service.verify(kiosk.photo("7217"))
+        assert result.gallery_persons == len(PEOPLE) + 1  # the enrolment is seen at once
         assert result.decision == "ambiguous"
         assert result.name is None
         assert {c.name for c in result.candidates[:2]} == {"7217", "Twin 7217"}

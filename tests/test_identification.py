@@ -19,6 +19,8 @@ from facedb.identification.policy import (
     threshold_for_fpir,
 )
 from facedb.identification.tail import ImpostorTail, fit_scores
+from facedb.policy import GalleryStateCache
+from facedb.store.calibration import GallerySize
 from facedb.store.gallery import Match
 from facedb.vision.models import load_manifest
 
@@ -162,3 +164,33 @@ def test_claim_decisions() -> None:
     assert accepted.person.similarity == pytest.approx(0.5)
     assert judge_claim(alice, 0.1, 0.25).decision == "rejected"
     assert judge_claim(alice, None, 0.25).decision == "rejected"  # no face of this model
+
+
+class _CountingMatcher:
+    """Answers the two questions the cache asks, counting them."""
+
+    offline = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def gallery_size(self, model: str, scope: object = None) -> GallerySize:
+        self.calls += 1
+        return GallerySize(10 + self.calls, 30)
+
+    def gallery_tail(self, model: str) -> None:
+        return None
+
+
+def test_searches_reuse_the_gallery_state_until_it_expires_or_changes() -> None:
+    matcher = _CountingMatcher()
+    cache = GalleryStateCache(ttl_s=60.0)
+    first = cache.get(matcher, "m", None)  # type: ignore[arg-type]
+    assert cache.get(matcher, "m", None) is first  # type: ignore[arg-type]
+    assert cache.get(matcher, "m", [1, 2]).size.persons == 12  # type: ignore[arg-type]
+    cache.clear()  # an enrolment in this process
+    assert cache.get(matcher, "m", None).size.persons == 13  # type: ignore[arg-type]
+    expired = GalleryStateCache(ttl_s=0.0)
+    expired.get(matcher, "m", None)  # type: ignore[arg-type]
+    expired.get(matcher, "m", None)  # type: ignore[arg-type]
+    assert matcher.calls == 5
