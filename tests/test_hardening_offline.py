@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import stat
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from conftest import server_home
 from kiosk_worker import MemoPipeline
+from live_server import LiveServer
 from sqlalchemy import text
 
 from facedb import access, key_cache
@@ -67,33 +64,6 @@ def server() -> Iterator[Server]:
         yield server
         if embedded.running_server(home) is None:
             server.start()
-
-
-class LiveServer:
-    """uvicorn serving an app on a loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()
 
 
 def test_api_outage_keys_offline_spool_and_exactly_once(

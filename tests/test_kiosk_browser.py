@@ -13,9 +13,7 @@ import base64
 import itertools
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import uvicorn
+from live_server import LiveServer
 
 from facedb import access
 from facedb.api.app import create_app
@@ -78,33 +76,6 @@ def write_y4m(image_bgr: np.ndarray, path: Path, *, width: int = 640, height: in
         out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(5):
             out.write(b"FRAME\n" + i420)
-
-
-class LiveServer:
-    """uvicorn serving an app on a loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.port: int = self.socket.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()
 
 
 class DevTools:
