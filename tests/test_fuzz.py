@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import tomllib
 import zlib
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from unittest import mock
 import cv2
 import numpy as np
 import pytest
+from crafted_images import jpeg_declaring as _jpeg_declaring
+from crafted_images import png as _png
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -122,29 +123,6 @@ def test_corrupted_bytes_of_real_images(
         for _ in range(data.draw(st.integers(1, 8))):
             corrupt[data.draw(st.integers(0, len(corrupt) - 1))] = data.draw(st.integers(0, 255))
         _decode(bytes(corrupt))
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
-def _png(width: int, height: int, idat: bytes, depth: int = 8, colour: int = 2) -> bytes:
-    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _jpeg_declaring(width: int, height: int) -> bytes:
-    _, encoded = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    sof = data.find(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
 
 
 @pytest.mark.parametrize(

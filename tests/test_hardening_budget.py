@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from crafted_images import jpeg_declaring, png
 from PIL import Image
 
 from facedb.cli.main import main
@@ -40,11 +41,6 @@ from facedb.vision.sources import open_source, read_image
 PEAK_RSS_BOUND_MB = 512
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
 def zero_png(width: int, height: int, depth: int, colour: int, row: bytes | None = None) -> bytes:
     """A PNG of ``height`` identical rows (zeros by default): a few hundred kB that
     decode to width x height x channels x depth/8 bytes."""
@@ -53,21 +49,7 @@ def zero_png(width: int, height: int, depth: int, colour: int, row: bytes | None
     line = b"\x00" + (row if row is not None else bytes(stride))
     packer = zlib.compressobj(1)  # fast; the files stay small (zero rows)
     body = b"".join(packer.compress(line) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", body)
-        + _chunk(b"IEND", b"")
-    )
-
-
-def _jpeg_declaring(width: int, height: int) -> bytes:
-    _, encoded = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    sof = data.find(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
+    return png(width, height, body, depth, colour)
 
 
 def _pillow(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -105,7 +87,7 @@ def test_truncated_jpeg_declaring_a_large_size_is_refused_without_decoding(
 ) -> None:
     # Issue 17, item 11: decoded by libjpeg with only a warning on stderr before.
     with pytest.raises(ImageError, match=r"corrupt or truncated data \(\d+ bytes cannot hold"):
-        read_image(_jpeg_declaring(6000, 6000), name="cut.jpg")
+        read_image(jpeg_declaring(6000, 6000), name="cut.jpg")
     assert "JPEG" not in capfd.readouterr().err
     with pytest.raises(ImageError, match="corrupt or truncated"):  # PNG: deflate <= 1032:1
         read_image(zero_png(4000, 4000, 8, 2)[:2000], name="cut.png")
