@@ -107,13 +107,12 @@ def totals_row(total: PersonTotals) -> dict[str, Cell]:
 
 
 # The cells that hold user text (names, shift, leave and holiday names, zones): the
-# only ones the CSV writer checks for formula prefixes; the others are numbers,
+# only ones the payroll CSV fast path checks for formula prefixes; the others are numbers,
 # booleans, None or ISO 8601 dates and times (the years 1900-9000, see timesheet()).
 PAYROLL_TEXT_COLUMNS = tuple(
     PAYROLL_COLUMNS.index(c)
     for c in ("person", "external_id", "site", "status", "shift", "leave", "holiday", "timezone")
 )
-TOTALS_TEXT_COLUMNS = (TOTALS_COLUMNS.index("person"),)
 
 PayrollCells = tuple[str | int | bool | None, ...]
 
@@ -172,27 +171,11 @@ def write_payroll_csv(handle: TextIO, days: Sequence[TimesheetDay]) -> None:
 
 
 def write_totals_csv(handle: TextIO, people: Sequence[PersonTotals]) -> None:
+    """One header row, then one row per person (TOTALS_COLUMNS): few rows, so every
+    cell goes through the escaping writer."""
     writer = CsvWriter(handle)
     writer.writerow(TOTALS_COLUMNS)
-    writer.writerows_typed(
-        (
-            (
-                t.name,
-                t.days_present,
-                t.days_absent,
-                t.days_leave,
-                t.worked_minutes,
-                t.expected_minutes,
-                t.overtime_minutes,
-                t.late_days,
-                t.late_minutes,
-                t.early_leave_minutes,
-                t.missing_clock_outs,
-            )
-            for t in people
-        ),
-        TOTALS_TEXT_COLUMNS,
-    )
+    writer.writerows([totals_row(t)[c] for c in TOTALS_COLUMNS] for t in people)
 
 
 def payroll_json(days: Sequence[TimesheetDay], people: Sequence[PersonTotals]) -> dict[str, Any]:
