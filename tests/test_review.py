@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from galleries import enrol_celeba
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
@@ -70,23 +71,9 @@ class Gallery:
 def gallery(
     module_database_url: str, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gallery]:
-    people = tmp_path_factory.mktemp("people")
-    for identity in ENROLLED:
-        (people / identity).mkdir()
-        for photo in sorted((faces_dir / "celeba" / identity).glob("*.jpg"))[:4]:
-            shutil.copy(photo, people / identity / photo.name)
-    settings = Settings.load(
-        {
-            "database_url": module_database_url,
-            "home": str(tmp_path_factory.mktemp("home")),
-            "cooldown": 0,
-        }
-    )
-    service = FaceService(settings)
-    outcomes = service.enrol_folders(people)
+    service = enrol_celeba(module_database_url, faces_dir, tmp_path_factory, ENROLLED)
     service.close()
-    assert [o.status for o in outcomes] == ["enrolled"] * len(ENROLLED), outcomes
-    yield Gallery(settings, faces_dir)
+    yield Gallery(service.settings, faces_dir)
 
 
 @pytest.fixture
