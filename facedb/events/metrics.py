@@ -27,7 +27,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -140,19 +139,23 @@ class _StateCollector(Collector):
         cache = GaugeMetricFamily(
             "facedb_gallery_cache_age_seconds", "Age of the newest offline gallery cache"
         )
-        files = [Path(p) for p in gallery_cache.cached_files(self.service.settings.home)]
-        if files:
-            newest = max(p.stat().st_mtime for p in files if p.exists())
-            cache.add_metric([], max(0.0, time.time() - newest))
+        written = []
+        for path in gallery_cache.cached_files(self.service.settings.home):
+            try:
+                written.append(path.stat().st_mtime)
+            except OSError:  # deleted since it was listed
+                continue
+        if written:
+            cache.add_metric([], max(0.0, time.time() - max(written)))
         yield cache
         backlog = GaugeMetricFamily("facedb_outbox_backlog", "Event deliveries pending")
         dead = GaugeMetricFamily("facedb_outbox_dead", "Event deliveries dead-lettered")
         try:
             with self.service.transaction() as session:
-                states = outbox.status(session)
+                pending, dead_lettered = outbox.pending_and_dead(session)
             time_sql(self.service.database.engine)
-            backlog.add_metric([], sum(s.pending for s in states))
-            dead.add_metric([], sum(s.dead for s in states))
+            backlog.add_metric([], pending)
+            dead.add_metric([], dead_lettered)
         except Exception as exc:  # a scrape must answer while the database is down
             log.debug("outbox unreadable: %s", exc)
         yield backlog

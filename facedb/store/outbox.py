@@ -348,11 +348,15 @@ def status(session: Session) -> list[SinkStatus]:
     return result
 
 
-def backlog(session: Session) -> int:
-    """Pending deliveries, every sink together."""
-    return int(
-        session.execute(select(func.count()).where(OutboxDelivery.status == "pending")).scalar_one()
-    )
+def pending_and_dead(session: Session) -> tuple[int, int]:
+    """Deliveries pending and dead-lettered, every sink together (one query)."""
+    pending, dead = session.execute(
+        select(
+            func.count().filter(OutboxDelivery.status == "pending"),
+            func.count().filter(OutboxDelivery.status == "dead"),
+        )
+    ).one()
+    return int(pending), int(dead)
 
 
 def prune(session: Session, older_than: timedelta) -> int:
