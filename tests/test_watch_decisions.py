@@ -26,12 +26,15 @@ from watch_scenes import face_crop, queue, write_stills, write_video
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.decision import Policy
+from facedb.matching import Matcher
 from facedb.service import FaceService
 from facedb.spool import Spool
 from facedb.store.engine import make_engine
 from facedb.store.schema import Attendance
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import read_image
+from facedb.watch import deciding
 from facedb.watch.events import WatchEvent, WatchFrame
 from facedb.watch.loop import WatchOptions, watch
 
@@ -97,8 +100,20 @@ def test_a_queue_at_one_spot_and_a_database_outage_in_the_middle(
         service.enrol(name, str(faces_dir / path))
 
     # 1. The database up: one box track, four people, each decided once.
+    # The 1:N policy (gallery size, calibration) is read once, not per frame or probe.
+    monkeypatch.setattr(deciding, "POLICY_TTL_S", 3600.0)
+    policy_reads: list[bool] = []
+    read_policy = service.decision_policy
+
+    def counted(matcher: Matcher, override: float | None = None) -> Policy:
+        policy_reads.append(matcher.offline)
+        return read_policy(matcher, override)
+
+    monkeypatch.setattr(service, "decision_policy", counted)
     online: list[WatchEvent] = []
     summary = watch(service, WatchOptions(source=str(queue_video)), on_event=online.append)
+    assert policy_reads == [False]
+    monkeypatch.undo()
     assert [(e.decision, e.name) for e in online] == EXPECTED
     assert summary.tracks == 1 and summary.handovers == len(QUEUE) - 1
     assert (summary.accepted, summary.unknown, summary.outages) == (3, 1, 0)
