@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import subprocess
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,8 +80,8 @@ class ActionRunner:
         self.command = command
         self.timeout = timeout
         self.on_failure = on_failure
+        # One thread: the commands, and on_failure, run one at a time, in order.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="facedb-action")
-        self._lock = threading.Lock()
 
     def submit(self, event_json: str) -> None:
         self._pool.submit(self._run, event_json)
@@ -90,8 +89,7 @@ class ActionRunner:
     def _run(self, event_json: str) -> None:
         result = run_command(self.command, event_json, timeout=self.timeout)
         if not result.ok:
-            with self._lock:
-                self.on_failure(result)
+            self.on_failure(result)
 
     def close(self) -> None:
         """Waits for the commands already started or queued."""

@@ -186,11 +186,6 @@ def list_sinks(session: Session, kind: str | None = None) -> list[Sink]:
     return [_sink(row) for row in session.scalars(query)]
 
 
-def get_sink(session: Session, sink_id: int) -> Sink | None:
-    row = session.get(EventSink, sink_id)
-    return None if row is None else _sink(row)
-
-
 def remove_sink(session: Session, sink_id: int) -> bool:
     """Deletes the sink and its deliveries; True if it existed."""
     result = session.execute(

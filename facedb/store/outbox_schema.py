@@ -37,9 +37,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from facedb.store.schema import Base
 
-SINK_KINDS = ("webhook", "mqtt")
-DELIVERY_STATES = ("pending", "delivered", "dead")
-
 
 class EventSink(Base):
     __tablename__ = "event_sinks"
