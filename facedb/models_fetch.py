@@ -18,7 +18,6 @@ server allows it), and give up with a message naming the URL and what to do by h
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import os
 import shutil
@@ -176,7 +175,7 @@ def find_local(source: Path, names: Iterable[str]) -> dict[str, Path]:
         return {n: source / specs[n].file for n in names if (source / specs[n].file).is_file()}
     if not source.is_file():
         raise InvalidInputError(f"{source} is neither a model file nor a folder")
-    digest = _sha256_of(source)
+    digest = file_sha256(source)
     by_sha = [s.name for s in specs.values() if s.sha256 == digest]
     by_file = [s.name for s in specs.values() if s.file == source.name]
     chosen = by_sha or by_file
@@ -191,7 +190,7 @@ def inspect_unknown(source: Path, role: str | None, dest: Path | None) -> Instal
     size = source.stat().st_size
     if size > MAX_UNKNOWN_BYTES:
         raise ModelError(f"{source} is {size} bytes, more than a face model ({MAX_UNKNOWN_BYTES})")
-    digest = _sha256_of(source)
+    digest = file_sha256(source)
     inputs, outputs = signature(source)
     shown_in = tuple(f"{n} {shape}" for n, shape in inputs)
     shown_out = tuple(f"{n} {shape}" for n, shape in outputs)
@@ -333,7 +332,7 @@ def _install(partial: Path, spec: ModelSpec, dest: Path, source: str) -> Install
             f"{source} is {size} bytes, the manifest says {spec.bytes} for {spec.name}: "
             "not installed"
         )
-    digest = _sha256_of(partial)
+    digest = file_sha256(partial)
     if digest != spec.sha256:
         raise ModelError(
             f"{source} has sha256 {digest}, the manifest says {spec.sha256} for {spec.name}: "
@@ -376,11 +375,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
