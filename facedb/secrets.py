@@ -33,7 +33,9 @@ SECRET_KEYS = frozenset(
         "clientsecret",
     }
 )
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@?#]*)@")
+# Up to the last "@" before the path: a password may hold an unencoded "@" (ffmpeg
+# takes the last one for a camera URL), and all of it is masked.
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#]*)@")
 # libpq keyword=value connection strings: "host=h password=secret dbname=d".
 _KEYWORD_VALUE = re.compile(r"""(?i)\b(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)""")
 

@@ -64,6 +64,8 @@ def test_mask_url_hides_passwords_in_userinfo_and_query() -> None:
     assert SECRET not in mask_url(f"http://kiosk:8000/?key={SECRET}")
     assert mask_url(f"rtsp://admin:{SECRET}@cam/live", hide_user=True) == "rtsp://***@cam/live"
     assert SECRET not in mask_url(f"host=h password={SECRET} dbname=d")
+    # An unencoded "@" in the password (ffmpeg takes the last one): all of it masked.
+    assert mask_url("rtsp://admin:pa@ss@cam/live") == "rtsp://admin:***@cam/live"
     assert mask_url("postgresql://h/d?sslmode=require") == "postgresql://h/d?sslmode=require"
     assert SECRET not in mask_text(f"cannot reach postgresql://u:{SECRET}@h/d now")
 
