@@ -4,41 +4,12 @@ the single place where late, early, worked and overtime minutes are computed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-
-# The columns of timesheet(), in order; TimesheetDay has the same fields.
-COLUMNS = (
-    "user_id",
-    "name",
-    "external_id",
-    "site",
-    "timezone",
-    "work_day",
-    "shift",
-    "scheduled_start",
-    "scheduled_end",
-    "scheduled_minutes",
-    "first_in",
-    "last_out",
-    "punches",
-    "mode",
-    "worked_minutes",
-    "late_minutes",
-    "early_leave_minutes",
-    "missing_clock_out",
-    "absent",
-    "leave",
-    "leave_minutes",
-    "holiday",
-    "expected_minutes",
-    "overtime_minutes",
-    "status",
-)
 
 
 @dataclass(frozen=True)
@@ -70,6 +41,10 @@ class TimesheetDay:
     expected_minutes: int
     overtime_minutes: int
     status: str  # present, absent, leave, holiday, off
+
+
+# The columns of timesheet(), in order: the fields of TimesheetDay.
+COLUMNS = tuple(f.name for f in fields(TimesheetDay))
 
 
 @dataclass(frozen=True)
