@@ -198,7 +198,7 @@ def test_queue_actions_and_refusals(gallery: Gallery, service: FaceService) -> N
     accepted = gallery.json("review", "accept", event)
     assert isinstance(accepted, dict) and accepted["action"] == "accept"
 
-    for bad in ("not-an-id", "ffffffff", "x" * 40):
+    for bad in ("not-an-id", "ffffffff", "x" * 40, "0-------", "a" * 33):
         refused = gallery.run("review", "show", bad)
         assert refused.exit_code == 2, refused.output
         assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1

@@ -131,14 +131,11 @@ class Review:
             event_id = _resolve(s, event)
             target = gallery.get_user(s, person)
             row = s.execute(
-                select(
-                    Attendance.decision,
-                    Attendance.user_id,
-                    Attendance.occurred_at,
-                    Attendance.device,
-                ).where(Attendance.event_id == event_id)
+                select(Attendance.decision, Attendance.occurred_at, Attendance.device).where(
+                    Attendance.event_id == event_id
+                )
             ).one()
-            decision, _, occurred_at, device = row
+            decision, occurred_at, device = row
             text = f"review of event {event_id}" + (f": {note}" if note else "")
             if decision == "accepted":
                 if corrections.event_history(s, event_id).counted_for == target.name:
@@ -298,11 +295,11 @@ def _short(event_id: uuid.UUID) -> str:
 def _resolve(session: Session, text_value: str) -> uuid.UUID:
     """An event with evidence, by its id or the unique start of it (8 hex digits or more)."""
     key = text_value.strip().lower()
-    if not _HEX.match(key):
+    hex_digits = key.replace("-", "")
+    if not _HEX.match(key) or not 8 <= len(hex_digits) <= 32:
         raise InvalidInputError(
             f"not an event id: {text_value!r} (see facedb review list; 8 hex digits or more)"
         )
-    hex_digits = key.replace("-", "")
     if len(hex_digits) == 32:
         query = select(Evidence.event_id).where(Evidence.event_id == uuid.UUID(hex_digits))
     else:  # hex digits only (the pattern above): nothing to escape in LIKE
