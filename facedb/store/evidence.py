@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session, aliased
 
@@ -151,13 +151,6 @@ def forget_user(session: Session, user_id: int) -> int:
             )
         )
         .returning(Evidence.id)
-    )
-    return len(result.all())
-
-
-def delete_evidence(session: Session, event_ids: Sequence[uuid.UUID]) -> int:
-    result = session.execute(
-        delete(Evidence).where(Evidence.event_id.in_(list(event_ids))).returning(Evidence.id)
     )
     return len(result.all())
 
@@ -319,7 +312,3 @@ def _stored(e: Evidence, device: str | None) -> StoredFace:
         e.liveness,
         tuple(e.reasons),
     )
-
-
-def count_evidence(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(Evidence)).scalar_one())
