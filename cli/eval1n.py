@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from facedb.evaluation.detplot import det_svg
-from facedb.evaluation.openset import OpenSetResult
+from facedb.service import OpenSetResult
 
 from .context import open_service
 from .options import device_option
@@ -96,10 +95,8 @@ def eval_1n(
             draws=draws,
             per_person=per_person,
             progress=advance,
+            det_plot=det_plot,
         )
-    if det_plot is not None:
-        title = f"{people.name}: DET at FPIR target {result.fpir_target:g}"
-        det_plot.write_text(det_svg(result.sizes, title), encoding="utf-8")
     if as_json:
         print_json(result)
         return

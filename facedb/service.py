@@ -48,8 +48,10 @@ from facedb.errors import (
     UnknownUserError,
 )
 from facedb.evaluation.acquire import acquire
+from facedb.evaluation.detplot import det_svg
 from facedb.evaluation.metrics import CalibrationResult
-from facedb.evaluation.openset import OpenSetResult, evaluate_open_set
+from facedb.evaluation.openset import OpenSetResult as OpenSetResult  # for cli/eval1n.py
+from facedb.evaluation.openset import evaluate_open_set
 from facedb.gallery_cache import CachedUser
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.review.keep import keep_evidence, replay_files
@@ -941,9 +943,11 @@ class FaceService:
         draws: int,
         per_person: int,
         progress: Callable[[int, int], None] | None = None,
+        det_plot: Path | None = None,
     ) -> OpenSetResult:
         """1:N error rates of this pipeline and decision policy on folders of people
-        (facedb/evaluation/openset.py); needs no database."""
+        (facedb/evaluation/openset.py), and their DET curves as SVG in ``det_plot``;
+        needs no database."""
         model = self.pipeline.embedder_name
         spec = self.pipeline.registry.spec(model)
         acquired = acquire(
@@ -956,7 +960,7 @@ class FaceService:
         one_to_one = (
             self.settings.threshold if self.settings.threshold is not None else spec.threshold
         )
-        return evaluate_open_set(
+        result = evaluate_open_set(
             acquired.people,
             acquired.strangers,
             sizes=sizes,
@@ -969,6 +973,10 @@ class FaceService:
             images=acquired.images,
             failures=acquired.failures,
         )
+        if det_plot is not None:
+            title = f"{people.name}: DET at FPIR target {result.fpir_target:g}"
+            det_plot.write_text(det_svg(result.sizes, title), encoding="utf-8")
+        return result
 
     def lookalikes(self) -> list[calibration.LookalikeRow]:
         with self.transaction() as session:
