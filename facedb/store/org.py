@@ -270,7 +270,8 @@ def list_devices(
 
 
 def remove_device(session: Session, name: str) -> bool:
+    """True if a device of this name (as register_device stores it) was registered."""
     removed = session.execute(
-        delete(Device).where(Device.name == name).returning(Device.name)
+        delete(Device).where(Device.name == clean_name(name)).returning(Device.name)
     ).all()
     return bool(removed)
