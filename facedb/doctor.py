@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
@@ -29,6 +28,7 @@ from facedb.store.admin import database_status
 from facedb.store.engine import open_database
 from facedb.store.schema import ApiKey
 from facedb.vision.models import CPU, CUDA, ModelRegistry, cuda_probe, selected_models
+from facedb.vision.sources import open_source, redact_url
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 # Free space in FACEDB_HOME (the embedded database, spool, cache, models).
@@ -326,29 +326,33 @@ def offline_checks(settings: Settings) -> list[Check]:
 
 
 def camera_check(source: str) -> Check:
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    """Opens the source as `facedb watch` does (vision/sources.py: stream timeouts,
+    the URL's password never shown) and reads one frame."""
+    name = f"camera {redact_url(source)}"
+    fix = (
+        "check it is plugged in and that this user may read it "
+        "(ls -l /dev/video*; add the user to the video group)"
+    )
     try:
-        if not capture.isOpened():
-            return Check(
-                f"camera {source}",
-                FAIL,
-                "cannot be opened",
-                "check it is plugged in and that this user may read it "
-                "(ls -l /dev/video*; add the user to the video group)",
-            )
-        ok, frame = capture.read()
-        if not ok or frame is None:
-            return Check(
-                f"camera {source}",
-                FAIL,
-                "opened, but gives no frame",
-                "another program may hold it; unplug and plug it again",
-            )
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        height, width = frame.shape[:2]
-        return Check(f"camera {source}", OK, f"{width}x{height}, {fps:.0f} frames/s")
+        opened = open_source(source, limit=1)
+    except FacedbError as exc:
+        return Check(name, FAIL, exc.message, fix)
+    try:
+        frame = next(iter(opened), None)
+    except FacedbError as exc:
+        return Check(name, FAIL, exc.message, fix)
     finally:
-        capture.release()
+        opened.close()
+    if frame is None:
+        return Check(
+            name,
+            FAIL,
+            "opened, but gives no frame",
+            "another program may hold it; unplug and plug it again",
+        )
+    fps = float(getattr(opened, "fps", 0.0))
+    height, width = frame.image.shape[:2]
+    return Check(name, OK, f"{width}x{height}, {fps:.0f} frames/s")
 
 
 def worst(checks: list[Check]) -> str:

@@ -116,6 +116,12 @@ def test_a_camera_that_cannot_be_opened_fails_and_a_working_source_is_described(
     (camera,) = [name for name in checks if name.startswith("camera ")]
     assert _failed(checks) == [camera]
     assert "/dev/video" in checks[camera]["fix"]
+    # A stream's password is never shown (nothing listens on port 1: refused at once).
+    code, checks = _doctor("--camera", "rtsp://admin:s3cret@127.0.0.1:1/cam")
+    assert code == 1
+    (camera,) = [name for name in checks if name.startswith("camera ")]
+    assert _failed(checks) == [camera] and "127.0.0.1:1/cam" in camera
+    assert "s3cret" not in json.dumps(checks)
 
     photo = cv2.imread(str(faces_dir / "face_recognition" / "examples" / "obama.jpg"))
     assert photo is not None
