@@ -10,7 +10,6 @@ import json
 import shutil
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from conftest import server_home
+from embedded_server import Server
 from kiosk_worker import MemoPipeline
 from live_server import LiveServer
-from sqlalchemy import text
 
 from facedb import access, key_cache
 from facedb.api.app import create_app
@@ -28,31 +27,9 @@ from facedb.config import Settings
 from facedb.service import FaceService
 from facedb.spool import Spool
 from facedb.store import embedded
-from facedb.store.engine import make_engine, open_database
+from facedb.store.engine import open_database
 
 PERSON = "7203"  # a CelebA identity: four photos enrol, the fifth is a good probe
-
-
-@dataclass(frozen=True)
-class Server:
-    home: Path
-    url: str
-
-    def stop(self) -> None:
-        with embedded.home_lock(self.home):
-            assert embedded.stop(self.home)
-
-    def start(self) -> None:
-        with embedded.home_lock(self.home):
-            embedded.start(self.home)
-
-    def rows(self) -> list[Any]:
-        engine = make_engine(self.url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text("SELECT event_id, offline FROM attendance")).all())
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +106,7 @@ def test_api_outage_keys_offline_spool_and_exactly_once(
     assert [r["offline"] for r in responses] == [False] * 10 + [True] * 10 + [False] * 10
     assert {(r["decision"], r["person"]) for r in responses} == {("accepted", "Alice")}
     # The first verification back online replayed the spool: one row per event.
-    rows = server.rows()
+    rows = server.rows("SELECT event_id, offline FROM attendance")
     assert len(rows) == 30
     assert {str(r.event_id) for r in rows} == {r["event_id"] for r in responses}
     assert {str(r.event_id) for r in rows if r.offline} == {

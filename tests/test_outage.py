@@ -17,13 +17,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import server_home
+from embedded_server import Server
 from kiosk_worker import MemoPipeline
 from sqlalchemy import text
 
@@ -41,28 +41,6 @@ WORKER = Path(__file__).with_name("kiosk_worker.py")
 # A CelebA identity whose first four photos enrol and whose fifth is a good probe
 # (tests/test_end_to_end.py).
 PERSON = "7203"
-
-
-@dataclass(frozen=True)
-class Server:
-    home: Path
-    url: str
-
-    def stop(self) -> None:
-        with embedded.home_lock(self.home):
-            assert embedded.stop(self.home)
-
-    def start(self) -> None:
-        with embedded.home_lock(self.home):
-            embedded.start(self.home)
-
-    def scalar(self, sql: str) -> object:
-        engine = make_engine(self.url)
-        try:
-            with engine.connect() as conn:
-                return conn.execute(text(sql)).scalar()
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture(scope="module")
