@@ -35,6 +35,7 @@ from typing import Any
 from facedb.config import REPO_WEIGHTS_DIR
 from facedb.errors import InvalidInputError, ModelError
 from facedb.model_check import role_problem, signature
+from facedb.secrets import mask_url
 from facedb.vision.models import ROLES, ModelSpec, file_sha256, load_manifest
 
 CHUNK = 1 << 16
@@ -117,8 +118,14 @@ def model_url(spec: ModelSpec, mirror: str | None) -> str:
 def check_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInputError(f"a model URL must be http:// or https:// with a host: {url!r}")
+        raise InvalidInputError(
+            f"a model URL must be http:// or https:// with a host: {_shown(url)!r}"
+        )
     return url
+
+
+def _shown(url: str) -> str:
+    return mask_url(url, hide_user=True)
 
 
 def installed(spec: ModelSpec, dest: Path, source: str = "") -> Installed | None:
@@ -140,14 +147,15 @@ def download(
     progress: Progress | None = None,
     backoff_s: float = 0.5,
 ) -> Installed:
-    """Downloads one manifest model into dest (atomically), verified."""
-    done = installed(spec, dest, url)
+    """Downloads one manifest model into dest (atomically), verified. Messages and
+    ``source`` show the URL without its user name or password."""
+    done = installed(spec, dest, _shown(url))
     if done is not None:
         return done
     partial = _new_partial(dest, spec.file)
     try:
         _download_to(partial, spec, url, retries, timeout, progress, backoff_s)
-        return _install(partial, spec, dest, url)
+        return _install(partial, spec, dest, _shown(url))
     finally:
         partial.unlink(missing_ok=True)
 
@@ -258,7 +266,7 @@ def _download_to(
             return
         last = f"the download stopped at {partial.stat().st_size} of {spec.bytes} bytes"
     raise ModelError(
-        f"cannot download {spec.name} from {url}: {last} (after {retries + 1} attempts). "
+        f"cannot download {spec.name} from {_shown(url)}: {last} (after {retries + 1} attempts). "
         f"Without network: download it on another machine and run "
         f"`facedb models fetch --from FILE`, or copy {spec.file} into {partial.parent}"
     )
@@ -280,7 +288,7 @@ def _one_request(
         if exc.code >= 500 or exc.code == 429:
             raise _Retry(f"HTTP {exc.code} {exc.reason}") from None
         raise ModelError(
-            f"cannot download {spec.name} from {url}: HTTP {exc.code} {exc.reason}"
+            f"cannot download {spec.name} from {_shown(url)}: HTTP {exc.code} {exc.reason}"
         ) from None
     except (urllib.error.URLError, OSError, HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
@@ -295,7 +303,7 @@ def _one_request(
                 have += len(chunk)
                 if have > limit:
                     raise ModelError(
-                        f"{url} sends more than the {limit} bytes of {spec.name}: refused"
+                        f"{_shown(url)} sends more than the {limit} bytes of {spec.name}: refused"
                     )
                 try:
                     out.write(chunk)

@@ -228,6 +228,19 @@ def test_no_server_says_which_url_and_what_to_do_by_hand(home: Path) -> None:
     assert f"http://127.0.0.1:{port}/w/minifasnet_v2.onnx" in result.output
     assert "no connection" in result.output
     assert "--from FILE" in result.output
+    # A mirror's user name and password are not repeated in the message.
+    result = _fetch(
+        "minifasnet_v2",
+        "--url",
+        f"http://ops:s3cret@127.0.0.1:{port}/w",
+        "--retries",
+        "0",
+        "--timeout",
+        "2",
+    )
+    assert result.exit_code == 11, result.output
+    assert f"127.0.0.1:{port}/w/minifasnet_v2.onnx" in result.output
+    assert "s3cret" not in result.output and "ops:" not in result.output
 
 
 def test_redirects_to_local_files_are_refused(server: ModelServer, home: Path) -> None:
