@@ -6,16 +6,16 @@ images of every page the deletion touched.
 
 ``shred`` rewrites what holds vectors and pushes the old WAL out:
 
-1. ``VACUUM FULL face_embeddings``: a new heap, a new TOAST table and every index
-   rebuilt (the HNSW index too) from the live rows only; the old files are truncated
-   at commit and unlinked at the next checkpoint. It holds an ACCESS EXCLUSIVE lock on
-   face_embeddings while it runs: verifications wait (measured on a shared 2-core
-   CPU: 3.4 s at 1,000 faces, 48 s at 10,000, most of it the HNSW build), enrolment
-   waits too. It gives up
-   after ``lock_timeout_s`` if another transaction holds the table.
-2. ``ANALYZE face_embeddings`` then ``VACUUM FULL pg_statistic``: the planner's
-   sample of the embedding column (its histogram can hold vectors) is taken again
-   without the person, and the old statistics rows are rewritten away.
+1. ``VACUUM (FULL, ANALYZE)`` of each table in ``VECTOR_TABLES`` (face_embeddings,
+   evidence): a new heap, a new TOAST table and every index rebuilt (the HNSW index
+   too) from the live rows only; the old files are truncated at commit and unlinked
+   at the next checkpoint. It holds an ACCESS EXCLUSIVE lock on face_embeddings while
+   it runs: verifications wait (measured on a shared 2-core CPU: 3.4 s at 1,000
+   faces, 48 s at 10,000, most of it the HNSW build), enrolment waits too. It gives
+   up after ``lock_timeout_s`` if another transaction holds the table.
+2. ``VACUUM FULL pg_statistic``: the planner's sample of the embedding column (its
+   histogram can hold vectors), taken again by step 1's ANALYZE without the person,
+   has its old rows rewritten away.
 3. ``wal_recycle = off`` (so that old WAL segments are deleted, not renamed and kept
    with their contents), ``CHECKPOINT``, ``pg_switch_wal()``, ``CHECKPOINT``: every
    segment that held the person's rows is before the last checkpoint and removed.
