@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from delivery_helpers import free_port, until
 from sqlalchemy import func, select
 
 from facedb.cli.main import main
@@ -138,14 +138,6 @@ def _counts(service: FaceService) -> tuple[int, int, int]:
         )
 
 
-def _until(condition: Callable[[], bool], worker: DeliveryWorker, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        if worker.run_once().attempted == 0:
-            time.sleep(0.05)
-
-
 def _state(service: FaceService, sink_id: int) -> hooks.SinkStatus:
     return next(s for s in hooks.status(service) if s.sink.id == sink_id)
 
@@ -193,7 +185,7 @@ def test_a_verification_reaches_the_receiver_signed(
     result = service.verify(str(probe))
     assert result.decision == "accepted" and result.logged
     worker = hooks.worker(service)
-    _until(lambda: _state(service, sink.id).delivered == 1, worker)
+    until(lambda: _state(service, sink.id).delivered == 1, worker)
     worker.stop()
     [got] = receiver.received
     assert got.headers["Content-Type"] == "application/json"
@@ -219,7 +211,7 @@ def test_a_failing_receiver_gets_the_event_once_it_answers(service: FaceService)
         with service.transaction() as session:
             attendance.log_event(session, _event())
         worker = hooks.worker(service)
-        _until(lambda: _state(service, sink.id).delivered == 1, worker)
+        until(lambda: _state(service, sink.id).delivered == 1, worker)
         worker.stop()
     finally:
         flaky.close()
@@ -229,20 +221,14 @@ def test_a_failing_receiver_gets_the_event_once_it_answers(service: FaceService)
     assert (state.pending, state.delivered, state.dead) == (0, 1, 0)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_receiver_down_dead_letters_then_replay_delivers(service: FaceService) -> None:
-    port = _free_port()
+    port = free_port()
     sink = hooks.add_webhook(service, f"http://127.0.0.1:{port}/hook", None, SECRET)
     with service.transaction() as session:
         for _ in range(3):
             attendance.log_event(session, _event())
     worker = hooks.worker(service)
-    _until(lambda: _state(service, sink.id).dead == 3, worker)
+    until(lambda: _state(service, sink.id).dead == 3, worker)
     state = _state(service, sink.id)
     assert state.pending == 0 and state.delivered == 0
     assert state.last_error is not None and "cannot reach" in state.last_error
@@ -250,7 +236,7 @@ def test_a_receiver_down_dead_letters_then_replay_delivers(service: FaceService)
     try:
         assert worker.run_once().attempted == 0  # dead stays dead until replayed
         assert hooks.replay(service, str(sink.id)) == 3
-        _until(lambda: _state(service, sink.id).delivered == 3, worker)
+        until(lambda: _state(service, sink.id).delivered == 3, worker)
     finally:
         worker.stop()
         back.close()
@@ -284,7 +270,7 @@ def test_a_worker_killed_between_send_and_ack_redelivers(
         assert (state.pending, state.delivered) == (1, 0)  # not acknowledged
         # Another worker (the lease of the dead one is 3 * 1 s + 1 s) sends it again.
         survivor = DeliveryWorker(service.settings.replace(hooks_timeout=1.0), service.transaction)
-        _until(lambda: _state(service, sink.id).delivered == 1, survivor, seconds=30)
+        until(lambda: _state(service, sink.id).delivered == 1, survivor, seconds=30)
         survivor.stop()
     finally:
         held.close()
@@ -305,7 +291,7 @@ def test_a_forgotten_person_is_not_named_by_a_later_delivery(
     assert payload["person"] == "Carol"
     service.forget_user("Carol", "anonymise")
     worker = hooks.worker(service)
-    _until(lambda: len(receiver.received) == 1, worker)
+    until(lambda: len(receiver.received) == 1, worker)
     worker.stop()
     sent = receiver.received[0].payload
     assert sent["person"] is None and sent["user_id"] is None
@@ -372,7 +358,7 @@ def test_a_running_worker_is_woken_by_a_new_event_not_its_poll(
 def test_a_receiver_down_for_a_while_gets_every_event_when_it_is_back(
     service: FaceService,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     sink = hooks.add_webhook(service, f"http://127.0.0.1:{port}/hook", None, SECRET)
     events = [_event() for _ in range(5)]
     with service.transaction() as session:
@@ -384,7 +370,7 @@ def test_a_receiver_down_for_a_while_gets_every_event_when_it_is_back(
     assert (state.pending, state.delivered, state.dead) == (5, 0, 0)
     back = Receiver(port)
     try:
-        _until(lambda: _state(service, sink.id).delivered == 5, worker)
+        until(lambda: _state(service, sink.id).delivered == 5, worker)
     finally:
         worker.stop()
         back.close()

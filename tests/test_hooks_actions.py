@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from delivery_helpers import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from watch_scenes import Actor, face_crop, write_video
@@ -101,17 +102,17 @@ def test_watch_on_event_and_metrics_port(
     crop = face_crop(pipeline, faces_dir / f"{KNN}/train/obama/obama2.jpg")
     video = write_video(tmp_path / "door.avi", [Actor("Obama", crop, 0, 20, 200, 100, dx=2)], 20)
     out = tmp_path / "events.log"
-    with socket_port() as port:
-        result = CliRunner().invoke(
-            main,
-            [
-                "watch", "--source", str(video), "--json",
-                "--on-event", _writer(out), "--metrics-port", str(port),
-            ],
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            scraped = response.read().decode()
+    port = free_port()
+    result = CliRunner().invoke(
+        main,
+        [
+            "watch", "--source", str(video), "--json",
+            "--on-event", _writer(out), "--metrics-port", str(port),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        scraped = response.read().decode()
     events = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["decision"], e["name"]) for e in events] == [("accepted", "Barack Obama")]
     printed = [json.loads(line) for line in result.stdout.splitlines()]
@@ -133,20 +134,6 @@ def test_watch_on_event_and_metrics_port(
         samples.get(("facedb_watch_frames_total", (("detected", d),)), 0) for d in ("true", "false")
     )
     assert watched == 20  # every frame of the video, once
-
-
-class socket_port:
-    """A free TCP port on 127.0.0.1 (for a server the test starts)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return int(probe.getsockname()[1])
-
-    def __exit__(self, *args: object) -> None:
-        pass
 
 
 def test_json_logs_are_one_object_a_line() -> None:

@@ -12,18 +12,18 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from delivery_helpers import free_port, until
 
 from facedb.config import Settings
 from facedb.errors import ConfigError
 from facedb.events import hooks
 from facedb.events.mqtt import MqttConfig
-from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
 from facedb.store.attendance import AttendanceEvent
@@ -34,12 +34,6 @@ MOSQUITTO = shutil.which("mosquitto") or next(
 pytestmark = pytest.mark.skipif(
     MOSQUITTO is None, reason="mosquitto is not installed (.ci/run installs Debian's package)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Broker:
@@ -112,7 +106,7 @@ class Subscriber:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(_free_port(), tmp_path)
+    server = Broker(free_port(), tmp_path)
     server.start()
     yield server
     server.stop()
@@ -146,14 +140,6 @@ def _event(user_id: int | None, decision: str = "accepted") -> AttendanceEvent:
     )
 
 
-def _until(condition: Callable[[], bool], worker: DeliveryWorker, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        if worker.run_once().attempted == 0:
-            time.sleep(0.05)
-
-
 def test_events_reach_the_broker_with_availability_and_discovery(
     settings: Settings, broker: Broker
 ) -> None:
@@ -169,7 +155,7 @@ def test_events_reach_the_broker_with_availability_and_discovery(
             for event in events:
                 attendance.log_event(session, event)
         state = lambda: next(s for s in hooks.status(service) if s.sink.kind == "mqtt")  # noqa: E731
-        _until(lambda: state().delivered == 2, worker)
+        until(lambda: state().delivered == 2, worker)
         time.sleep(0.3)
         received = [json.loads(p) for p in subscriber.on("facedb/front_door/event")]
         assert [r["event_id"] for r in received] == [str(e.event_id) for e in events]
@@ -198,7 +184,7 @@ def test_events_reach_the_broker_with_availability_and_discovery(
 
 
 def test_events_queue_while_the_broker_is_down(settings: Settings, tmp_path: Path) -> None:
-    broker = Broker(_free_port(), tmp_path)
+    broker = Broker(free_port(), tmp_path)
     service = _service(settings, broker.port, hooks_max_attempts=50)
     worker = hooks.worker(service)
     try:
@@ -215,7 +201,7 @@ def test_events_queue_while_the_broker_is_down(settings: Settings, tmp_path: Pat
         subscriber = Subscriber(broker.port)
         try:
             time.sleep(0.2)
-            _until(
+            until(
                 lambda: (
                     next(s for s in hooks.status(service) if s.sink.kind == "mqtt").delivered == 3
                 ),
@@ -251,7 +237,7 @@ def test_a_verification_reaches_the_webhook_and_the_broker(
         result = service.verify(str(knn / "test/obama1.jpg"))
         assert result.decision == "accepted"
         done = lambda: all(s.delivered == 1 for s in hooks.status(service))  # noqa: E731
-        _until(done, worker)
+        until(done, worker)
         time.sleep(0.3)
         [posted] = receiver.received
         stamp, signature = (
@@ -308,7 +294,7 @@ def test_tls_and_credentials(settings: Settings) -> None:
     )
     passwords.chmod(0o644)  # mosquitto may drop root for its own user
     key.chmod(0o644)
-    broker = Broker(_free_port(), tmp_path)
+    broker = Broker(free_port(), tmp_path)
     broker.config.write_text(
         f"listener {broker.port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
         f"password_file {passwords}\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
@@ -321,7 +307,7 @@ def test_tls_and_credentials(settings: Settings) -> None:
         worker.run_once()
         with good.transaction() as session:
             attendance.log_event(session, _event(None, "unknown"))
-        _until(
+        until(
             lambda: next(s for s in hooks.status(good) if s.sink.kind == "mqtt").delivered == 1,
             worker,
         )
