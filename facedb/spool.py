@@ -96,13 +96,44 @@ def event_to_line(event: AttendanceEvent) -> bytes:
     return (json.dumps(record, separators=(",", ":"), ensure_ascii=True) + "\n").encode("ascii")
 
 
-_INT_OR_NONE = ("user_id", "claimed_user_id")
-_FLOAT_OR_NONE = ("similarity", "threshold", "liveness")
-_STR = ("kind", "decision", "device", "model")
-# The decision policy's record: absent from lines spooled by earlier versions.
-_OPTIONAL_INT = ("gallery_persons", "gallery_faces")
-_OPTIONAL_FLOAT = ("fpir_target", "runner_up")
-_OPTIONAL_STR = ("threshold_source", "scope")
+# The event's fields as a spool line holds them: (name, type, required). "str" is never
+# None; "int" and "float" may be. Fields that are not required are absent from lines
+# spooled by earlier versions (the decision policy's record).
+_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    ("kind", "str", True),
+    ("decision", "str", True),
+    ("device", "str", True),
+    ("model", "str", True),
+    ("user_id", "int", True),
+    ("claimed_user_id", "int", True),
+    ("similarity", "float", True),
+    ("threshold", "float", True),
+    ("liveness", "float", True),
+    ("threshold_source", "str?", False),
+    ("scope", "str?", False),
+    ("gallery_persons", "int", False),
+    ("gallery_faces", "int", False),
+    ("fpir_target", "float", False),
+    ("runner_up", "float", False),
+)
+
+
+def _field(record: dict[str, Any], name: str, kind: str, required: bool) -> Any:
+    """The value of one field, checked against its type (ValueError if it is not)."""
+    value = record[name] if required else record.get(name)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(name)
+        return value
+    if value is None:
+        return None
+    if kind == "str?" and isinstance(value, str):
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "float" and isinstance(value, int | float):
+        return float(value)
+    raise ValueError(name)
 
 
 def event_from_line(line: bytes) -> AttendanceEvent | None:
@@ -119,35 +150,8 @@ def event_from_line(line: bytes) -> AttendanceEvent | None:
             "occurred_at": occurred_at,
             "offline": bool(record.get("offline", True)),
         }
-        for key in _STR:
-            if not isinstance(record[key], str):
-                return None
-            values[key] = record[key]
-        for key in _INT_OR_NONE:
-            value = record[key]
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                return None
-            values[key] = value
-        for key in _FLOAT_OR_NONE:
-            value = record[key]
-            if value is not None and not isinstance(value, int | float):
-                return None
-            values[key] = None if value is None else float(value)
-        for key in _OPTIONAL_INT:
-            value = record.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                return None
-            values[key] = value
-        for key in _OPTIONAL_FLOAT:
-            value = record.get(key)
-            if value is not None and not isinstance(value, int | float):
-                return None
-            values[key] = None if value is None else float(value)
-        for key in _OPTIONAL_STR:
-            value = record.get(key)
-            if value is not None and not isinstance(value, str):
-                return None
-            values[key] = value
+        for name, kind, required in _FIELDS:
+            values[name] = _field(record, name, kind, required)
         return AttendanceEvent(**values)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -69,6 +69,33 @@ def test_events_survive_the_round_trip_exactly(tmp_path: Path) -> None:
     assert event_from_line(event_to_line(events[1])) == events[1]
 
 
+def test_the_decision_policy_round_trips_and_older_lines_still_read() -> None:
+    event = _event(
+        7,
+        decision="ambiguous",
+        threshold_source="fpir",
+        gallery_persons=120,
+        gallery_faces=480,
+        fpir_target=0.01,
+        runner_up=0.41,
+        scope="site:north",
+    )
+    assert event_from_line(event_to_line(event)) == event
+    record = json.loads(event_to_line(event))
+    for key in ("threshold_source", "gallery_persons", "gallery_faces", "fpir_target",
+                "runner_up", "scope"):  # fmt: skip
+        del record[key]  # a line spooled before the policy was recorded
+    older = event_from_line(json.dumps(record).encode())
+    assert older == dataclasses.replace(
+        event, threshold_source=None, gallery_persons=None, gallery_faces=None,
+        fpir_target=None, runner_up=None, scope=None,
+    )  # fmt: skip
+    for key, bad in (("gallery_persons", True), ("fpir_target", "x"), ("scope", 3)):
+        broken = json.loads(event_to_line(event))
+        broken[key] = bad
+        assert event_from_line(json.dumps(broken).encode()) is None, key
+
+
 @pytest.mark.parametrize(
     "line",
     [b"", b"{", b"[]", b'{"v": 2}', b'{"v": 1, "event_id": "x"}', b"\xff\xfe", b"null"],
