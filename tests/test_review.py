@@ -204,6 +204,8 @@ def test_queue_actions_and_refusals(gallery: Gallery, service: FaceService) -> N
         assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1
     nobody = gallery.run("review", "enrol", event, "--name", "Nobody Here")
     assert nobody.exit_code == 2 and "--new" in nobody.output
+    taken = gallery.run("review", "enrol", event, "--name", ENROLLED[0], "--new")
+    assert taken.exit_code == 8 and "without --new" in taken.output, taken.output
 
 
 def test_the_kept_thumbnail_is_written_out(

@@ -18,7 +18,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from facedb.capture import Capture, CapturedFace
-from facedb.errors import InvalidInputError
+from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import EnrolResult, FaceService
 from facedb.store import corrections, evidence, gallery
@@ -191,9 +191,17 @@ class Review:
             event_ids = [_resolve(s, e) for e in events]
             faces = evidence.stored_faces(s, event_ids)
             exists = gallery.find_user(s, gallery.clean_name(name)) is not None
+        # The flags differ by command: `review enrol --new` creates the person,
+        # `review unknowns enrol` does unless --add.
         if not new and not exists:
             raise InvalidInputError(
-                f"nobody is called {name!r}: use --new to enrol a new person from the face"
+                f"nobody is called {name!r}: enrol the faces as a new person "
+                "(review enrol --new; review unknowns enrol without --add)"
+            )
+        if new and exists:
+            raise DuplicateNameError(
+                f"{name!r} is already enrolled: add the faces to that person "
+                "(review enrol without --new; review unknowns enrol --add)"
             )
         capture = _capture(faces)
         where = f"the evidence of {len(event_ids)} event(s)"
