@@ -177,20 +177,21 @@ class Spool:
         except FileNotFoundError:
             return None
 
-    def _bind(self) -> None:
-        """Under the lock: pending events of another database are set aside, then this
-        spool is marked as the current database's. Events spooled before any database
-        was recorded (an older facedb) are taken as the current database's."""
+    def _bind(self) -> int:
+        """Under the lock: pending events of another database are set aside (their
+        count is returned), then this spool is marked as the current database's. Events
+        spooled before any database was recorded (an older facedb) are taken as the
+        current database's."""
         if self.database is None:
-            return
+            return 0
         recorded = self.recorded_database()
         if recorded == self.database:
-            return
-        if recorded is not None:
-            self._set_aside(recorded)
+            return 0
+        foreign = self._set_aside(recorded) if recorded is not None else 0
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.database_path.write_text(self.database + "\n", encoding="utf-8")
         _fsync_dir(self.directory)
+        return foreign
 
     def _set_aside(self, recorded: str | None) -> int:
         """Moves the pending files to other-database-N/ with their database's name."""
@@ -302,8 +303,7 @@ class Spool:
             foreign = 0
             if self.database is not None and self.recorded_database() not in (None, self.database):
                 with self._locked(".lock"):
-                    foreign = self._set_aside(self.recorded_database())
-                    self._bind()
+                    foreign = self._bind()
             self._take_aside()
             sent = inserted = refused = unreadable = 0
             for path in sorted(self.directory.glob(f"{REPLAY_PREFIX}*.jsonl")):
