@@ -30,13 +30,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str, ensure_ascii=False)
 
 
-def use_json_logs(config: dict[str, Any]) -> dict[str, Any]:
-    """A logging dictConfig (uvicorn's) with every formatter made JSON."""
-    for name in config.get("formatters", {}):
-        config["formatters"][name] = {"()": JsonFormatter}
-    return config
-
-
 def configure(config: dict[str, Any], log_format: str) -> dict[str, Any]:
-    """``config`` as it is for log_format "text", made JSON for "json"."""
-    return use_json_logs(config) if log_format == "json" else config
+    """A logging dictConfig (uvicorn's) as it is for log_format "text"; for "json",
+    with every formatter made JSON."""
+    if log_format == "json":
+        for name in config.get("formatters", {}):
+            config["formatters"][name] = {"()": JsonFormatter}
+    return config
