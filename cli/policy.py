@@ -3,6 +3,8 @@ per day, and how the 1:N threshold grows with the gallery."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from facedb.policy import PolicyStatus
@@ -58,15 +60,9 @@ def policy_command(
         service.recalibrate_gallery(force=True)
     status = service.policy_status(site=site, group=group)
     if as_json:
-        print_json({"attempts": attempts, "strangers": strangers, **_as_dict(status)})
+        print_json({"attempts": attempts, "strangers": strangers, **asdict(status)})
         return
     _print(status, attempts, strangers)
-
-
-def _as_dict(status: PolicyStatus) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(status)
 
 
 def _print(status: PolicyStatus, attempts: int, strangers: float) -> None:
