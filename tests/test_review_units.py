@@ -144,6 +144,8 @@ def _tampered(**changes: object) -> bytes:
         _tampered(occurred_at="2026-12-01T10:00:00"),  # no zone
         _tampered(quality="high"),
         _tampered(candidates=[[1, "x"]]),
+        _tampered(candidates=[[1e999, "x", 0.5]]),  # json reads inf: int() overflows
+        _tampered(candidates=[[1, "x", 10**400]]),  # float() overflows
         _tampered(thumbnail=None),
     ],
 )

@@ -198,7 +198,7 @@ def decode(raw: bytes) -> NewEvidence:
             reasons=tuple(str(r) for r in data["reasons"]),
             candidates=tuple(Candidate(int(u), str(n), float(s)) for u, n, s in data["candidates"]),
         )
-    except (KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise ValueError(f"not an evidence file: {exc}") from None
 
 
