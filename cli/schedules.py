@@ -9,6 +9,7 @@ import click
 
 from facedb.errors import InvalidInputError
 from facedb.timeattendance import parse_weekdays
+from facedb.timezones import FIRST_DAY, LAST_DAY
 
 from .org import time_attendance
 from .output import json_option, print_json, print_table
@@ -30,9 +31,12 @@ by_option = click.option(
 
 def parse_date(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInputError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInputError(f"{option} {value!r} is outside {FIRST_DAY} .. {LAST_DAY}")
+    return day
 
 
 def parse_time(value: str, option: str) -> time:

@@ -37,6 +37,10 @@ def week_bounds(value: str, zone: str) -> tuple[date, date]:
     else:
         day = timezones.parse_day(text, zone)
     monday = day - timedelta(days=day.isoweekday() - 1)
+    if not timezones.FIRST_DAY <= monday <= timezones.LAST_DAY - timedelta(days=6):
+        raise InvalidInputError(
+            f"the week {value!r} is outside {timezones.FIRST_DAY} .. {timezones.LAST_DAY}"
+        )
     return monday, monday + timedelta(days=6)
 
 

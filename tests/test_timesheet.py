@@ -427,3 +427,19 @@ def test_timesheet_today_view(session: Session) -> None:
         text("SELECT name, punches, status FROM timesheet_today WHERE user_id = :id"), {"id": ola}
     ).all()
     assert [tuple(r) for r in rows] == [("Ola", 1, "present")]
+
+
+def test_months_weeks_and_days_at_the_calendar_edges_are_input_errors() -> None:
+    from facedb.cli.schedules import parse_date
+    from facedb.cli.timesheet import week_bounds
+
+    assert corrections.month_bounds("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
+    assert corrections.month_bounds("9999-11")[1] == date(9999, 11, 30)
+    for month in ("9999-12", "0001-01"):
+        with pytest.raises(InvalidInputError, match="outside"):
+            corrections.month_bounds(month)
+    with pytest.raises(InvalidInputError, match="outside"):
+        week_bounds("9999-W52", "UTC")
+    assert week_bounds("2026-W45", "UTC") == (date(2026, 11, 2), date(2026, 11, 8))
+    with pytest.raises(InvalidInputError, match="--since '0001-01-01' is outside"):
+        parse_date("0001-01-01", "--since")

@@ -3,9 +3,10 @@ changed) and locked pay periods, inside which no correction or purge is accepted
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, func, select, text
 from sqlalchemy.orm import Session, aliased
@@ -14,7 +15,7 @@ from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store.gallery import clean_name
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import DIRECTIONS, REASON_CODES, Correction, PayPeriod
-from facedb.timezones import check_zone
+from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone
 
 # Serialises locking with corrections: a correction never lands in a period being locked.
 _LOCK_KEY = "facedb.pay_periods"
@@ -358,5 +359,7 @@ def month_bounds(text_value: str) -> tuple[date, date]:
         first = date.fromisoformat(text_value.strip() + "-01")
     except ValueError:
         raise InvalidInputError(f"not a month: {text_value!r} (use YYYY-MM)") from None
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return first, following - timedelta(days=1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise InvalidInputError(f"the month {text_value!r} is outside {FIRST_DAY} .. {LAST_DAY}")
+    return first, last
