@@ -312,6 +312,7 @@ def test_hooks_commands(settings: Settings, receiver: Receiver) -> None:
     assert run("add", "ftp://127.0.0.1/x").exit_code == 2
     assert run("add", "http://[::1/x").exit_code == 2  # urlsplit's ValueError, not a traceback
     assert run("add", "http://127.0.0.1:99999/x").exit_code == 2  # no such port
+    assert run("add", "http://user:pw@127.0.0.1:9/x").exit_code == 2  # never sent, shown
     assert run("add", "http://127.0.0.1:9/x", "--events", "smiled").exit_code == 2
     assert run("add", "http://127.0.0.1:9/x", "--secret", "short").exit_code == 2
     listed = run("list", "--json")

@@ -57,6 +57,8 @@ def check_url(url: str) -> str:
         raise InvalidInputError(
             f"a webhook URL is http:// or https:// with a host and a valid port, not {url!r}"
         )
+    if "@" in parts.netloc:  # urllib would not send it, and hooks list would show it
+        raise InvalidInputError("a webhook URL has no user:password@ (deliveries are signed)")
     return url
 
 
