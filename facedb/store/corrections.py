@@ -225,7 +225,11 @@ def correct_event(
 
 
 def _correction_infos(
-    session: Session, ids: list[int] | None = None, **where: object
+    session: Session,
+    ids: list[int] | None = None,
+    *,
+    event_id: uuid.UUID | None = None,
+    since: datetime | None = None,
 ) -> list[CorrectionInfo]:
     person = aliased(User)
     query = (
@@ -235,10 +239,10 @@ def _correction_infos(
     )
     if ids is not None:
         query = query.where(Correction.id.in_(ids))
-    if "event_id" in where:
-        query = query.where(Correction.event_id == where["event_id"])
-    if "since" in where:
-        query = query.where(Correction.created_at >= where["since"])
+    if event_id is not None:
+        query = query.where(Correction.event_id == event_id)
+    if since is not None:
+        query = query.where(Correction.created_at >= since)
     return [
         CorrectionInfo(
             c.id,
@@ -258,8 +262,6 @@ def _correction_infos(
 
 
 def list_corrections(session: Session, since: datetime | None = None) -> list[CorrectionInfo]:
-    if since is None:
-        return _correction_infos(session)
     return _correction_infos(session, since=since)
 
 
