@@ -146,6 +146,8 @@ def _tampered(**changes: object) -> bytes:
         _tampered(candidates=[[1, "x"]]),
         _tampered(candidates=[[1e999, "x", 0.5]]),  # json reads inf: int() overflows
         _tampered(candidates=[[1, "x", 10**400]]),  # float() overflows
+        _tampered(candidates=[[1, "x", float("nan")]]),  # jsonb refuses NaN
+        _tampered(liveness=float("inf")),
         _tampered(thumbnail=None),
     ],
 )

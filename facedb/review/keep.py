@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -163,12 +164,15 @@ def _encode(item: NewEvidence) -> bytes:
     return json.dumps(data, ensure_ascii=True).encode()
 
 
-def _optional_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("not a number")
+def _number(value: Any) -> float:
+    # JSON reads NaN and Infinity, which a jsonb column refuses (the whole replay would).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("not a finite number")
     return float(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else _number(value)
 
 
 def decode(raw: bytes) -> NewEvidence:
@@ -196,7 +200,9 @@ def decode(raw: bytes) -> NewEvidence:
             det_score=_optional_float(data["det_score"]),
             liveness=_optional_float(data["liveness"]),
             reasons=tuple(str(r) for r in data["reasons"]),
-            candidates=tuple(Candidate(int(u), str(n), float(s)) for u, n, s in data["candidates"]),
+            candidates=tuple(
+                Candidate(int(u), str(n), _number(s)) for u, n, s in data["candidates"]
+            ),
         )
     except (KeyError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise ValueError(f"not an evidence file: {exc}") from None
