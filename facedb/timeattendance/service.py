@@ -177,6 +177,8 @@ class TimeAttendance:
             return schedules.add_holiday(s, day, name, site)
 
     def holidays(self, date_from: date | None, date_to: date | None) -> list[HolidayInfo]:
+        if date_from is not None and date_to is not None and date_to < date_from:
+            raise InvalidInputError(f"--to {date_to} is before --from {date_from}")
         with self.transaction() as s:
             return schedules.list_holidays(s, date_from, date_to)
 
