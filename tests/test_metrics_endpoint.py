@@ -4,11 +4,11 @@ depth, gallery cache age, model providers."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from delivery_helpers import free_port
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -49,9 +49,7 @@ def client(settings: Settings, faces_dir: Path) -> Iterator[tuple[TestClient, di
     with TestClient(app) as test_client:
         service = app.state.facedb.service
         token = access.create_key(service, "front-door", "admin").token
-        with socket.socket() as probe:  # a receiver that is down: deliveries stay pending
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()  # a receiver that is down: deliveries stay pending
         hooks.add_webhook(service, f"http://127.0.0.1:{port}/hook", ["accepted"], None)
         yield test_client, {"Authorization": f"Bearer {token}"}
 
