@@ -443,3 +443,13 @@ def test_months_weeks_and_days_at_the_calendar_edges_are_input_errors() -> None:
     assert week_bounds("2026-W45", "UTC") == (date(2026, 11, 2), date(2026, 11, 8))
     with pytest.raises(InvalidInputError, match="--since '0001-01-01' is outside"):
         parse_date("0001-01-01", "--since")
+
+
+def test_a_punch_past_the_calendar_edge_is_an_input_error(session: Session) -> None:
+    zoe = person(session, "Zoe")
+    for when in (datetime(9999, 12, 31, 23, 59, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)):
+        with pytest.raises(InvalidInputError, match="a punch's time is between"):
+            corrections.add_punch(
+                session, zoe, when, device=None, direction=None,
+                reason="missed_punch", note=None, created_by="admin",
+            )  # fmt: skip

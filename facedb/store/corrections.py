@@ -164,6 +164,10 @@ def add_punch(
     """A punch the kiosk missed. Its direction is ``direction``, else its device's role."""
     if occurred_at.tzinfo is None:
         raise InvalidInputError("a punch's time needs a time zone")
+    if not FIRST_DAY <= occurred_at.date() <= LAST_DAY:
+        raise InvalidInputError(
+            f"a punch's time is between {FIRST_DAY} and {LAST_DAY}, not {occurred_at.isoformat()}"
+        )
     if direction is not None and direction not in DIRECTIONS:
         raise InvalidInputError(f"a direction is in, out or both, not {direction!r}")
     by = _check_reason(reason, created_by)
