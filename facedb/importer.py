@@ -10,7 +10,7 @@
    about ``BATCH_IMAGES`` images (FacePipeline.analyse: detection with the tight-crop
    and large-photo retries, quality gate, embeddings).
 4. Each person is then written in their own transaction through the path `facedb
-   enrol` uses (FaceService._write_person): the best diverse faces, and the refusal of
+   enrol` uses (FaceService.enrol_faces): the best diverse faces, and the refusal of
    a face enrolled as someone else. A person who cannot be imported is rejected with
    the reason and the others go on.
 5. The rejected rows are written to a CSV with the manifest's columns and a ``reason``
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedb.capture import Capture, diverse_selection
+from facedb.capture import Capture
 from facedb.csvout import CsvWriter
 from facedb.errors import (
     DuplicateIdentityError,
@@ -44,12 +44,7 @@ from facedb.errors import (
     SpoofError,
 )
 from facedb.manifest import REASON, Manifest, ManifestError, ManifestRow
-from facedb.service import (
-    KEEP_PER_PERSON,
-    FaceService,
-    _check_enrolment_capture,
-    _check_enrolment_liveness,
-)
+from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.vision.crops import check_aligned_shape
 from facedb.vision.sources import read_image
@@ -222,21 +217,16 @@ def _write(
         if capture.frames == 0:
             unreadable = "; ".join(f"{path.name}: {why}" for path, why in capture.skipped)
             raise ImageError(f"no photo could be read ({unreadable})")
-        _check_enrolment_liveness(capture, service.settings.liveness_threshold)
-        _check_enrolment_capture(capture, photos, options.largest)
-        selected = diverse_selection(capture.good, KEEP_PER_PERSON)
-        with service.transaction() as session:
-            result = service._write_person(
-                session,
-                row.name,
-                selected,
-                capture,
-                add=False,
-                force=options.force,
-                replace=options.update,
-                external_id=row.external_id,
-                meta=row.meta,
-            )
+        result = service.enrol_faces(
+            row.name,
+            capture,
+            photos,
+            largest=options.largest,
+            force=options.force,
+            replace=options.update,
+            external_id=row.external_id,
+            meta=row.meta,
+        )
     except FacedbError as exc:
         reason = next((r for kind, r in _REASONS if isinstance(exc, kind)), None)
         if reason is None:

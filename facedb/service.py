@@ -399,14 +399,43 @@ class FaceService:
         """Enrols one person from faces captured already (``source`` names them in
         messages), with enrolment's liveness, quality and duplicate checks: the
         review queue enrols the faces a kiosk kept (docs/REVIEW.md) through here."""
+        result = self.enrol_faces(name, capture, source, add=add, largest=largest, force=force)
+        self.recalibrate_gallery_quietly()
+        return result
+
+    def enrol_faces(
+        self,
+        name: str,
+        capture: Capture,
+        source: str,
+        *,
+        add: bool = False,
+        largest: bool = False,
+        force: bool = False,
+        replace: bool = False,
+        external_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> EnrolResult:
+        """The enrolment of one capture, for every enrolment path (enrol, enrol
+        --from-dir, import, review): liveness and capture checks, diverse selection,
+        one transaction (see _write_person for ``add``/``replace``). The gallery's
+        1:N calibration is the caller's to refresh, once for a bulk enrolment."""
         name = gallery.clean_name(name)
         _check_enrolment_liveness(capture, self.settings.liveness_threshold)
         _check_enrolment_capture(capture, source, largest)
         selected = diverse_selection(capture.good, KEEP_PER_PERSON)
         with self.transaction() as session:
-            result = self._write_person(session, name, selected, capture, add=add, force=force)
-        self.recalibrate_gallery_quietly()
-        return result
+            return self._write_person(
+                session,
+                name,
+                selected,
+                capture,
+                add=add,
+                force=force,
+                replace=replace,
+                external_id=external_id,
+                meta=meta,
+            )
 
     def _write_person(
         self,
@@ -538,11 +567,9 @@ class FaceService:
                     return BulkOutcome(name, "skipped", "already enrolled", 0, 0)
             capture = self._capture(str(folder), wanted=10_000)
             images = capture.frames
-            _check_enrolment_liveness(capture, self.settings.liveness_threshold)
-            _check_enrolment_capture(capture, str(folder), largest)
-            selected = diverse_selection(capture.good, KEEP_PER_PERSON)
-            with self.transaction() as session:
-                result = self._write_person(session, name, selected, capture, add=add, force=force)
+            result = self.enrol_faces(
+                name, capture, str(folder), add=add, largest=largest, force=force
+            )
         except (
             InvalidInputError,
             DuplicateNameError,
