@@ -12,6 +12,7 @@ from uuid import UUID
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -63,11 +64,13 @@ def print_table(
 
 
 def _cell(value: Any) -> str:
+    """A cell's text, markup escaped: names, reasons and a webhook receiver's error
+    text are data, and "[/]" in one would otherwise stop the table with an error."""
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-    return str(value)
+    return escape(str(value))
 
 
 def count_progress(verb: str, *, quiet: bool) -> Progress:
