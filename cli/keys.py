@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facedb import access
-from facedb.store.schema import API_KEY_ROLES
+from facedb.domain.constants import API_KEY_ROLES
 
 from .context import open_service
 from .output import json_option, print_json, print_table

@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from facedb.config import Settings
+from facedb.domain.thresholds import StoredThreshold
 from facedb.errors import FacedbError
 from facedb.service import FaceService
-from facedb.store.thresholds import StoredThreshold
 from facedb.vision.models import ModelRegistry, load_manifest, selected_models
 
 from .fetch import fetch

@@ -9,8 +9,8 @@ import click
 
 from facedb import timezones
 from facedb.csvout import CsvWriter
+from facedb.domain.attendance import Report
 from facedb.errors import InvalidInputError
-from facedb.store.attendance import Report
 
 from .context import open_service
 from .corrections import history as event_history

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
+from facedb.domain.constants import DECISIONS, REASON_CODES
+from facedb.domain.evidence import STATUSES, EvidenceInfo
 from facedb.errors import InvalidInputError
 from facedb.review.service import Review
 from facedb.service import EnrolResult
-from facedb.store.evidence import STATUSES, EvidenceInfo
-from facedb.store.schema import DECISIONS
-from facedb.store.ta_schema import REASON_CODES
 
 from .context import open_service
 from .output import json_option, print_json, print_table

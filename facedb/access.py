@@ -16,11 +16,11 @@ import secrets
 from dataclasses import dataclass
 
 from facedb import identity, key_cache
+from facedb.domain.constants import API_KEY_ROLES
 from facedb.errors import DatabaseUnreachableError, InvalidInputError
 from facedb.service import FaceService
 from facedb.store import api_keys, gallery
 from facedb.store.api_keys import ApiKeyInfo
-from facedb.store.schema import API_KEY_ROLES
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,8 @@ from facedb.decision import (
     least_live,
     screen,
 )
+from facedb.domain.attendance import Report
+from facedb.domain.thresholds import StoredThreshold
 from facedb.errors import (
     DatabaseUnreachableError,
     DuplicateIdentityError,
@@ -57,12 +59,11 @@ from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.review.keep import keep_evidence, replay_files
 from facedb.spool import BatchOutcome, ReplayResult, Spool, SpoolStatus
 from facedb.store import attendance, calibration, erasure, evidence, gallery, org, thresholds
-from facedb.store.attendance import AttendanceEvent, AttendanceRow, Report
+from facedb.store.attendance import AttendanceEvent, AttendanceRow
 from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
 from facedb.store.erasure import ShredReport
 from facedb.store.gallery import Match, NewEmbedding, UserSummary
 from facedb.store.schema import User
-from facedb.store.thresholds import StoredThreshold
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import FrameSource, open_source
 

@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 from facedb.api import docs
 from facedb.api.auth import require
 from facedb.api.state import state_of
+from facedb.domain.evidence import EvidenceInfo
 from facedb.review.service import Review, ReviewResult
 from facedb.store.api_keys import ApiKeyInfo
-from facedb.store.evidence import EvidenceInfo
 from facedb.store.schema import NAME_MAX_LENGTH
 
 router = APIRouter(prefix="/v1/review", tags=["review"])

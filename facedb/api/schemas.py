@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facedb.domain.attendance import Report
 from facedb.service import EnrolResult, IdentifyResult, VerifyResult
-from facedb.store.attendance import AttendanceRow, Report
+from facedb.store.attendance import AttendanceRow
 from facedb.store.gallery import UserSummary
 from facedb.store.schema import NAME_MAX_LENGTH
 

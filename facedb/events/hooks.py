@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from facedb.domain.constants import DECISIONS
 from facedb.errors import InvalidInputError, UnknownUserError
 from facedb.events.webhooks import Outcome, check_url, post
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 from facedb.store import outbox
 from facedb.store.outbox import Sink, SinkStatus
-from facedb.store.schema import DECISIONS
 
 __all__ = [
     "Sink",

@@ -30,10 +30,11 @@ from sqlalchemy.orm import Session
 
 from facedb.capture import CapturedFace
 from facedb.config import Settings
+from facedb.domain.evidence import Candidate
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
 from facedb.store import evidence
 from facedb.store.attendance import AttendanceEvent
-from facedb.store.evidence import Candidate, NewEvidence
+from facedb.store.evidence import NewEvidence
 from facedb.store.gallery import Match
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,12 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from facedb.capture import Capture, CapturedFace
+from facedb.domain.evidence import EvidenceInfo
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import EnrolResult, FaceService
 from facedb.store import corrections, evidence, gallery
-from facedb.store.evidence import EvidenceInfo, StoredFace
+from facedb.store.evidence import StoredFace
 from facedb.store.evidence_schema import Evidence
 from facedb.store.schema import Attendance
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
+from facedb.domain.attendance import PersonDay, Report
 from facedb.store import outbox
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import attendance_effective
@@ -71,25 +72,6 @@ class AttendanceRow:
     device: str | None
     model: str | None
     offline: bool
-
-
-@dataclass(frozen=True)
-class PersonDay:
-    name: str
-    day: date
-    first_seen: datetime
-    last_seen: datetime
-    accepted: int
-
-
-@dataclass(frozen=True)
-class Report:
-    date_from: date
-    date_to: date
-    timezone: str
-    present: list[PersonDay]
-    absent: list[str]  # enrolled, active, never accepted in the period
-    attempts: dict[str, int]  # decision -> count, for every decision in the period
 
 
 def log_event(session: Session, event: AttendanceEvent) -> bool:

@@ -11,10 +11,11 @@ from datetime import date, datetime
 from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, func, select, text
 from sqlalchemy.orm import Session, aliased
 
+from facedb.domain.constants import REASON_CODES
 from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store.gallery import clean_name
 from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import DIRECTIONS, REASON_CODES, Correction, PayPeriod
+from facedb.store.ta_schema import DIRECTIONS, Correction, PayPeriod
 from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone
 
 # Serialises locking with corrections: a correction never lands in a period being locked.
@@ -100,7 +101,8 @@ def _refuse_if_locked(session: Session, when: datetime, what: str) -> None:
         raise PeriodLockedError(
             f"{what} at {when.isoformat()} is in the locked pay period "
             f"{period.day_from}..{period.day_to} ({period.timezone}); "
-            f"unlock it first: facedb period unlock {period.day_from} {period.day_to} --reason ..."
+            "that period must be unlocked first, with a reason "
+            f"(facedb period unlock {period.day_from} {period.day_to} --reason ...)"
         )
 
 

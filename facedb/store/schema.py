@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from facedb.domain.constants import API_KEY_ROLES, DECISIONS
+
 EMBEDDING_DIM = 512
 NAME_MAX_LENGTH = 200
 
@@ -38,11 +40,7 @@ NAME_MAX_LENGTH = 200
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 
-# ambiguous: two enrolled people scored within the decision margin of each other.
-DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality", "ambiguous")
 KINDS = ("verify", "identify")
-# Roles of HTTP API keys (facedb/access.py says what each may do).
-API_KEY_ROLES = ("kiosk", "admin", "reporter")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -27,11 +27,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import column, table
 
+from facedb.domain.constants import REASON_CODES
 from facedb.store.schema import NAME_MAX_LENGTH, Base, _in
 
 LEAVE_KINDS = ("vacation", "sick", "other")
 CORRECTION_ACTIONS = ("add", "void", "restore", "reassign")
-REASON_CODES = ("missed_punch", "false_accept", "wrong_person", "device_fault", "other")
 DIRECTIONS = ("in", "out", "both")
 DEFAULT_GRACE_MINUTES = 5
 

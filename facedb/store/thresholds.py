@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from facedb.domain.thresholds import StoredThreshold
 from facedb.store.schema import Threshold
-
-
-@dataclass(frozen=True)
-class StoredThreshold:
-    model: str
-    threshold: float
-    far: float
-    tar: float | None
-    pairs: int
-    source: str | None
-    calibrated_at: datetime
 
 
 def save_threshold(

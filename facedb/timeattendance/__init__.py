@@ -2,6 +2,7 @@
 (docs/TIME_AND_ATTENDANCE.md). The numbers are computed in SQL (the timesheet()
 function); this package is the use cases and the export formats."""
 
+from facedb.domain.constants import REASON_CODES
 from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo, month_bounds
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import (
@@ -11,7 +12,6 @@ from facedb.store.schedules import (
     ShiftInfo,
     parse_weekdays,
 )
-from facedb.store.ta_schema import REASON_CODES
 from facedb.store.timesheet import PersonTotals, TimesheetDay
 from facedb.timeattendance.export import (
     PAYROLL_COLUMNS,

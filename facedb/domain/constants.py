@@ -1,0 +1,10 @@
+"""Closed sets of codes; the database checks each column against its set."""
+
+from __future__ import annotations
+
+# ambiguous: two enrolled people scored within the decision margin of each other.
+DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality", "ambiguous")
+# Roles of HTTP API keys (facedb/access.py says what each may do).
+API_KEY_ROLES = ("kiosk", "admin", "reporter")
+# Why an attendance correction was made.
+REASON_CODES = ("missed_punch", "false_accept", "wrong_person", "device_fault", "other")
