@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 
 from facedb import gallery_cache, timezones
 from facedb.config import Settings
-from facedb.errors import FacedbError
+from facedb.errors import FacedbError, first_line
 from facedb.spool import Spool
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
@@ -142,7 +142,7 @@ def _tiny_cuda_run() -> str | None:
             return "onnxruntime fell back to the CPU when creating a CUDA session"
         out = session.run(None, {"x": np.ones((1, 4), np.float32)})[0]
     except Exception as exc:  # onnxruntime's own exception types
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return first_line(exc)
     return None if float(np.asarray(out).sum()) == 8.0 else "a CUDA test inference gave a wrong sum"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from facedb.errors import ModelError
+from facedb.errors import ModelError, first_line
 
 Shape = list[int | str | None]
 
@@ -22,9 +22,8 @@ def signature(path: Path) -> tuple[list[tuple[str, Shape]], list[tuple[str, Shap
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(
-            f"{path.name} is not an ONNX model onnxruntime can load: {first}"
+            f"{path.name} is not an ONNX model onnxruntime can load: {first_line(exc)}"
         ) from None
     inputs = [(i.name, list(i.shape)) for i in session.get_inputs()]
     outputs = [(o.name, list(o.shape)) for o in session.get_outputs()]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from facedb.errors import first_line
 from facedb.gallery_cache import CachedUser, GalleryCache
 from facedb.spool import BatchOutcome
 from facedb.store import attendance, calibration, gallery
@@ -48,8 +49,7 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
             with session.begin_nested():
                 inserted += attendance.log_event(session, event)
         except (IntegrityError, DataError) as exc:
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            refused.append((event, detail))
+            refused.append((event, first_line(exc)))
     return BatchOutcome(inserted, refused)
 
 

@@ -1,8 +1,7 @@
 """Every error the API answers, as JSON {"error": {"code": ..., "message": ...}}.
 
-The one place where facedb's exceptions get an HTTP status: ERROR_STATUS maps each
-class of facedb.errors (most specific first wins, through the class's MRO) to a
-status and a stable machine code.
+A facedb.errors exception answers with the HTTP status and API code its class
+declares.
 """
 
 from __future__ import annotations
@@ -19,29 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from facedb import errors
 
 log = logging.getLogger(__name__)
-
-ERROR_STATUS: dict[type[errors.FacedbError], tuple[int, str]] = {
-    errors.ImageError: (400, "bad_image"),
-    errors.SourceError: (422, "bad_input"),
-    errors.InvalidInputError: (422, "bad_input"),
-    errors.NoFaceError: (422, "no_face"),
-    errors.MultipleFacesError: (422, "multiple_faces"),
-    errors.QualityError: (422, "bad_quality"),
-    errors.SpoofError: (422, "spoof"),
-    errors.UnknownUserError: (404, "unknown_user"),
-    errors.DuplicateNameError: (409, "duplicate_name"),
-    errors.DuplicateIdentityError: (409, "duplicate_identity"),
-    errors.DatabaseUnreachableError: (503, "database_unavailable"),
-    errors.DatabaseAuthError: (503, "database_unavailable"),
-    errors.ExtensionMissingError: (503, "database_unavailable"),
-    errors.DataDirVersionError: (503, "database_unavailable"),
-    errors.EmbeddedServerError: (503, "database_unavailable"),
-    errors.MigrationNotAppliedError: (503, "migration_not_applied"),
-    errors.NoGalleryCacheError: (503, "database_unavailable"),
-    errors.ModelError: (503, "models_unavailable"),
-    errors.ConfigError: (500, "configuration_error"),
-    errors.PeriodLockedError: (409, "period_locked"),
-}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -83,13 +59,6 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def status_of(exc: errors.FacedbError) -> tuple[int, str]:
-    for cls in type(exc).__mro__:
-        if cls in ERROR_STATUS:
-            return ERROR_STATUS[cls]
-    return 400, "error"
-
-
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -112,10 +81,9 @@ def _internal_error() -> JSONResponse:
 async def _facedb_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, errors.FacedbError):
         return await _unexpected(_, exc)
-    status, code = status_of(exc)
-    if status >= 500:
-        log.warning("%s: %s", code, exc.message)
-    return error_response(status, code, exc.message)
+    if exc.http_status >= 500:
+        log.warning("%s: %s", exc.api_code, exc.message)
+    return error_response(exc.http_status, exc.api_code, exc.message)
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:

@@ -23,6 +23,7 @@ from facedb.errors import (
     ExtensionMissingError,
     InvalidInputError,
     MigrationNotAppliedError,
+    first_line,
 )
 from facedb.secrets import mask_text, mask_url
 from facedb.store import embedded, migrate
@@ -87,8 +88,7 @@ def describe_connection_error(
     exc: DBAPIError, url: str
 ) -> DatabaseAuthError | DatabaseUnreachableError:
     """One line a person understands for a failed connection."""
-    detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    detail = mask_text(detail)
+    detail = mask_text(first_line(exc))
     where = mask_password(libpq_url(url))
     if "password authentication failed" in detail or "no password supplied" in detail:
         return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from facedb.errors import first_line
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TIMEOUT_S = 30.0
@@ -110,8 +112,7 @@ def _run(conn: Connection, statement: str, notes: list[str]) -> bool:
     try:
         conn.execute(text(statement))
     except DBAPIError as exc:
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        notes.append(f"{statement.split(' (')[0]}: {detail}")
+        notes.append(f"{statement.split(' (')[0]}: {first_line(exc)}")
         return False
     return True
 

@@ -175,7 +175,8 @@ def create_user(
         if "external_id" in str(exc.orig):
             raise DuplicateNameError(f"external id {external_id!r} is already enrolled") from None
         raise DuplicateNameError(
-            f"{user.name!r} is already enrolled: use --add to add faces to that person"
+            f"{user.name!r} is already enrolled (add the faces to that person instead, "
+            "or choose another name)"
         ) from None
     return user
 

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from facedb.errors import ExtensionMissingError
+from facedb.errors import ExtensionMissingError, first_line
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -48,7 +48,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(engine), revision)
     except DBAPIError as exc:
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+        detail = first_line(exc)
         if getattr(exc.orig, "pgcode", None) == _INSUFFICIENT_PRIVILEGE and "extension" in detail:
             raise ExtensionMissingError(
                 f"cannot create the pgvector extension in this database ({detail}): "

@@ -18,7 +18,7 @@ from psycopg2 import sql
 from psycopg2.extensions import encrypt_password
 from sqlalchemy import Engine
 
-from facedb.errors import DatabaseAuthError, InvalidInputError
+from facedb.errors import DatabaseAuthError, InvalidInputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def grant_reporter(engine: Engine, role: str, password: str | None = None) -> bo
         connection.rollback()
         user = engine.url.username or "the database user"
         raise DatabaseAuthError(
-            f"{user} may not create or grant roles on this server ({_first_line(exc)}): "
+            f"{user} may not create or grant roles on this server ({first_line(exc)}): "
             "run this as the database owner, with CREATEROLE"
         ) from None
     except BaseException:
@@ -99,7 +99,3 @@ def _grant(cursor: Any, connection: Any, role: str, password: str | None) -> boo
     for statement in statements:
         cursor.execute(statement)
     return found is None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

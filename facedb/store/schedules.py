@@ -181,7 +181,7 @@ def assign_shift(
     if (user_id is None) == (group is None):
         raise InvalidInputError("assign a shift to a person or to a group (one of the two)")
     if valid_to is not None and valid_to < valid_from:
-        raise InvalidInputError(f"--to {valid_to} is before --from {valid_from}")
+        raise InvalidInputError(f"the last day {valid_to} is before the first day {valid_from}")
     assignment = ShiftAssignment(
         shift_id=get_shift(session, shift).id,
         user_id=user_id,
@@ -271,7 +271,7 @@ def add_leave(
     if kind not in LEAVE_KINDS:
         raise InvalidInputError(f"leave is {', '.join(LEAVE_KINDS)}, not {kind!r}")
     if day_to < day_from:
-        raise InvalidInputError(f"--to {day_to} is before --from {day_from}")
+        raise InvalidInputError(f"the last day {day_to} is before the first day {day_from}")
     if minutes is not None and not 0 < minutes < MAX_MINUTES:
         raise InvalidInputError(f"part-day leave is 1 to {MAX_MINUTES - 1} minutes, not {minutes}")
     leave = Leave(

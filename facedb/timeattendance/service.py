@@ -178,7 +178,7 @@ class TimeAttendance:
 
     def holidays(self, date_from: date | None, date_to: date | None) -> list[HolidayInfo]:
         if date_from is not None and date_to is not None and date_to < date_from:
-            raise InvalidInputError(f"--to {date_to} is before --from {date_from}")
+            raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
         with self.transaction() as s:
             return schedules.list_holidays(s, date_from, date_to)
 
@@ -290,7 +290,7 @@ class TimeAttendance:
         person: str | None = None,
     ) -> tuple[list[TimesheetDay], list[PersonTotals]]:
         if date_to < date_from:
-            raise InvalidInputError(f"--to {date_to} is before --from {date_from}")
+            raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
         if (date_to - date_from).days > 366:
             raise InvalidInputError("a timesheet covers at most 367 days")
         if date_from.year < 1900 or date_to.year > 9000:
