@@ -16,6 +16,12 @@ from facedb.store.schema import Base
 TABLES = {"users", "face_embeddings", "attendance", "thresholds", "api_keys"}
 
 
+def test_head_revision_is_the_scripts_head() -> None:
+    # Commands compare the database with HEAD_REVISION without reading the scripts:
+    # a new migration must move it.
+    assert migrate.head_revision() == migrate.scripts_head()
+
+
 def test_upgrade_downgrade_upgrade_round_trip(empty_database_url: str) -> None:
     engine = make_engine(empty_database_url)
     migrate.upgrade(engine)
