@@ -10,7 +10,9 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.capture import Capture
 from facedb.errors import InvalidInputError
-from facedb.service import KEEP_PER_PERSON, BulkOutcome, FaceService
+from facedb.service import FaceService
+from facedb.usecases.enrolment import KEEP_PER_PERSON
+from facedb.usecases.results import BulkOutcome
 
 from .context import open_service
 from .options import liveness_option, source_option

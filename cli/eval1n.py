@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from facedb.service import OpenSetResult
+from facedb.usecases.thresholds import OpenSetResult
 
 from .context import open_service
 from .options import device_option

@@ -10,7 +10,7 @@ from facedb.domain.constants import DECISIONS, REASON_CODES
 from facedb.domain.evidence import STATUSES, EvidenceInfo
 from facedb.errors import InvalidInputError
 from facedb.review.service import Review
-from facedb.service import EnrolResult
+from facedb.usecases.results import EnrolResult
 
 from .context import open_service
 from .output import json_option, print_json, print_table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facedb.merge import merge_users
-from facedb.service import ATTENDANCE_POLICIES
+from facedb.usecases.people import ATTENDANCE_POLICIES
 
 from .context import open_service
 from .output import json_option, print_json, print_table

@@ -7,7 +7,8 @@ import sys
 import click
 
 from facedb.errors import InvalidInputError
-from facedb.service import FACES_PER_DECISION, VerifyResult
+from facedb.usecases.results import VerifyResult
+from facedb.usecases.verification import FACES_PER_DECISION
 
 from .context import open_service
 from .options import aligned_option, liveness_option, source_option

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedb.errors import SourceError
-from facedb.service import BulkOutcome, FaceService, VerifyResult
+from facedb.service import FaceService
+from facedb.usecases.results import BulkOutcome, VerifyResult
 from facedb.vision.sources import IMAGE_EXTENSIONS
 
 MIN_PHOTOS = 3

@@ -32,20 +32,11 @@ import numpy as np
 
 from facedb.capture import Capture
 from facedb.csvout import CsvWriter
-from facedb.errors import (
-    DuplicateIdentityError,
-    DuplicateNameError,
-    FacedbError,
-    ImageError,
-    InvalidInputError,
-    MultipleFacesError,
-    NoFaceError,
-    QualityError,
-    SpoofError,
-)
+from facedb.errors import DuplicateNameError, FacedbError, ImageError, InvalidInputError
 from facedb.manifest import REASON, Manifest, ManifestError, ManifestRow
 from facedb.service import FaceService
 from facedb.store import gallery
+from facedb.usecases.enrolment import REFUSALS
 from facedb.vision.crops import check_aligned_shape
 from facedb.vision.sources import read_image
 
@@ -59,16 +50,11 @@ UPDATED = "updated"
 SKIPPED = "skipped"  # already enrolled, nothing to do
 REJECTED = "rejected"  # could not be imported: in the rejects file
 
-# Why a row was rejected, from the error that refused it.
+# Why a row was rejected, from the error that refused it: enrolment's refusals, and
+# a row none of whose photos could be read.
 _REASONS: tuple[tuple[type[FacedbError], str], ...] = (
-    (NoFaceError, "no face"),
-    (MultipleFacesError, "several faces"),
-    (QualityError, "quality"),
-    (DuplicateIdentityError, "duplicate identity"),
-    (DuplicateNameError, "duplicate name"),
-    (SpoofError, "spoof"),
+    *REFUSALS,
     (ImageError, "unreadable image"),
-    (InvalidInputError, "invalid row"),
 )
 
 

@@ -248,7 +248,7 @@ def test_a_larger_gallery_calibrates_itself_and_follows_its_size(
     # search of the same gallery gets the same threshold as an online one.
     cache = service.refresh_cache()
     assert cache is not None and cache.gallery_tail == stored.tail
-    offline = service._search_policy(CacheMatcher(cache, service.spool), None, None)
+    offline = service.decision_policy(CacheMatcher(cache, service.spool))
     assert offline.search_threshold == pytest.approx(whole.search_threshold, abs=1e-9)
     # Unchanged gallery: the stored calibration is reused, not recomputed.
     again = service.recalibrate_gallery()

@@ -22,7 +22,8 @@ from sqlalchemy.exc import ProgrammingError
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import QualityError
-from facedb.service import FaceService, VerifyResult
+from facedb.service import FaceService
+from facedb.usecases.results import VerifyResult
 from facedb.store import roles
 from facedb.store.engine import make_engine, open_database
 from facedb.timeattendance import TimeAttendance

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from facedb.domain.attendance import Report
-from facedb.service import EnrolResult, IdentifyResult, VerifyResult
 from facedb.store.attendance import AttendanceRow
 from facedb.store.gallery import UserSummary
 from facedb.store.schema import NAME_MAX_LENGTH
+from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
 
 # Images in one request: enough for a short burst of camera frames.
 MAX_IMAGES = 10

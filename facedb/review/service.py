@@ -21,11 +21,12 @@ from facedb.capture import Capture, CapturedFace
 from facedb.domain.evidence import EvidenceInfo
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.review.clustering import MAX_FACES, average_linkage
-from facedb.service import EnrolResult, FaceService
+from facedb.service import FaceService
 from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
 from facedb.store.evidence_schema import Evidence
 from facedb.store.schema import Attendance
+from facedb.usecases.results import EnrolResult
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 
 _HEX = re.compile(r"^[0-9a-f-]{8,36}$")

@@ -1,0 +1,292 @@
+"""Enrolment: one person from a source or from captured faces, and one person per
+folder. Every path (enrol, enrol --from-dir, import, review) goes through
+enrol_faces: the liveness, capture and duplicate checks, the diverse selection of
+faces, and one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from facedb import policy
+from facedb.capture import Capture, CapturedFace, diverse_selection
+from facedb.decision import attack_reason, is_attack, least_live
+from facedb.errors import (
+    DuplicateIdentityError,
+    DuplicateNameError,
+    FacedbError,
+    InvalidInputError,
+    MultipleFacesError,
+    NoFaceError,
+    QualityError,
+    SourceError,
+    SpoofError,
+)
+from facedb.matching import SqlMatcher
+from facedb.store import calibration, gallery
+from facedb.store.gallery import Match, NewEmbedding
+from facedb.usecases.results import BulkOutcome, EnrolResult
+from facedb.usecases.runtime import Runtime, capture_reasons, describe
+from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
+from facedb.vision.sources import FrameSource
+
+# Embeddings kept per person at enrolment: the best-quality, mutually diverse ones.
+KEEP_PER_PERSON = 5
+
+# The errors by which enrolment refuses one person (their faces, name or row) rather
+# than fails (the database, a model), with the reason a bulk import reports: a bulk
+# enrolment records the refusal and goes on with the others.
+REFUSALS: tuple[tuple[type[FacedbError], str], ...] = (
+    (NoFaceError, "no face"),
+    (MultipleFacesError, "several faces"),
+    (QualityError, "quality"),
+    (DuplicateIdentityError, "duplicate identity"),
+    (DuplicateNameError, "duplicate name"),
+    (SpoofError, "spoof"),
+    (InvalidInputError, "invalid row"),
+)
+REFUSED: tuple[type[FacedbError], ...] = tuple(kind for kind, _ in REFUSALS)
+# enrol --from-dir also skips a person whose folder cannot be read.
+_FOLDER_REFUSED: tuple[type[FacedbError], ...] = (*REFUSED, SourceError)
+
+
+def enrol(
+    rt: Runtime,
+    name: str,
+    source: str | FrameSource,
+    *,
+    frames: int,
+    timeout: float | None,
+    add: bool,
+    largest: bool,
+    force: bool,
+    recursive: bool,
+    on_frame: Callable[[Capture], None] | None,
+) -> EnrolResult:
+    """Enrols one person from a source (a spec for open_source, or an open
+    FrameSource, which is closed after use); writes the person and embeddings
+    in one transaction, or nothing."""
+    name = gallery.clean_name(name)
+    with rt.transaction() as session:
+        if gallery.find_user(session, name) is not None and not add:
+            raise DuplicateNameError(
+                f"{name!r} is already enrolled: use --add to add faces to that person"
+            )
+    capture = rt.capture(
+        source, wanted=frames, timeout=timeout, on_frame=on_frame, recursive=recursive
+    )
+    return enrol_capture(rt, name, capture, describe(source), add=add, largest=largest, force=force)
+
+
+def enrol_capture(
+    rt: Runtime, name: str, capture: Capture, source: str, *, add: bool, largest: bool, force: bool
+) -> EnrolResult:
+    """Enrols one person from faces captured already (``source`` names them in
+    messages), with enrolment's liveness, quality and duplicate checks: the
+    review queue enrols the faces a kiosk kept (docs/REVIEW.md) through here."""
+    result = enrol_faces(rt, name, capture, source, add=add, largest=largest, force=force)
+    recalibrate_gallery_quietly(rt)
+    return result
+
+
+def enrol_faces(
+    rt: Runtime,
+    name: str,
+    capture: Capture,
+    source: str,
+    *,
+    add: bool = False,
+    largest: bool = False,
+    force: bool = False,
+    replace: bool = False,
+    external_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> EnrolResult:
+    """The enrolment of one capture, for every enrolment path (enrol, enrol
+    --from-dir, import, review): liveness and capture checks, diverse selection,
+    one transaction (see write_person for ``add``/``replace``). The gallery's
+    1:N calibration is the caller's to refresh, once for a bulk enrolment."""
+    name = gallery.clean_name(name)
+    _check_liveness(capture, rt.settings.liveness_threshold)
+    _check_capture(capture, source, largest)
+    selected = diverse_selection(capture.good, KEEP_PER_PERSON)
+    with rt.transaction() as session:
+        return write_person(
+            rt,
+            session,
+            name,
+            selected,
+            capture,
+            add=add,
+            force=force,
+            replace=replace,
+            external_id=external_id,
+            meta=meta,
+        )
+
+
+def write_person(
+    rt: Runtime,
+    session: Session,
+    name: str,
+    faces: list[CapturedFace],
+    capture: Capture,
+    *,
+    add: bool,
+    force: bool,
+    replace: bool = False,
+    external_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> EnrolResult:
+    """Writes one person and their faces in ``session``: a new person with
+    ``external_id`` and ``meta``; a person enrolled already (by external id, else by
+    name) is refused unless ``add`` (faces added) or ``replace`` (faces replaced;
+    name, external id and meta updated). Every enrolment path writes through here."""
+    model = rt.pipeline.embedder_name
+    user = gallery.find_person(session, name, external_id)
+    if user is not None and not (add or replace):
+        raise DuplicateNameError(
+            f"{name!r} is already enrolled: use --add to add faces to that person"
+        )
+    lookalikes = known_faces(rt, session, faces, user.id if user else None, force=force)
+    created = user is None
+    if user is None:
+        user = gallery.create_user(session, name, external_id, meta)
+    elif replace:
+        gallery.update_user(session, user, name=name, external_id=external_id, meta=meta)
+    for other in lookalikes:
+        calibration.record_lookalike(session, user.id, other.user_id, other.similarity, model)
+    embeddings = [
+        NewEmbedding(
+            vector=f.face.embedding,  # type: ignore[arg-type]
+            det_score=f.face.face.score,
+            quality=f.face.quality.score,
+            source=f.origin,
+        )
+        for f in faces
+    ]
+    if replace:
+        gallery.replace_embeddings(session, user.id, embeddings, model)
+    else:
+        gallery.add_embeddings(session, user.id, embeddings, model)
+    return EnrolResult(
+        name=user.name,
+        user_id=user.id,
+        created=created,
+        added=len(faces),
+        total=gallery.count_embeddings(session, user.id),
+        frames=capture.frames,
+        faces_rejected=len(capture.rejected),
+        lookalikes=tuple(lookalikes),
+    )
+
+
+def known_faces(
+    rt: Runtime, session: Session, faces: list[CapturedFace], own_id: int | None, *, force: bool
+) -> list[Match]:
+    """The duplicate check: refuses faces so close to another enrolled person's that
+    a different person would match that closely in fewer than duplicate_rate of
+    enrolments (unless ``force``); returns the people resembled above the 1:1
+    threshold (look-alikes, enrolled with a warning), most similar first."""
+    model = rt.pipeline.embedder_name
+    matcher = SqlMatcher(session, rt.settings.ef_search)
+    one_to_one = choose_threshold(rt, matcher, None).value
+    size = calibration.gallery_size(session, model)
+    cal = policy.calibration_of(
+        rt.pipeline.registry.spec(model).impostor_tail, matcher.gallery_tail(model)
+    )
+    refuse_at = policy.duplicate_threshold(rt.settings, cal, size.faces, len(faces), one_to_one)
+    probes = np.stack([f.face.embedding for f in faces])  # type: ignore[misc]
+    best: dict[int, Match] = {}
+    for face_matches in gallery.identify(session, probes, model, ef_search=rt.settings.ef_search):
+        for match in face_matches:
+            if match.user_id == own_id or match.similarity < one_to_one:
+                continue
+            if match.user_id not in best or match.similarity > best[match.user_id].similarity:
+                best[match.user_id] = match
+    ranked = sorted(best.values(), key=lambda m: m.similarity, reverse=True)
+    if ranked and ranked[0].similarity >= refuse_at and not force:
+        top = ranked[0]
+        raise DuplicateIdentityError(
+            f"this face is already enrolled as {top.name!r} (similarity "
+            f"{top.similarity:.3f} >= duplicate threshold {refuse_at:.3f}): "
+            "use --force to enrol it anyway"
+        )
+    return ranked
+
+
+def enrol_folders(
+    rt: Runtime,
+    root: Path,
+    *,
+    add: bool,
+    force: bool,
+    largest: bool,
+    on_person: Callable[[BulkOutcome], None] | None,
+) -> list[BulkOutcome]:
+    """Enrols one person per subfolder of ``root`` (the folder name is the name).
+
+    Each person is written in their own transaction; a person who cannot be
+    enrolled is skipped with the reason, and the others go on."""
+    if not root.is_dir():
+        raise SourceError(f"{root} is not a folder")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise SourceError(f"{root} has no subfolders: one folder per person is expected")
+    outcomes = []
+    for folder in folders:
+        outcome = _enrol_folder(rt, folder, add=add, force=force, largest=largest)
+        outcomes.append(outcome)
+        if on_person is not None:
+            on_person(outcome)
+    if any(o.status != "skipped" for o in outcomes):
+        recalibrate_gallery_quietly(rt)
+    return outcomes
+
+
+def _enrol_folder(
+    rt: Runtime, folder: Path, *, add: bool, force: bool, largest: bool
+) -> BulkOutcome:
+    name = folder.name
+    images = 0
+    try:
+        name = gallery.clean_name(folder.name)
+        with rt.transaction() as session:
+            if gallery.find_user(session, name) is not None and not add:
+                return BulkOutcome(name, "skipped", "already enrolled", 0, 0)
+        capture = rt.capture(str(folder), wanted=10_000)
+        images = capture.frames
+        result = enrol_faces(rt, name, capture, str(folder), add=add, largest=largest, force=force)
+    except _FOLDER_REFUSED as exc:
+        return BulkOutcome(name, "skipped", exc.message, 0, images)
+    status = "enrolled" if result.created else "added"
+    return BulkOutcome(result.name, status, None, result.added, images, result.lookalikes)
+
+
+def _check_liveness(capture: Capture, threshold: float) -> None:
+    """Refuses an enrolment in which any good face (else, with no good face, any face
+    refused by the quality gate) was judged an attack (docs/LIVENESS.md)."""
+    weakest = least_live(capture.good or capture.rejected_faces)
+    if weakest is not None and is_attack(weakest, threshold):
+        raise SpoofError(f"{attack_reason(weakest, threshold)}; nothing was enrolled")
+
+
+def _check_capture(capture: Capture, source: str, largest: bool) -> None:
+    """Refuses an enrolment that would be wrong: no face, whose face, or poor faces."""
+    if capture.several_faces and not largest:
+        raise MultipleFacesError(
+            f"several faces in {capture.several_faces[0]}: enrol one person at a time, "
+            "or use --largest to take the largest face"
+        )
+    if capture.good:
+        return
+    if capture.faces_seen == 0:
+        where = f"{capture.frames} frame(s) of {source}" if capture.frames else source
+        raise NoFaceError(f"no face found in {where}")
+    raise QualityError(
+        f"no face of {source} passed the quality gate: {'; '.join(capture_reasons(capture))}"
+    )

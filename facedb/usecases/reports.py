@@ -1,0 +1,32 @@
+"""Attendance read back: the daily report of a period, and the events themselves."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from facedb import timezones
+from facedb.domain.attendance import Report
+from facedb.errors import InvalidInputError
+from facedb.store import attendance as store
+from facedb.store import gallery
+from facedb.store.attendance import AttendanceRow
+from facedb.usecases.runtime import Runtime
+
+
+def report(rt: Runtime, date_from: date, date_to: date, tz: str | None) -> Report:
+    """The daily attendance report of a period, its days in ``tz`` (None: this
+    machine's zone)."""
+    zone = timezones.check_zone(tz) if tz else timezones.local_zone()
+    if date_to < date_from:
+        raise InvalidInputError(f"the period ends ({date_to}) before it starts ({date_from})")
+    with rt.transaction() as session:
+        return store.daily_report(session, date_from, date_to, zone)
+
+
+def attendance(
+    rt: Runtime, since: datetime | None, name: str | None, limit: int
+) -> list[AttendanceRow]:
+    """The latest events (of ``name`` when given, since ``since``), at most ``limit``."""
+    with rt.transaction() as session:
+        user_id = gallery.get_user(session, name).id if name else None
+        return store.list_events(session, since, user_id, limit)

@@ -1,0 +1,131 @@
+"""What every use case runs on for the life of a command: the settings, the models
+(loaded on first use), the database (opened on first use) and its transactions, this
+kiosk's spool, and the gallery sizes the 1:N policy follows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from facedb import identity, policy
+from facedb.capture import Capture, capture_faces
+from facedb.config import Settings
+from facedb.spool import Spool
+from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
+from facedb.vision.pipeline import FacePipeline
+from facedb.vision.sources import FrameSource, open_source
+
+
+class Runtime:
+    """Owns the loaded models and the database engine for the life of a command."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: FacePipeline | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.settings = settings
+        self._pipeline = pipeline
+        self._database = database
+        # One runtime may serve concurrent requests (facedb serve): the first use of
+        # the models or the database happens once.
+        self._lock = threading.Lock()
+        self.spool = Spool(settings.home, database=identity.target(settings))
+        self.galleries = policy.GalleryStateCache()
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        if self._pipeline is None:
+            with self._lock:
+                if self._pipeline is None:
+                    self._pipeline = FacePipeline(self.settings)
+        return self._pipeline
+
+    @property
+    def database(self) -> Database:
+        """The database, opened on first use; the command that opens it first calls
+        on_connect (FaceService sends the events spooled while it was unreachable)."""
+        database, opened = self.connect()
+        if opened:
+            self.on_connect()
+        return database
+
+    def on_connect(self) -> None:
+        """Called once, by the first use of the database; nothing to do here."""
+
+    def connect(self) -> tuple[Database, bool]:
+        """The database, and whether this call opened it (without on_connect)."""
+        if self._database is not None:
+            return self._database, False
+        with self._lock:
+            if self._database is not None:
+                return self._database, False
+            self._database = open_database(self.settings)
+            return self._database, True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction, committed at the end. A server that goes away
+        (down, restarting, network lost) is DatabaseUnreachableError, not a traceback."""
+        try:
+            with Session(self.database.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if not connection_lost(exc):
+                raise
+            where = (
+                self._database.libpq_url
+                if self._database is not None
+                else self.settings.database_url or "the embedded server"
+            )
+            raise describe_connection_error(exc, where) from None
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.engine.dispose()
+
+    def capture(
+        self,
+        source: str | FrameSource,
+        *,
+        wanted: int,
+        timeout: float | None = None,
+        on_frame: Callable[[Capture], None] | None = None,
+        recursive: bool = False,
+        aligned: bool = False,
+    ) -> Capture:
+        """The faces of a source for one decision, with liveness where it applies.
+        ``source``: a spec for open_source, or an open FrameSource (closed after use)."""
+        frames = (
+            source if isinstance(source, FrameSource) else open_source(source, recursive=recursive)
+        )
+        with frames:
+            return capture_faces(
+                frames,
+                self.pipeline,
+                wanted=wanted,
+                timeout=timeout,
+                on_frame=on_frame,
+                liveness=self.pipeline.liveness_enabled(frames.is_live),
+                aligned=aligned,
+            )
+
+
+def describe(source: str | FrameSource) -> str:
+    """A source as messages name it."""
+    return source if isinstance(source, str) else source.description
+
+
+def capture_reasons(capture: Capture) -> tuple[str, ...]:
+    """Why the faces of a capture were refused, each reason once, in order."""
+    reasons: list[str] = []
+    for _, face_reasons in capture.rejected:
+        for reason in face_reasons:
+            if reason not in reasons:
+                reasons.append(reason)
+    return tuple(reasons)
