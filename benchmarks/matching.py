@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from benchmarks.common import percentile
 from benchmarks.pg import bench_database, copy_in, restart, server_version, setting
 from benchmarks.synth import Gallery, RealEmbeddings, SynthModel, build_gallery
+from benchmarks.targets import manifest_threshold
 from facedb.store import gallery as gallery_store
 from facedb.store.schema import FaceEmbedding
 
@@ -38,8 +39,6 @@ def maintenance_work_mem(size: int) -> str:
 
 COPY_CHUNK = 50_000
 K = 10
-# The default accept threshold of w600k_mbf_int8 (facedb.service.DEFAULT_THRESHOLDS).
-THRESHOLD = 0.30
 
 
 def sizes(quick: bool) -> list[int]:
@@ -326,11 +325,12 @@ def _recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
 def _decisions_agree(
     tops: list[tuple[int, float]], exact_person: np.ndarray, exact_sim: np.ndarray
 ) -> float:
-    """Share of probes given the same decision as exact search at THRESHOLD: both
-    unknown, or both accepted as the same person."""
+    """Share of probes given the same decision as exact search at the manifest's default
+    threshold: both unknown, or both accepted as the same person."""
+    threshold = manifest_threshold()
     same = 0
     for (person, sim), want, want_sim in zip(tops, exact_person, exact_sim, strict=True):
-        accepted, want_accepted = sim >= THRESHOLD, want_sim >= THRESHOLD
+        accepted, want_accepted = sim >= threshold, want_sim >= threshold
         same += accepted == want_accepted and (not accepted or person == want)
     return same / len(tops)
 
@@ -390,7 +390,11 @@ def run(
     """Every size on one embedded server; queries with its default shared_buffers, then
     again after a restart with shared_buffers that hold the table and the index."""
     print("benchmarks: 1:N matching in PostgreSQL", file=sys.stderr)
-    results: dict[str, Any] = {"sizes": [], "isotropic": model.isotropic}
+    results: dict[str, Any] = {
+        "sizes": [],
+        "isotropic": model.isotropic,
+        "threshold": manifest_threshold(),
+    }
     probes = 100 if quick else 300
     with bench_database() as first:
         database = first
