@@ -83,7 +83,7 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "frames.speedup",
-        "640×480 frames, {bound} insightface",
+        "pipeline on 640×480 frames, {bound} insightface",
         3.0,
         "×",
         "at least",
@@ -117,7 +117,14 @@ TARGETS: tuple[Target, ...] = (
         "below",
         measured_by="benchmarks/timesheet.py, section 'Timesheets'",
     ),
-    Target("bench_quick.minutes", "`make bench-quick` {bound}", 5.0, "min", "below"),
+    Target(
+        "bench_quick.minutes",
+        "`make bench-quick` {bound}",
+        5.0,
+        "min",
+        "below",
+        measured_by="benchmarks/run.py --quick",
+    ),
 )
 
 BY_KEY: dict[str, Target] = {t.key: t for t in TARGETS}

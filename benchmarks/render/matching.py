@@ -26,8 +26,8 @@ def _threshold(m: dict[str, Any]) -> str:
     if used == now:
         return f"the default threshold {used:.2f} (weights/manifest.toml)"
     return (
-        f"the threshold {used:.2f} (facedb's default when this was measured; "
-        f"weights/manifest.toml now gives {now:.2f})"
+        f"the threshold {used:.2f}, facedb's default when this was measured "
+        f"(weights/manifest.toml now gives {now:.2f})"
     )
 
 
@@ -54,7 +54,7 @@ def section(m: dict[str, Any], sim_png: Path, match_png: Path) -> str:
         "(same settings) with exact search (FAISS IndexFlatIP); *decisions agree* is the share of "
         "probes that get the same decision as exact search at "
         + _threshold(m)
-        + " (the same person accepted, or unknown)."
+        + ": the same person accepted, or both unknown."
     )
     listed = [size["size"] for size in m["sizes"]]
     if listed != [10_000, 100_000]:
