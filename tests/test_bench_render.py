@@ -308,6 +308,22 @@ def test_a_verdict_flips_when_the_measurement_crosses_its_target(
     assert verdicts == ["**met**", "**not met**"]
 
 
+def test_a_quick_run_is_held_to_the_bench_quick_target(out: Path) -> None:
+    out.parent.mkdir()
+    data = results()
+    data["mode"] = "quick"
+    label = "`make bench-quick` < 5 min"
+    for name, seconds in (("vision", 100.0), ("matching", 100.0)):
+        data[name]["seconds"] = seconds
+    for name in ("whole", "reports", "enrolment"):
+        data[name]["seconds"] = 20.0
+    assert _targets(document(data, out))[label] == "**met**"  # 4.0 min
+    data["matching"]["seconds"] = 200.0
+    assert _targets(document(data, out))[label] == "**not met**"  # 5.7 min
+    del data["enrolment"]
+    assert _targets(document(data, out))[label] == ""
+
+
 def test_the_matching_gap_follows_the_1n_target(out: Path) -> None:
     out.parent.mkdir()
     text = document(results(), out)
