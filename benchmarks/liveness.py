@@ -24,7 +24,6 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.vision.align import align_face
-from facedb.vision.liveness import liveness_crop
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import read_image
 
@@ -81,16 +80,16 @@ def speed(pipeline: FacePipeline, faces_dir: Path, count: int, repeat: int) -> N
     paths = sorted((faces_dir / "celeba").glob("*/*.jpg"))[:count]
     images = [read_image(p) for p in paths]
     pipeline.load()
-    _ = pipeline.liveness
+    liveness = pipeline.liveness
     detected = [(image, pipeline.detect(image)) for image in images]
     faces = [(image, face) for image, found in detected for face in found]
     crops_112 = [align_face(image, face.landmarks) for image, face in faces]
-    crops_80 = [liveness_crop(image, face.box) for image, face in faces]
+    crops_80 = [liveness.crop(image, face.box) for image, face in faces]
     rows = [
         ("detection (640x640), per image", lambda: [pipeline.detect(i) for i in images], count),
         ("alignment 112x112, per face", lambda: [align_face(i, f.landmarks) for i, f in faces], 0),
         ("embedding (int8, batch 1), per face", lambda: pipeline.embed_aligned(crops_112), 0),
-        ("liveness crop 80x80, per face", lambda: [liveness_crop(i, f.box) for i, f in faces], 0),
+        ("liveness crop 80x80, per face", lambda: [liveness.crop(i, f.box) for i, f in faces], 0),
         (
             "liveness model, batch 1, per face",
             lambda: [pipeline.liveness.scores([c]) for c in crops_80],

@@ -18,6 +18,7 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.vision.align import align_face
+from facedb.vision.crops import crop_around
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace
@@ -34,14 +35,6 @@ def _vec(face: AnalysedFace) -> np.ndarray:
     if face.embedding is None:
         raise ValueError("face without an embedding")
     return face.embedding
-
-
-def crop_around(image: np.ndarray, box: np.ndarray, expand: float) -> np.ndarray:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    w, h = (box[2] - box[0]) * expand, (box[3] - box[1]) * expand
-    x1, y1 = max(0, int(cx - w / 2)), max(0, int(cy - h / 2))
-    x2, y2 = min(image.shape[1], int(cx + w / 2)), min(image.shape[0], int(cy + h / 2))
-    return np.ascontiguousarray(image[y1:y2, x1:x2])
 
 
 def _summary(values: list[float]) -> str:

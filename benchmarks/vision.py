@@ -272,8 +272,10 @@ def crops_of(pipeline: FacePipeline, paths: Sequence[Path]) -> list[np.ndarray]:
 def rewrite_evidence(pipeline: FacePipeline, crops: list[np.ndarray], reps: int) -> dict[str, Any]:
     """The embedder as published (ConvInteger, PRelu) against facedb's exact rewrite."""
     path = pipeline.registry.verified_path(pipeline.embedder_name)
-    original = ArcFaceEmbedder(ort.InferenceSession(str(path), _options()), chunk=1)
     rewritten = pipeline.embedder
+    original = ArcFaceEmbedder(
+        ort.InferenceSession(str(path), _options()), rewritten.preprocessing, chunk=1
+    )
     a, b = original.embed(crops), rewritten.embed(crops)
     one = crops[:1]
     times = _time_each(
@@ -292,7 +294,7 @@ def batch_effect(pipeline: FacePipeline, crops: list[np.ndarray], reps: int) -> 
     """Cosine between a face embedded alone and in a batch of 8 (int8 activation
     scales are computed over the whole batch), and the time per face of each."""
     single = pipeline.embedder
-    batched = ArcFaceEmbedder(single.session, chunk=8)
+    batched = ArcFaceEmbedder(single.session, single.preprocessing, chunk=8)
     a, b = single.embed(crops), batched.embed(crops)
     cos = (a * b).sum(axis=1)
     eight = (crops * 8)[:8]

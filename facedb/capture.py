@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facedb.numeric import l2_normalize
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import FrameSource
 from facedb.vision.types import AnalysedFace, Frame
@@ -140,6 +141,4 @@ def diverse_selection(faces: list[CapturedFace], count: int) -> list[CapturedFac
 def mean_embedding(faces: list[CapturedFace]) -> np.ndarray:
     """The template of several faces: the mean of their unit embeddings, re-normalised."""
     vectors = np.stack([f.face.embedding for f in faces if f.face.embedding is not None])
-    mean = vectors.mean(axis=0)
-    unit: np.ndarray = (mean / np.linalg.norm(mean)).astype(np.float32)
-    return unit
+    return l2_normalize(vectors.mean(axis=0))

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facedb.errors import NoGalleryCacheError
+from facedb.numeric import l2_normalize
 from facedb.store.gallery import Match, clean_name
 from facedb.store.schema import EMBEDDING_DIM
 
@@ -119,9 +120,7 @@ class GalleryCache:
 
 
 def _unit(vector: np.ndarray) -> npt.NDArray[np.float32]:
-    v = np.asarray(vector, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else v
+    return l2_normalize(np.asarray(vector, dtype=np.float32).reshape(-1))
 
 
 def cache_dir(home: Path) -> Path:

@@ -347,7 +347,7 @@ def _install(partial: Path, spec: ModelSpec, dest: Path, source: str) -> Install
             "not installed (a damaged or different file)"
         )
     inputs, outputs = signature(partial)
-    problem = role_problem(spec.role, spec.input_size, inputs, outputs)
+    problem = role_problem(spec.role, spec.preprocessing.input_size, inputs, outputs)
     if problem is not None:
         raise ModelError(f"{source} is not a usable {spec.role}: {problem}; not installed")
     target = dest / spec.file

@@ -29,7 +29,7 @@ from facedb.config import Settings
 from facedb.errors import ModelError
 from facedb.service import FaceService
 from facedb.store.schema import Attendance
-from facedb.vision.liveness import expanded_box, liveness_crop
+from facedb.vision.liveness import expanded_box
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import ImageSource, read_image
 
@@ -71,7 +71,7 @@ def test_batched_scores_equal_one_at_a_time(pipeline: FacePipeline, samples: Pat
     crops = []
     for name in ["real_T1.jpg", *SPOOFS]:
         image = read_image(samples / name)
-        crops.append(liveness_crop(image, pipeline.detect(image)[0].box))
+        crops.append(pipeline.liveness.crop(image, pipeline.detect(image)[0].box))
     batched = pipeline.liveness.scores(crops)
     single = np.concatenate([pipeline.liveness.scores([c]) for c in crops])
     assert batched.dtype == np.float32 and batched.shape == (3,)

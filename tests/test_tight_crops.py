@@ -17,6 +17,7 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
 from facedb.vision.align import align_face
+from facedb.vision.crops import crop_around
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.sources import read_image
 from facedb.vision.tiles import tile_boxes
@@ -48,15 +49,6 @@ def _best(faces: list[AnalysedFace]) -> AnalysedFace:
 def _vector(face: AnalysedFace) -> np.ndarray:
     assert face.embedding is not None
     return face.embedding
-
-
-def crop_around(image: np.ndarray, box: np.ndarray, expand: float) -> np.ndarray:
-    """The box expanded ``expand`` times about its centre, clipped to the image."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    w, h = (box[2] - box[0]) * expand, (box[3] - box[1]) * expand
-    x1, y1 = max(0, int(cx - w / 2)), max(0, int(cy - h / 2))
-    x2, y2 = min(image.shape[1], int(cx + w / 2)), min(image.shape[0], int(cy + h / 2))
-    return np.ascontiguousarray(image[y1:y2, x1:x2])
 
 
 @dataclass(frozen=True)

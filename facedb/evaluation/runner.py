@@ -25,6 +25,7 @@ import numpy as np
 from facedb.errors import ImageError, InvalidInputError
 from facedb.evaluation.metrics import VerificationMetrics, compute_metrics, scored_only
 from facedb.evaluation.pairs import Pair
+from facedb.numeric import l2_normalize
 from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace, DetectedFace
 
@@ -145,8 +146,7 @@ def _main_embedding(faces: Sequence[AnalysedFace], width: int, height: int) -> n
     if face is None or face.embedding is None:
         return None
     vector = np.asarray(face.embedding, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0.0 else None
+    return l2_normalize(vector) if vector.any() else None
 
 
 def _score(pair: Pair, embeddings: dict[Path, np.ndarray]) -> ScoredPair:

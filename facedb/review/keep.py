@@ -32,6 +32,7 @@ from facedb.capture import CapturedFace
 from facedb.config import Settings
 from facedb.domain.evidence import Candidate
 from facedb.matching import CacheMatcher, Matcher, SqlMatcher
+from facedb.numeric import l2_normalize
 from facedb.store import evidence
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.evidence import NewEvidence
@@ -77,8 +78,7 @@ def collect(
     vectors = [f.face.embedding for f in faces if f.face.embedding is not None]
     probe: np.ndarray | None = None
     if vectors:
-        mean = np.stack(vectors).mean(axis=0)
-        probe = (mean / np.linalg.norm(mean)).astype(np.float32)
+        probe = l2_normalize(np.stack(vectors).mean(axis=0))
     return NewEvidence(
         event_id=event.event_id,
         occurred_at=event.occurred_at,

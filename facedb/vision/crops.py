@@ -66,6 +66,16 @@ def pad(image: np.ndarray, factor: float = PAD_FACTOR) -> Padded:
     return Padded(np.ascontiguousarray(canvas), (dx, dy))
 
 
+def crop_around(image: np.ndarray, box: np.ndarray, expand: float) -> np.ndarray:
+    """The face box (x1, y1, x2, y2 pixels) grown ``expand`` times about its centre,
+    cut from ``image`` and clipped to it: a tight crop such as a headshot."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    w, h = (box[2] - box[0]) * expand, (box[3] - box[1]) * expand
+    x1, y1 = max(0, int(cx - w / 2)), max(0, int(cy - h / 2))
+    x2, y2 = min(image.shape[1], int(cx + w / 2)), min(image.shape[0], int(cy + h / 2))
+    return np.ascontiguousarray(image[y1:y2, x1:x2])
+
+
 def find_in_padded(image: np.ndarray, detect: Detect, det_size: int) -> list[DetectedFace]:
     """Faces that ``detect`` finds on the padded image, in pixels of ``image``.
 

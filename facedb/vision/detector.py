@@ -31,13 +31,12 @@ import numpy as np
 import onnxruntime as ort
 
 from facedb.errors import ConfigError, ModelError
+from facedb.vision.preprocessing import Preprocessing
 from facedb.vision.types import DetectedFace
 
 STRIDES = (8, 16, 32)
 ANCHORS_PER_LOCATION = 2
 NUM_KEYPOINTS = 5
-INPUT_MEAN = 127.5
-INPUT_STD = 128.0
 # A model with a dynamic input is fed only the part of the letterbox canvas that holds
 # the image (rounded up to 32) plus this much of the black padding, not the whole
 # square: the same scale and pixels, less to compute (about 11% less on the shared
@@ -124,18 +123,6 @@ def letterbox(
     return canvas, scale
 
 
-def to_blob(canvas_bgr: np.ndarray) -> np.ndarray:
-    """uint8 BGR [H, W, 3] -> float32 [1, 3, H, W], RGB, (x - 127.5) / 128."""
-    blob: np.ndarray = cv2.dnn.blobFromImage(
-        canvas_bgr,
-        1.0 / INPUT_STD,
-        (canvas_bgr.shape[1], canvas_bgr.shape[0]),
-        (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN),
-        swapRB=True,
-    )
-    return blob
-
-
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression; indices kept, highest score first.
 
@@ -159,8 +146,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
 
 
 class ScrfdDetector:
-    """Runs one SCRFD session. ``input_size`` is (width, height), multiples of 32;
-    a model with a fixed input shape uses that shape whatever is asked.
+    """Runs one SCRFD session, fed as ``preprocessing`` (its manifest entry) says.
+    ``input_size`` is (width, height), multiples of 32; a model with a fixed size (in
+    its manifest entry, else in its ONNX input shape) uses that size whatever is asked.
 
     ``min_face_px`` not None (a model with a dynamic input only): auto scale
     (``auto_scale``), ``input_size`` being the largest canvas; None: the letterbox."""
@@ -168,19 +156,26 @@ class ScrfdDetector:
     def __init__(
         self,
         session: ort.InferenceSession,
+        preprocessing: Preprocessing,
         input_size: tuple[int, int] = (640, 640),
         score_threshold: float = 0.5,
         nms_threshold: float = 0.4,
         min_face_px: int | None = None,
     ) -> None:
         self.session = session
+        self.preprocessing = preprocessing
         model_input = session.get_inputs()[0]
         self.input_name: str = model_input.name
         shape = model_input.shape
+        fixed: tuple[int, int] | None = None
+        if preprocessing.input_size != (0, 0):
+            fixed = preprocessing.input_size
+        elif isinstance(shape[2], int) and isinstance(shape[3], int):
+            fixed = (int(shape[3]), int(shape[2]))
         # A dynamic input takes a trimmed canvas (see CANVAS_EDGE_MARGIN).
-        self.trim = not (isinstance(shape[2], int) and isinstance(shape[3], int))
-        if not self.trim:
-            input_size = (int(shape[3]), int(shape[2]))
+        self.trim = fixed is None
+        if fixed is not None:
+            input_size = fixed
         width, height = input_size
         if width <= 0 or height <= 0 or width % 32 or height % 32:
             raise ConfigError(
@@ -261,7 +256,7 @@ class ScrfdDetector:
     def _run(
         self, canvas: np.ndarray, scale_x: float, scale_y: float, max_faces: int
     ) -> list[DetectedFace]:
-        raw = self.session.run(None, {self.input_name: to_blob(canvas)})
+        raw = self.session.run(None, {self.input_name: self.preprocessing.blob([canvas])})
         outputs = [raw[i] for i in self._output_order]
         boxes, scores, points = self._decode(outputs, canvas.shape[0], canvas.shape[1])
         if scores.size == 0:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
 from facedb.errors import InvalidInputError
+from facedb.numeric import l2_normalize
+from facedb.vision.preprocessing import Preprocessing
 
 EMBEDDING_DIM = 512
-INPUT_MEAN = 127.5
-INPUT_STD = 127.5
 # Faces per session run: bounds memory while keeping the convolutions batched. A
 # dynamically quantised model needs 1 (its manifest entry says max_batch = 1): its
 # activation scales are computed over the whole batch, so a face's embedding would
@@ -22,17 +21,16 @@ CHUNK = 32
 
 class ArcFaceEmbedder:
     """Runs one ArcFace session. Input crops are uint8 BGR [112, 112, 3] aligned to
-    the ArcFace template (see align.py); the model is fed RGB, (x - 127.5) / 127.5."""
+    the ArcFace template (see align.py); the model is fed as ``preprocessing`` (its
+    manifest entry) says: for w600k_mbf_int8, RGB, (x - 127.5) / 127.5."""
 
-    def __init__(self, session: ort.InferenceSession, chunk: int = CHUNK) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, preprocessing: Preprocessing, chunk: int = CHUNK
+    ) -> None:
         self.session = session
-        model_input = session.get_inputs()[0]
-        self.input_name: str = model_input.name
-        height, width = model_input.shape[2], model_input.shape[3]
-        self.input_size = (
-            int(width) if isinstance(width, int) else 112,
-            int(height) if isinstance(height, int) else 112,
-        )
+        self.preprocessing = preprocessing
+        self.input_name: str = session.get_inputs()[0].name
+        self.input_size = preprocessing.input_size
         self.chunk = max(1, chunk)
 
     def embed(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
@@ -50,17 +48,9 @@ class ArcFaceEmbedder:
             for start in range(0, len(crops_bgr), self.chunk)
         ]
         vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        vectors /= np.maximum(norms, 1e-12)
-        return vectors
+        return l2_normalize(vectors)
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        blob = cv2.dnn.blobFromImages(
-            list(crops_bgr),
-            1.0 / INPUT_STD,
-            self.input_size,
-            (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN),
-            swapRB=True,
-        )
+        blob = self.preprocessing.blob(crops_bgr)
         output = self.session.run(None, {self.input_name: blob})[0]
         return np.asarray(output, dtype=np.float32).reshape(len(crops_bgr), -1)

@@ -9,9 +9,10 @@ docs/LIVENESS.md has its measured scores and limits.
 Preprocessing follows the reference ``CropImage`` (``src/generate_patches.py``):
 the detector's box is scaled 2.7x around its centre; the scale is reduced when the
 scaled box would be larger than the image, and a box that crosses an edge is
-shifted back inside (not cut). That region is resized to 80x80 and fed as BGR,
-raw 0..255 floats, NCHW. The output is 3 logits; after a softmax, index 1 is the
-probability of a live face (0 and 2 are attack classes).
+shifted back inside (not cut). That region is resized to the model's input size and
+fed as its manifest entry says (minifasnet_v2: 80x80, BGR, raw 0..255 floats, NCHW).
+The output is 3 logits; after a softmax, index 1 is the probability of a live face
+(0 and 2 are attack classes).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from facedb.vision.preprocessing import Preprocessing
+
 # How much context around the face box the model was trained with.
 CROP_SCALE = 2.7
-INPUT_SIZE = 80
 REAL_CLASS = 1
 # Faces per session run: bounds memory; the model batches exactly (fp32, no
 # dynamic quantisation: a face's score does not depend on its batch).
@@ -64,12 +66,13 @@ def expanded_box(
     return int(max(left, 0)), int(max(top, 0)), int(right), int(bottom)
 
 
-def liveness_crop(image_bgr: np.ndarray, box: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-    """The model's input for one face: uint8 BGR [size, size, 3]."""
+def liveness_crop(image_bgr: np.ndarray, box: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The model's input for one face: uint8 BGR [height, width, 3], ``size`` being
+    (width, height)."""
     height, width = image_bgr.shape[:2]
     left, top, right, bottom = expanded_box(box, width, height)
     region = image_bgr[top : bottom + 1, left : right + 1]
-    return cv2.resize(region, (size, size))
+    return cv2.resize(region, size)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -81,12 +84,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class LivenessModel:
-    """Runs one MiniFASNet session on crops made by :func:`liveness_crop`."""
+    """Runs one MiniFASNet session, fed as ``preprocessing`` (its manifest entry)
+    says, on crops made by :meth:`crop`."""
 
-    def __init__(self, session: ort.InferenceSession, chunk: int = CHUNK) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, preprocessing: Preprocessing, chunk: int = CHUNK
+    ) -> None:
         self.session = session
+        self.preprocessing = preprocessing
         self.input_name: str = session.get_inputs()[0].name
         self.chunk = max(1, chunk)
+
+    def crop(self, image_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The model's input for the face of ``box`` (x1, y1, x2, y2 pixels of a uint8
+        BGR image): :func:`liveness_crop` at the model's input size."""
+        return liveness_crop(image_bgr, box, self.preprocessing.input_size)
 
     def scores(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Probability that each face is live: float32 [N] in [0, 1]; [0] for no crops."""
@@ -99,9 +111,7 @@ class LivenessModel:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        # uint8 HWC BGR -> float32 NCHW BGR, raw 0..255 (the model's own ToTensor
-        # does not divide by 255).
-        blob = np.stack(crops_bgr).astype(np.float32).transpose(0, 3, 1, 2)
-        logits = self.session.run(None, {self.input_name: np.ascontiguousarray(blob)})[0]
+        blob = self.preprocessing.blob(crops_bgr)
+        logits = self.session.run(None, {self.input_name: blob})[0]
         probabilities = softmax(np.asarray(logits, dtype=np.float64).reshape(len(crops_bgr), -1))
         return probabilities[:, REAL_CLASS].astype(np.float32)

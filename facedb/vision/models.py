@@ -31,6 +31,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facedb.config import REPO_WEIGHTS_DIR, Settings
 from facedb.errors import ModelError
+from facedb.vision.preprocessing import Preprocessing, from_entry, input_problem
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _SESSION_LOG_SEVERITY = 3
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One manifest entry. ``input_size`` is (width, height); (0, 0) = any multiple of 32."""
+    """One manifest entry."""
 
     name: str
     role: str
@@ -52,10 +53,7 @@ class ModelSpec:
     file: str
     sha256: str
     bytes: int
-    input_size: tuple[int, int]
-    colour: str  # channel order the model is fed: "RGB" or "BGR"
-    mean: float  # model input = (pixel - mean) / std, pixels 0..255
-    std: float
+    preprocessing: Preprocessing  # input size, colour order, mean and std
     max_batch: int  # most inputs per session run; 0 = any (see manifest.toml)
     # Embedders: the default accept threshold (cosine similarity) when none was
     # calibrated for the model with `facedb calibrate`; None for other roles.
@@ -113,7 +111,6 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
     role = str(entry["role"])
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    width, height = (int(v) for v in entry["input_size"])
     return ModelSpec(
         name=str(entry["name"]),
         role=role,
@@ -121,10 +118,7 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         file=str(entry["file"]),
         sha256=str(entry["sha256"]).lower(),
         bytes=int(entry.get("bytes", 0)),
-        input_size=(width, height),
-        colour=str(entry["colour"]),
-        mean=float(entry["mean"]),
-        std=float(entry["std"]),
+        preprocessing=from_entry(role, entry),
         max_batch=int(entry.get("max_batch", 0)),
         threshold=float(entry["threshold"]) if "threshold" in entry else None,
         licence=str(entry.get("licence", "")),
@@ -462,6 +456,10 @@ class ModelRegistry:
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load model {name} from {path}: {exc}") from None
+        spec = self.spec(name)
+        problem = input_problem(spec.role, spec.preprocessing, session.get_inputs()[0].shape)
+        if problem is not None:
+            raise ModelError(f"model {name} cannot be fed as its manifest entry says: {problem}")
         active = session.get_providers()[0]
         if self.settings.device == "cuda" and active != CUDA:
             raise ModelError(

@@ -20,7 +20,7 @@ from facedb.vision.crops import aligned_face, find_in_padded
 from facedb.vision.detector import AUTO_MAX_SIDE, ScrfdDetector
 from facedb.vision.embedder import CHUNK, ArcFaceEmbedder
 from facedb.vision.liveness import CHUNK as LIVENESS_CHUNK
-from facedb.vision.liveness import LivenessModel, liveness_crop
+from facedb.vision.liveness import LivenessModel
 from facedb.vision.models import ModelRegistry, load_manifest
 from facedb.vision.types import AnalysedFace, DetectedFace
 
@@ -75,6 +75,7 @@ class FacePipeline:
                     auto = size == 0
                     self._detector = ScrfdDetector(
                         session,
+                        self.registry.spec(self.detector_name).preprocessing,
                         input_size=(AUTO_MAX_SIDE, AUTO_MAX_SIDE) if auto else (size, size),
                         score_threshold=self.settings.det_threshold,
                         nms_threshold=self.settings.nms_threshold,
@@ -89,8 +90,10 @@ class FacePipeline:
             session = self.registry.session(self.embedder_name)
             with self._lock:
                 if self._embedder is None:
-                    max_batch = self.registry.spec(self.embedder_name).max_batch
-                    self._embedder = ArcFaceEmbedder(session, chunk=max_batch or CHUNK)
+                    spec = self.registry.spec(self.embedder_name)
+                    self._embedder = ArcFaceEmbedder(
+                        session, spec.preprocessing, chunk=spec.max_batch or CHUNK
+                    )
         return self._embedder
 
     @property
@@ -139,8 +142,10 @@ class FacePipeline:
             session = self.registry.session(name)
             with self._lock:
                 if self._liveness is None:
-                    max_batch = self.registry.spec(name).max_batch
-                    self._liveness = LivenessModel(session, chunk=max_batch or LIVENESS_CHUNK)
+                    spec = self.registry.spec(name)
+                    self._liveness = LivenessModel(
+                        session, spec.preprocessing, chunk=spec.max_batch or LIVENESS_CHUNK
+                    )
         return self._liveness
 
     def _check_role(self, name: str, role: str) -> None:
@@ -219,7 +224,7 @@ class FacePipeline:
         live_scores = (
             self.liveness.scores(
                 [
-                    liveness_crop(image, face.box)
+                    self.liveness.crop(image, face.box)
                     for image, faces in zip(images, detected, strict=True)
                     for face in faces
                 ]
