@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict
 
 import click
 
-from facedb.config import Settings
-from facedb.errors import InvalidInputError
-from facedb.store import embedded, migrate, roles
-from facedb.store.admin import database_status
-from facedb.store.engine import open_database
+from facedb.usecases import admin
 
 from .output import json_option, print_json, print_table
 
@@ -29,13 +24,15 @@ def status(as_json: bool) -> None:
 
     Example: facedb db status --json
     """
-    started = time.perf_counter()
-    database = open_database(Settings.load(), require_schema=False)
-    info = database_status(database)
-    elapsed_ms = (time.perf_counter() - started) * 1000
+    report = admin.status()
+    info = report.info
     if as_json:
         print_json(
-            {**asdict(info), "up_to_date": info.up_to_date, "elapsed_ms": round(elapsed_ms, 1)}
+            {
+                **asdict(info),
+                "up_to_date": info.up_to_date,
+                "elapsed_ms": round(report.elapsed_ms, 1),
+            }
         )
         return
     rows = [
@@ -58,9 +55,7 @@ def status(as_json: bool) -> None:
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    database = open_database(Settings.load(), require_schema=False, auto_upgrade=False)
-    migrate.upgrade(database.engine, revision)
-    click.echo(f"schema at {migrate.current_revision(database.engine)}")
+    click.echo(f"schema at {admin.upgrade(revision)}")
 
 
 @db.command()
@@ -68,9 +63,7 @@ def upgrade(revision: str) -> None:
 @click.confirmation_option(prompt="Downgrading drops tables and their rows. Continue?")
 def downgrade(revision: str) -> None:
     """Revert migrations down to REVISION ("base" removes every facedb table)."""
-    database = open_database(Settings.load(), require_schema=False, auto_upgrade=False)
-    migrate.downgrade(database.engine, revision)
-    click.echo(f"schema at {migrate.current_revision(database.engine) or 'base'}")
+    click.echo(f"schema at {admin.downgrade(revision) or 'base'}")
 
 
 @db.command()
@@ -80,8 +73,7 @@ def url(show_password: bool) -> None:
 
     Example: psql "$(facedb db url --show-password)" -c 'select * from attendance_daily'
     """
-    database = open_database(Settings.load(), require_schema=False)
-    click.echo(database.libpq_url if show_password else database.masked_url())
+    click.echo(admin.url(show_password))
 
 
 @db.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -91,9 +83,8 @@ def psql(psql_args: tuple[str, ...]) -> None:
 
     Example: facedb db psql -c 'select name from users'
     """
-    database = open_database(Settings.load(), require_schema=False)
-    program = str(embedded.bin_dir() / "psql")
-    os.execv(program, [program, database.libpq_url, *psql_args])
+    argv = admin.psql_argv(psql_args)
+    os.execv(argv[0], argv)
 
 
 @db.command("grant-reporter")
@@ -117,8 +108,7 @@ def grant_reporter(role: str, password: str | None, ask_password: bool) -> None:
     """
     if ask_password:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    database = open_database(Settings.load())
-    created = roles.grant_reporter(database.engine, role, password)
+    created = admin.grant_reporter(role, password)
     login = "can log in with its password" if password else "cannot log in (no password)"
     click.echo(f"{'created' if created else 'updated'} role {role}: reporter rights; {login}")
 
@@ -126,19 +116,11 @@ def grant_reporter(role: str, password: str | None, ask_password: bool) -> None:
 @db.command()
 def start() -> None:
     """Start the embedded server (it also starts by itself on first use)."""
-    settings = Settings.load()
-    if settings.database_url:
-        raise InvalidInputError("FACEDB_DATABASE_URL is set: facedb does not manage that server")
-    database = open_database(settings, require_schema=False)
-    click.echo(f"embedded PostgreSQL running: {database.masked_url()}")
+    click.echo(f"embedded PostgreSQL running: {admin.start_embedded()}")
 
 
 @db.command()
 def stop() -> None:
     """Stop the embedded server."""
-    settings = Settings.load()
-    if settings.database_url:
-        raise InvalidInputError("FACEDB_DATABASE_URL is set: facedb does not manage that server")
-    with embedded.home_lock(settings.home):
-        stopped = embedded.stop(settings.home)
+    stopped = admin.stop_embedded()
     click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
