@@ -17,11 +17,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from facedb import models_fetch
-from facedb.config import Settings
-from facedb.errors import FacedbError, InvalidInputError
-from facedb.models_fetch import Installed
-from facedb.vision.models import ROLES, ModelRegistry, load_manifest, selected_models
+from facedb.domain.constants import MODEL_ROLES
+from facedb.errors import InvalidInputError
+from facedb.usecases import models as usecase
+from facedb.usecases.models import FetchPlan, FetchResult
 
 from .output import err_console, json_option, print_json, print_table
 
@@ -45,7 +44,7 @@ from .output import err_console, json_option, print_json, print_table
 )
 @click.option(
     "--role",
-    type=click.Choice(ROLES),
+    type=click.Choice(MODEL_ROLES),
     help="For a --from file the manifest does not know: check it as this role, install it.",
 )
 @click.option(
@@ -92,29 +91,11 @@ def fetch(
       facedb models fetch --from /media/usb/weights     # offline: a folder or a file
       facedb models fetch --from other.onnx --role embedder
     """
-    settings = Settings.load()
-    target = dest or settings.weights or settings.home / "models"
-    specs = load_manifest()
-    unknown = [n for n in names if n not in specs]
-    if unknown:
-        raise InvalidInputError(
-            f"unknown model(s) {', '.join(unknown)}: the manifest has {', '.join(specs)}"
-        )
-    chosen = list(specs) if everything else list(names) or sorted(selected_models(settings))
-    local: dict[str, Path] = {}
-    if source is not None:
-        local = models_fetch.find_local(source, chosen)
-        if source.is_file():
-            if not local:
-                _unknown_file(source, role, target, as_json)
-                return
-            chosen = list(local)
-    _licences(
-        [n for n in chosen if models_fetch.installed(specs[n], target) is None], target, accept
-    )
-
-    done: list[Installed] = []
-    errors: list[FacedbError] = []
+    plan = usecase.plan_fetch(names, everything, source, dest)
+    if source is not None and plan.unknown_file:
+        _unknown_file(source, role, plan.target, as_json)
+        return
+    _licences(plan, accept)
     with _download_progress(quiet=as_json) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -123,51 +104,35 @@ def fetch(
                 tasks[name] = bar.add_task(name, total=total or None)
             bar.update(tasks[name], completed=have, total=total or None)
 
-        for name in chosen:
-            spec = specs[name]
-            try:
-                already = models_fetch.installed(spec, target, "")
-                if already is not None:
-                    done.append(already)
-                elif source is not None:
-                    if name not in local:
-                        raise InvalidInputError(f"{spec.file} ({name}) is not in {source}")
-                    done.append(models_fetch.install_local(spec, local[name], target))
-                else:
-                    url = models_fetch.model_url(spec, mirror)
-                    done.append(
-                        models_fetch.download(
-                            spec, url, target, retries=retries, timeout=timeout, progress=progress
-                        )
-                    )
-            except FacedbError as exc:
-                errors.append(exc)
-    _report(done, target, settings, as_json)
-    if errors:
-        for earlier in errors[:-1]:
+        result = usecase.fetch(
+            plan, source, mirror, retries=retries, timeout=timeout, progress=progress
+        )
+    _report(result, plan.target, as_json)
+    if result.errors:
+        for earlier in result.errors[:-1]:
             click.echo(f"error: {earlier.message}", err=True)
-        raise errors[-1]
+        raise result.errors[-1]
 
 
-def _licences(names: list[str], target: Path, accept: bool) -> None:
-    specs = load_manifest()
-    pending = models_fetch.restricted_licences((specs[n] for n in names), target)
-    if not pending:
+def _licences(plan: FetchPlan, accept: bool) -> None:
+    pending = usecase.pending_licences(plan)
+    if not pending.licences:
         return
-    which = ", ".join(n for n in names if specs[n].licence in pending)
+    which = ", ".join(pending.models)
+    licences = "; ".join(pending.licences)
     if not accept:
         if not sys.stdin.isatty():
             raise InvalidInputError(
-                f"{which}: licence '{'; '.join(pending)}'. Rerun with --accept-licence to "
+                f"{which}: licence '{licences}'. Rerun with --accept-licence to "
                 "acknowledge it (a commercial deployment needs other models)"
             )
-        click.echo(f"{which} are released under: {'; '.join(pending)}.", err=True)
+        click.echo(f"{which} are released under: {licences}.", err=True)
         click.confirm("Use them under this licence?", abort=True, err=True)
-    models_fetch.accept_licences(pending, target)
+    usecase.accept_licences(plan, pending)
 
 
 def _unknown_file(source: Path, role: str | None, target: Path, as_json: bool) -> None:
-    info = models_fetch.inspect_unknown(source, role, target if role else None)
+    info = usecase.inspect_unknown(source, role, target)
     if as_json:
         print_json(asdict(info))
         return
@@ -185,14 +150,11 @@ def _unknown_file(source: Path, role: str | None, target: Path, as_json: bool) -
         click.echo(f"installed as {info.path} ({role}); add a [[model]] entry to use it.")
 
 
-def _report(done: list[Installed], target: Path, settings: Settings, as_json: bool) -> None:
-    searched = [p.resolve() for p in ModelRegistry(settings).search_dirs()]
-    warning = None
-    if done and target.resolve() not in searched:
-        warning = f"{target} is not searched for models: set FACEDB_WEIGHTS={target}"
+def _report(result: FetchResult, target: Path, as_json: bool) -> None:
+    done = result.installed
     if as_json:
         data: dict[str, Any] = {"dest": str(target), "models": [asdict(i) for i in done]}
-        data["warning"] = warning
+        data["warning"] = result.warning
         print_json(data)
         return
     if done:
@@ -201,8 +163,8 @@ def _report(done: list[Installed], target: Path, settings: Settings, as_json: bo
             [[i.name, i.status, i.path, i.sha256[:16], i.source] for i in done],
             title=f"models in {target}",
         )
-    if warning is not None:
-        click.echo(f"warning: {warning}", err=True)
+    if result.warning is not None:
+        click.echo(f"warning: {result.warning}", err=True)
 
 
 def _download_progress(quiet: bool) -> Progress:

@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from facedb.api.logs import uvicorn_log_config
-from facedb.config import Settings
 from facedb.events import jsonlog
-from facedb.vision.models import ModelRegistry
+from facedb.usecases.models import check_serving_models
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +57,7 @@ def serve(
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise click.UsageError("give --ssl-certfile and --ssl-keyfile together")
-    settings = Settings.load()
-    registry = ModelRegistry(settings)
-    for name in (settings.detector, settings.embedder):
-        registry.verified_path(name)  # a missing or wrong model file stops here, clearly
+    settings = check_serving_models()  # a missing or wrong model file stops here, clearly
     if ssl_certfile is None and not _is_loopback(host):
         log.warning(
             "serving plain HTTP on %s: browsers open the kiosk's camera only over HTTPS "

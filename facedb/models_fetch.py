@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from facedb.config import REPO_WEIGHTS_DIR
+from facedb.domain.constants import MODEL_ROLES
 from facedb.errors import InvalidInputError, ModelError
 from facedb.model_check import role_problem, signature
 from facedb.secrets import mask_url
-from facedb.vision.models import ROLES, ModelSpec, file_sha256, load_manifest
+from facedb.vision.models import ModelSpec, file_sha256, load_manifest
 
 CHUNK = 1 << 16
 # An unknown file (not in the manifest) is refused above this size.
@@ -193,8 +194,8 @@ def find_local(source: Path, names: Iterable[str]) -> dict[str, Path]:
 def inspect_unknown(source: Path, role: str | None, dest: Path | None) -> Installed:
     """A file the manifest does not know: its sha256, inputs and outputs; checked
     against ``role`` and installed into dest when both are given."""
-    if role is not None and role not in ROLES:
-        raise InvalidInputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role is not None and role not in MODEL_ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(MODEL_ROLES)}, not {role!r}")
     size = source.stat().st_size
     if size > MAX_UNKNOWN_BYTES:
         raise ModelError(f"{source} is {size} bytes, more than a face model ({MAX_UNKNOWN_BYTES})")

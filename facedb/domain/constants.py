@@ -6,5 +6,7 @@ from __future__ import annotations
 DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality", "ambiguous")
 # Roles of HTTP API keys (facedb/access.py says what each may do).
 API_KEY_ROLES = ("kiosk", "admin", "reporter")
+# What a model of the weights manifest is for.
+MODEL_ROLES = ("detector", "embedder", "liveness")
 # Why an attendance correction was made.
 REASON_CODES = ("missed_punch", "false_accept", "wrong_person", "device_fault", "other")

@@ -30,12 +30,12 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from facedb.config import REPO_WEIGHTS_DIR, Settings
+from facedb.domain.constants import MODEL_ROLES
 from facedb.errors import ModelError
 from facedb.vision.preprocessing import Preprocessing, from_entry, input_problem
 
 log = logging.getLogger(__name__)
 
-ROLES = ("detector", "embedder", "liveness")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 # Session log severity for our own sessions: 3 = errors only. This is per session;
@@ -109,8 +109,8 @@ def load_manifest() -> dict[str, ModelSpec]:
 
 def _spec(entry: dict[str, Any]) -> ModelSpec:
     role = str(entry["role"])
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role not in MODEL_ROLES:
+        raise ValueError(f"role must be one of {', '.join(MODEL_ROLES)}, not {role!r}")
     return ModelSpec(
         name=str(entry["name"]),
         role=role,
