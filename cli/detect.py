@@ -7,12 +7,7 @@ from typing import Any
 
 import click
 
-from facedb.config import Settings
-from facedb.errors import InvalidInputError
-from facedb.vision.annotate import save_annotated
-from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
-from facedb.vision.types import AnalysedFace
+from facedb.usecases.detection import FaceFinding, detect_faces
 
 from .options import aligned_option, device_option
 from .output import json_option, print_json, print_table
@@ -70,40 +65,31 @@ def detect(
       facedb detect --aligned --embeddings crop_112x112.png
       facedb detect --det-size 640 crowd.jpg       # insightface's 640x640 letterbox
     """
-    pipeline = FacePipeline(Settings.load({"device": device, "det_size": det_size}))
-    if liveness is None:
-        liveness = pipeline.liveness_available()
-    if annotate_dir is not None:
-        try:
-            annotate_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot create folder {annotate_dir}: {exc}") from None
-    results: list[dict[str, Any]] = []
-    for index, path in enumerate(paths):
-        image = read_image(path)
-        faces = pipeline.analyse([image], embed=embeddings, liveness=liveness, aligned=aligned)[0]
-        if annotate_dir is not None:
-            save_annotated(
-                annotate_dir / (path.name if len(paths) == 1 else f"{index:03d}_{path.name}"),
-                image,
-                [f.face for f in faces],
-                [f.quality.accepted for f in faces],
-            )
-        results.append(
-            {
-                "path": str(path),
-                "width": int(image.shape[1]),
-                "height": int(image.shape[0]),
-                "faces": [_face_json(face, embeddings) for face in faces],
-            }
-        )
+    run = detect_faces(
+        paths,
+        embeddings=embeddings,
+        annotate_dir=annotate_dir,
+        liveness=liveness,
+        aligned=aligned,
+        det_size=det_size,
+        device=device,
+    )
+    results: list[dict[str, Any]] = [
+        {
+            "path": str(image.path),
+            "width": image.width,
+            "height": image.height,
+            "faces": [_face_json(face, embeddings) for face in image.faces],
+        }
+        for image in run.images
+    ]
     if as_json:
         print_json(
             {
-                "detector": pipeline.detector_name,
-                "embedder": pipeline.embedder_name,
-                "liveness_model": pipeline.liveness_name if liveness else None,
-                "providers": pipeline.providers(),
+                "detector": run.detector,
+                "embedder": run.embedder,
+                "liveness_model": run.liveness_model,
+                "providers": run.providers,
                 "images": results,
             }
         )
@@ -129,11 +115,11 @@ def detect(
         click.echo(f"no face in: {', '.join(empty)}", err=True)
 
 
-def _face_json(face: AnalysedFace, with_embedding: bool) -> dict[str, Any]:
+def _face_json(face: FaceFinding, with_embedding: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "box": [round(float(v), 2) for v in face.face.box],
-        "score": round(face.face.score, 4),
-        "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in face.face.landmarks],
+        "box": [round(v, 2) for v in face.box],
+        "score": round(face.score, 4),
+        "landmarks": [[round(x, 2), round(y, 2)] for x, y in face.landmarks],
         "quality": {
             "accepted": face.quality.accepted,
             "reasons": list(face.quality.reasons),
