@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from facedb.config import Settings
-from facedb.evaluation.metrics import (
-    ScoreSummary,
-    TarAtFar,
-    VerificationMetrics,
-    calibrate_threshold,
-)
-from facedb.evaluation.pairs import Pair, read_pairs
-from facedb.evaluation.plot import check_available, save_plot
-from facedb.evaluation.runner import EvaluationResult, evaluate
-from facedb.vision.pipeline import FacePipeline
+from facedb.domain.evaluation import EvaluationResult, ScoreSummary, TarAtFar, VerificationMetrics
+from facedb.usecases import evaluation
 
 from .context import open_service
 from .options import device_option, pairs_root_option
@@ -62,21 +53,18 @@ def eval_command(
       facedb eval lfw/pairs.txt --root lfw/lfw --plot roc.png
       facedb eval celeba/pairs.csv --root faces --json > result.json
     """
-    pairs = read_pairs(pairs_file, root)
-    if plot_path is not None:
-        check_available()
-    settings = Settings.load({"device": device})
-    pipeline = FacePipeline(settings)
-    result = _run_with_progress(pairs, pipeline)
-    if plot_path is not None:
-        save_plot(result, plot_path, title=f"{pairs_file.name}: {pipeline.embedder_name}")
+    with _embedding_progress() as advance:
+        run = evaluation.evaluate_pairs(
+            pairs_file, root, device=device, plot_path=plot_path, progress=advance
+        )
     if as_json:
-        print_json({"pairs_file": pairs_file, "embedder": pipeline.embedder_name, **asdict(result)})
+        print_json({"pairs_file": pairs_file, "embedder": run.embedder, **asdict(run.result)})
         return
-    _print_result(result, pipeline.embedder_name)
+    _print_result(run.result, run.embedder)
 
 
-def _run_with_progress(pairs: Sequence[Pair], pipeline: FacePipeline) -> EvaluationResult:
+@contextmanager
+def _embedding_progress() -> Iterator[Callable[[int, int], None]]:
     columns = (
         TextColumn("embedding images"),
         BarColumn(),
@@ -89,7 +77,7 @@ def _run_with_progress(pairs: Sequence[Pair], pipeline: FacePipeline) -> Evaluat
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return evaluate(pairs, pipeline, progress=advance)
+        yield advance
 
 
 # ---------------------------------------------------------------------------
@@ -196,22 +184,19 @@ def calibrate_command(
 
     Example: facedb calibrate site_pairs.csv --far 1e-3
     """
-    pairs = read_pairs(pairs_file, root)
     service = open_service()
-    result = _run_with_progress(pairs, service.pipeline)
-    scores = [np.nan if p.similarity is None else p.similarity for p in result.pairs]
-    calibration = calibrate_threshold(scores, [p.same for p in result.pairs], far)
-    if not dry_run:
-        service.save_calibration(calibration, source=str(pairs_file))
-    if as_json:
-        print_json(
-            {"model": service.pipeline.embedder_name, "stored": not dry_run, **asdict(calibration)}
+    with _embedding_progress() as advance:
+        run = evaluation.calibrate(
+            service, pairs_file, root, far, dry_run=dry_run, progress=advance
         )
+    calibration = run.calibration
+    if as_json:
+        print_json({"model": run.model, "stored": run.stored, **asdict(calibration)})
         return
     print_table(
         ["", "value"],
         [
-            ["embedder", service.pipeline.embedder_name],
+            ["embedder", run.model],
             ["threshold (accept when similarity >=)", f"{calibration.threshold:.4f}"],
             ["target FAR / measured FAR", f"{calibration.far:g} / {calibration.achieved_far:.2e}"],
             ["TAR at that threshold", f"{calibration.tar:.2%}"],
@@ -219,4 +204,4 @@ def calibrate_command(
         ],
         title="calibration",
     )
-    click.echo("stored in the database" if not dry_run else "dry run: nothing stored")
+    click.echo("stored in the database" if run.stored else "dry run: nothing stored")

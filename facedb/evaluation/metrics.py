@@ -25,9 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from facedb.domain.evaluation import (
+    CrossValidatedAccuracy,
+    FloatArray,
+    RocCurve,
+    ScoreSummary,
+    TarAtFar,
+    VerificationMetrics,
+)
 from facedb.errors import InvalidInputError
 
-FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
@@ -36,33 +43,6 @@ DEFAULT_FARS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
 # Folds of the LFW protocol when a pairs file gives none.
 DEFAULT_FOLDS = 10
 _PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
-
-
-@dataclass(frozen=True, eq=False)
-class RocCurve:
-    """The ROC: one point per distinct finite score, thresholds in descending order.
-
-    The first point accepts nothing (its threshold is just above the highest score),
-    the last accepts every scored pair (its threshold is the lowest score).
-    """
-
-    thresholds: FloatArray  # accept when score >= threshold
-    far: FloatArray
-    tar: FloatArray
-
-
-@dataclass(frozen=True)
-class TarAtFar:
-    """TAR at the smallest threshold whose FAR is at most ``far``.
-
-    ``threshold``, ``tar`` and ``achieved_far`` are None ("n/a") when there are fewer
-    than ceil(1 / far) impostor pairs: too few to measure that FAR.
-    """
-
-    far: float  # the target
-    threshold: float | None
-    tar: float | None
-    achieved_far: float | None
 
 
 @dataclass(frozen=True)
@@ -75,58 +55,6 @@ class CalibrationResult:
     tar: float  # the TAR measured at ``threshold``
     n_genuine: int
     n_impostor: int
-
-
-@dataclass(frozen=True)
-class CrossValidatedAccuracy:
-    """Accuracy by k-fold cross-validation (the LFW protocol).
-
-    For each fold, the threshold that maximises accuracy on the other folds is applied
-    to the held-out fold. ``std`` is the population standard deviation (ddof=0) of the
-    per-fold accuracies, as in the LFW verification scripts of insightface.
-    """
-
-    mean: float
-    std: float
-    fold_accuracies: tuple[float, ...]
-    fold_thresholds: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class ScoreSummary:
-    """Distribution of the finite scores of one class (genuine or impostor)."""
-
-    count: int
-    mean: float
-    std: float  # population standard deviation
-    min: float
-    p1: float
-    p5: float
-    p25: float
-    p50: float
-    p75: float
-    p95: float
-    p99: float
-    max: float
-
-
-@dataclass(frozen=True, eq=False)
-class VerificationMetrics:
-    """Every metric of one set of scored pairs (NaN scores = failures, see module doc)."""
-
-    n_pairs: int
-    n_genuine: int
-    n_impostor: int
-    n_failed_genuine: int  # genuine pairs with a NaN score (counted as false rejects)
-    n_failed_impostor: int  # impostor pairs with a NaN score (counted as correct rejects)
-    auc: float
-    eer: float
-    eer_threshold: float
-    accuracy: CrossValidatedAccuracy | None  # None with fewer pairs than folds
-    tar_at_far: tuple[TarAtFar, ...]
-    genuine: ScoreSummary | None  # None when no genuine pair was scored
-    impostor: ScoreSummary | None
-    roc: RocCurve
 
 
 # ---------------------------------------------------------------------------

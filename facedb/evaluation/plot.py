@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from facedb.domain.evaluation import EvaluationResult
 from facedb.errors import InvalidInputError
-from facedb.evaluation.runner import EvaluationResult
 
 MISSING = "matplotlib is not installed: pip install 'facedb[plot]'"
 

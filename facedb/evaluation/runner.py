@@ -16,14 +16,19 @@ L2-normalised embeddings (their cosine similarity).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from facedb.domain.evaluation import (
+    EvaluationResult,
+    ImageFailure,
+    ScoredPair,
+    VerificationMetrics,
+)
 from facedb.errors import ImageError, InvalidInputError
-from facedb.evaluation.metrics import VerificationMetrics, compute_metrics, scored_only
+from facedb.evaluation.metrics import compute_metrics, scored_only
 from facedb.evaluation.pairs import Pair
 from facedb.numeric import l2_normalize
 from facedb.vision.sources import read_image
@@ -42,32 +47,6 @@ class Analyser(Protocol):
     def analyse(
         self, images: Sequence[np.ndarray], *, embed: bool = True
     ) -> list[list[AnalysedFace]]: ...
-
-
-@dataclass(frozen=True)
-class ImageFailure:
-    """An image that gave no embedding: unreadable, or no face found."""
-
-    path: Path
-    reason: str
-
-
-@dataclass(frozen=True)
-class ScoredPair:
-    path1: Path
-    path2: Path
-    same: bool
-    fold: int | None
-    similarity: float | None  # cosine similarity; None when an image failed
-
-
-@dataclass(frozen=True, eq=False)
-class EvaluationResult:
-    n_images: int  # distinct images in the pairs file
-    failures: tuple[ImageFailure, ...]  # failures to enrol, in pairs-file order
-    pairs: tuple[ScoredPair, ...]
-    scored: VerificationMetrics  # over the pairs whose two images gave a face
-    with_failures: VerificationMetrics  # over every pair, failures counted as errors
 
 
 def evaluate(

@@ -1,0 +1,76 @@
+"""Verification accuracy on labelled pairs (`facedb eval`) and the 1:1 threshold
+calibrated from them (`facedb calibrate`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facedb.config import Settings
+from facedb.domain.evaluation import EvaluationResult
+from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold
+from facedb.evaluation.pairs import read_pairs
+from facedb.evaluation.plot import check_available, save_plot
+from facedb.evaluation.runner import evaluate
+from facedb.service import FaceService
+from facedb.vision.pipeline import FacePipeline
+
+Progress = Callable[[int, int], None]  # (images embedded, images in all)
+
+
+@dataclass(frozen=True, eq=False)
+class PairsEvaluation:
+    embedder: str  # the manifest name of the embedder measured
+    result: EvaluationResult
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    model: str  # the embedder the threshold is for
+    stored: bool  # False for a dry run
+    calibration: CalibrationResult
+
+
+def evaluate_pairs(
+    pairs_file: Path,
+    root: Path | None,
+    *,
+    device: str | None,
+    plot_path: Path | None,
+    progress: Progress,
+) -> PairsEvaluation:
+    """Embeds each image of the pairs file once and scores every pair; with
+    ``plot_path``, writes the ROC and score histograms there (matplotlib is checked
+    before the images are embedded)."""
+    pairs = read_pairs(pairs_file, root)
+    if plot_path is not None:
+        check_available()
+    pipeline = FacePipeline(Settings.load({"device": device}))
+    result = evaluate(pairs, pipeline, progress=progress)
+    if plot_path is not None:
+        save_plot(result, plot_path, title=f"{pairs_file.name}: {pipeline.embedder_name}")
+    return PairsEvaluation(pipeline.embedder_name, result)
+
+
+def calibrate(
+    service: FaceService,
+    pairs_file: Path,
+    root: Path | None,
+    far: float,
+    *,
+    dry_run: bool,
+    progress: Progress,
+) -> CalibrationRun:
+    """The smallest threshold accepting at most ``far`` of the impostor pairs, stored
+    for the service's embedder unless ``dry_run``. Pairs with an image that gave no
+    face stay in the denominators and are never accepted."""
+    pairs = read_pairs(pairs_file, root)
+    result = evaluate(pairs, service.pipeline, progress=progress)
+    scores = [np.nan if p.similarity is None else p.similarity for p in result.pairs]
+    calibration = calibrate_threshold(scores, [p.same for p in result.pairs], far)
+    if not dry_run:
+        service.save_calibration(calibration, source=str(pairs_file))
+    return CalibrationRun(service.pipeline.embedder_name, not dry_run, calibration)
