@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from facedb.capture import Capture, CapturedFace
 from facedb.domain.evidence import EvidenceInfo
 from facedb.errors import DuplicateNameError, InvalidInputError
+from facedb.numeric import l2_normalize
 from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import FaceService
 from facedb.store import corrections, evidence, gallery
@@ -232,8 +233,7 @@ class Review:
             if len(rows) < min_count:
                 continue
             members = [faces[i] for i in rows]
-            centre = vectors[rows].mean(axis=0)
-            centre /= np.linalg.norm(centre)
+            centre = l2_normalize(vectors[rows].mean(axis=0))
             groups.append(
                 UnknownGroup(
                     id=_short(members[0].event_id),
