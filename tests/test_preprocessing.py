@@ -143,6 +143,12 @@ def test_the_embedder_is_fed_what_its_manifest_entry_says(
             "input_size = [128, 128]",
             "faces are aligned to the 112x112 ArcFace template",
         ),
+        (
+            "scrfd_2.5g_bnkps",
+            "input_size = [0, 0]",
+            "input_size = [100, 100]",
+            "a detector's sides are multiples of 32",
+        ),
     ],
 )
 def test_an_input_size_the_model_contradicts_is_refused_at_load(
@@ -155,6 +161,19 @@ def test_an_input_size_the_model_contradicts_is_refused_at_load(
     assert "\n" not in refused.value.message
     assert f"model {model} cannot be fed as its manifest entry says" in refused.value.message
     assert registry.load_status(model).error == refused.value.message
+
+
+def test_a_fixed_detector_size_in_the_manifest_is_the_canvas(
+    manifest: Manifest, faces_dir: Path
+) -> None:
+    # SCRFD-2.5G takes any size; its entry fixes one, whatever det_size asks.
+    manifest("scrfd_2.5g_bnkps", "input_size = [0, 0]", "input_size = [320, 320]")
+    detector = FacePipeline(Settings.load({"device": "cpu", "det_size": 640})).detector
+    assert detector.input_size == (320, 320)
+    image = read_image(faces_dir / "compreface" / "sample_images" / "011_3.jpg")
+    canvas, _, _ = detector.canvas(image)
+    assert canvas.shape[:2] == (320, 320)  # the whole canvas: no trimming
+    assert len(detector.detect(image)) == 3
 
 
 def test_a_colour_order_facedb_does_not_know_is_refused(manifest: Manifest) -> None:
