@@ -24,17 +24,8 @@ from facedb.spool import ReplayResult, SpoolStatus
 from facedb.store.attendance import AttendanceRow
 from facedb.store.calibration import LookalikeRow, StoredCalibration
 from facedb.store.gallery import UserSummary
-from facedb.usecases import enrolment, offline, people, reports, thresholds, verification
-from facedb.usecases.enrolment import KEEP_PER_PERSON
-from facedb.usecases.results import (
-    BulkOutcome,
-    EnrolResult,
-    ForgetResult,
-    IdentifyResult,
-    VerifyResult,
-)
+from facedb.usecases import enrolment, offline, people, reports, results, thresholds, verification
 from facedb.usecases.runtime import Runtime
-from facedb.usecases.verification import FACES_PER_DECISION
 from facedb.vision.sources import FrameSource
 
 
@@ -45,8 +36,6 @@ class FaceService(Runtime):
     def on_connect(self) -> None:
         # The command that reaches the database first sends what was spooled meanwhile.
         offline.sync_quietly(self, refresh_cache=False)
-
-    # -- thresholds and calibration (usecases/thresholds.py) -------------------------
 
     def threshold(self, session: Session, override: float | None = None) -> ThresholdChoice:
         return thresholds.threshold(self, session, override)
@@ -103,21 +92,19 @@ class FaceService(Runtime):
             det_plot=det_plot,
         )
 
-    # -- enrolment (usecases/enrolment.py) -------------------------------------------
-
     def enrol(
         self,
         name: str,
         source: str | FrameSource,
         *,
-        frames: int = KEEP_PER_PERSON,
+        frames: int = enrolment.KEEP_PER_PERSON,
         timeout: float | None = None,
         add: bool = False,
         largest: bool = False,
         force: bool = False,
         recursive: bool = False,
         on_frame: Callable[[Capture], None] | None = None,
-    ) -> EnrolResult:
+    ) -> results.EnrolResult:
         return enrolment.enrol(
             self,
             name,
@@ -140,7 +127,7 @@ class FaceService(Runtime):
         add: bool = False,
         largest: bool = False,
         force: bool = False,
-    ) -> EnrolResult:
+    ) -> results.EnrolResult:
         return enrolment.enrol_capture(
             self, name, capture, source, add=add, largest=largest, force=force
         )
@@ -157,7 +144,7 @@ class FaceService(Runtime):
         replace: bool = False,
         external_id: str | None = None,
         meta: dict[str, Any] | None = None,
-    ) -> EnrolResult:
+    ) -> results.EnrolResult:
         return enrolment.enrol_faces(
             self,
             name,
@@ -178,20 +165,18 @@ class FaceService(Runtime):
         add: bool = False,
         force: bool = False,
         largest: bool = True,
-        on_person: Callable[[BulkOutcome], None] | None = None,
-    ) -> list[BulkOutcome]:
+        on_person: Callable[[results.BulkOutcome], None] | None = None,
+    ) -> list[results.BulkOutcome]:
         return enrolment.enrol_folders(
             self, root, add=add, force=force, largest=largest, on_person=on_person
         )
-
-    # -- verification (usecases/verification.py) -------------------------------------
 
     def verify(
         self,
         source: str | FrameSource,
         *,
         name: str | None = None,
-        frames: int = FACES_PER_DECISION,
+        frames: int = verification.FACES_PER_DECISION,
         timeout: float | None = None,
         threshold: float | None = None,
         on_frame: Callable[[Capture], None] | None = None,
@@ -200,7 +185,7 @@ class FaceService(Runtime):
         aligned: bool = False,
         site: str | None = None,
         group: str | None = None,
-    ) -> VerifyResult:
+    ) -> results.VerifyResult:
         return verification.verify(
             self,
             source,
@@ -216,10 +201,8 @@ class FaceService(Runtime):
             group=group,
         )
 
-    def identify_faces(self, image: np.ndarray, *, top: int = 3) -> IdentifyResult:
+    def identify_faces(self, image: np.ndarray, *, top: int = 3) -> results.IdentifyResult:
         return verification.identify_faces(self, image, top=top)
-
-    # -- offline: the spool and the gallery cache (usecases/offline.py) ---------------
 
     def offline_matcher(self) -> CacheMatcher:
         return offline.offline_matcher(self)
@@ -244,8 +227,6 @@ class FaceService(Runtime):
     def clear_cache(self) -> int:
         return offline.clear_cache(self)
 
-    # -- reports and people (usecases/reports.py, usecases/people.py) ----------------
-
     def report(self, date_from: date, date_to: date, tz: str | None = None) -> Report:
         return reports.report(self, date_from, date_to, tz)
 
@@ -268,7 +249,7 @@ class FaceService(Runtime):
 
     def forget_user(
         self, name: str, attendance_policy: str = "anonymise", *, shred: bool = True
-    ) -> ForgetResult:
+    ) -> results.ForgetResult:
         return people.forget_user(self, name, attendance_policy, shred=shred)
 
     def purge_attendance(self, older_than: timedelta) -> int:
