@@ -23,7 +23,7 @@ demo: $(BIN)/facedb
 lint: $(BIN)/facedb
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy facedb cli
+	$(BIN)/mypy facedb
 
 test: lint
 	$(BIN)/pytest

@@ -24,8 +24,8 @@ from typing import Any
 from facedb.config import Settings
 from facedb.evaluation.pairs import read_pairs
 from facedb.evaluation.runner import evaluate
+from facedb.media.images import read_image
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 DEFAULT_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
 DEFAULT_THRESHOLD = 0.25  # weights/manifest.toml, w600k_mbf_int8

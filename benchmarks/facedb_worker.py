@@ -26,8 +26,8 @@ import onnxruntime as ort
 import facedb
 import facedb.vision.pipeline as pipeline_module
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 WARMUP_IMAGES = 2
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision.align import align_face
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 DEFAULT_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from benchmarks.common import FACES
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision import quality
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 THRESHOLD = 0.25  # the model's 1:1 default
 REJECT_SHARES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)

@@ -52,8 +52,8 @@ def real_embeddings(limit: int | None = None) -> RealEmbeddings:
         return RealEmbeddings(data["vectors"], [str(s) for s in data["identity"]])
     from facedb.config import Settings
     from facedb.errors import FacedbError
+    from facedb.media.images import read_image
     from facedb.vision.pipeline import FacePipeline
-    from facedb.vision.sources import read_image
 
     rows = _manifest(limit)
     print(f"benchmarks: embedding {len(rows)} shared images (cached after)", file=sys.stderr)

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision.align import align_face
 from facedb.vision.crops import crop_around
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace
 
 DEFAULT_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"

@@ -30,10 +30,10 @@ import onnxruntime as ort
 from benchmarks.common import REPO, WEIGHTS, benchmark_images
 from benchmarks.peer import Peer
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision import models
 from facedb.vision.embedder import ArcFaceEmbedder
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 from facedb.vision.types import DetectedFace
 
 IMPLS = ("facedb", "insightface")

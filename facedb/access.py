@@ -15,9 +15,9 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from facedb import identity, key_cache
 from facedb.domain.constants import API_KEY_ROLES
 from facedb.errors import DatabaseUnreachableError, InvalidInputError
+from facedb.offline import identity, key_cache
 from facedb.service import FaceService
 from facedb.store import api_keys, gallery
 from facedb.store.api_keys import ApiKeyInfo

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from facedb.capture import CapturedFace
 from facedb.identification.policy import OpenSetThreshold
 from facedb.store.gallery import Match
+from facedb.usecases.capture import CapturedFace
 
 
 @dataclass(frozen=True)

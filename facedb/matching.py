@@ -1,5 +1,6 @@
-"""Where a verification looks people up and logs its decision: the database, or,
-while it is unreachable, the kiosk's gallery cache and spool.
+"""Where a verification looks people up and logs its decision: the Matcher protocol
+and the database's SqlMatcher; while the database is unreachable, the kiosk's gallery
+cache and spool (offline/matcher.py's CacheMatcher).
 
 FaceService.verify makes one decision with either; both give the same answers for
 the same gallery (cosine similarity, best score per person, inactive people not
@@ -16,9 +17,6 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from facedb.errors import NoGalleryCacheError
-from facedb.gallery_cache import GalleryCache
-from facedb.spool import Spool
 from facedb.store import attendance, calibration, gallery
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.calibration import GallerySize
@@ -93,55 +91,3 @@ class SqlMatcher:
 
     def log_event(self, event: AttendanceEvent) -> None:
         attendance.log_event(self.session, event)
-
-
-class CacheMatcher:
-    """The gallery cache and the spool, which every event goes to, marked offline.
-
-    ``cache`` None: there is no usable cache (``missing`` says why); decisions that
-    need no gallery (no face, a spoof) are still made, matching raises ``missing``."""
-
-    offline = True
-
-    def __init__(
-        self,
-        cache: GalleryCache | None,
-        spool: Spool,
-        missing: NoGalleryCacheError | None = None,
-    ) -> None:
-        self.cache = cache
-        self.spool = spool
-        self.missing = missing
-
-    def _gallery(self) -> GalleryCache:
-        if self.cache is None:
-            raise self.missing or NoGalleryCacheError("there is no offline gallery cache")
-        return self.cache
-
-    def calibrated_threshold(self, model: str) -> float | None:
-        return None if self.cache is None else self.cache.calibrated_threshold
-
-    def similarity_to_user(self, user_id: int, probe: np.ndarray, model: str) -> float | None:
-        return self._gallery().similarity_to_user(user_id, probe)
-
-    def identify(
-        self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
-    ) -> list[Match]:
-        # The cache holds no memberships: offline, a scoped kiosk searches everyone,
-        # with the threshold for that size (gallery_size ignores the scope too).
-        return self._gallery().identify(probe)
-
-    def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
-        cache = self._gallery()
-        active = {u.id for u in cache.users if u.active}
-        owners = [int(o) for o in cache.owners.tolist() if int(o) in active]
-        return GallerySize(len(set(owners)), len(owners))
-
-    def gallery_tail(self, model: str) -> dict[str, Any] | None:
-        return None if self.cache is None else self.cache.gallery_tail
-
-    def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
-        return self.spool.accepted_since(user_id, device, since)
-
-    def log_event(self, event: AttendanceEvent) -> None:
-        self.spool.append(event)

@@ -1,5 +1,5 @@
 """FaceService: the use cases (facedb/usecases/) on one runtime, for the front ends
-(cli/, the HTTP API, watch, the kiosk, import, review). Each method is one use case;
+(facedb/cli/, the HTTP API, watch, the kiosk, import, review). Each method is one use case;
 the work is in its module."""
 
 from __future__ import annotations
@@ -12,21 +12,23 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facedb import gallery_cache, policy
-from facedb.capture import Capture
+from facedb import policy
 from facedb.decision import Policy, ThresholdChoice
 from facedb.domain.attendance import Report
 from facedb.domain.thresholds import StoredThreshold
 from facedb.evaluation.metrics import CalibrationResult
 from facedb.evaluation.openset import OpenSetResult
-from facedb.matching import CacheMatcher, Matcher
-from facedb.spool import ReplayResult, SpoolStatus
+from facedb.matching import Matcher
+from facedb.media.frames import FrameSource
+from facedb.offline import gallery_cache
+from facedb.offline.matcher import CacheMatcher
+from facedb.offline.spool import ReplayResult, SpoolStatus
 from facedb.store.attendance import AttendanceRow
 from facedb.store.calibration import LookalikeRow, StoredCalibration
 from facedb.store.gallery import UserSummary
 from facedb.usecases import enrolment, offline, people, reports, results, thresholds, verification
+from facedb.usecases.capture import Capture
 from facedb.usecases.runtime import Runtime
-from facedb.vision.sources import FrameSource
 
 
 class FaceService(Runtime):

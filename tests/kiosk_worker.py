@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from facedb import sync
 from facedb.config import Settings
 from facedb.errors import FacedbError
+from facedb.offline import sync
+from facedb.offline.spool import BatchOutcome
 from facedb.service import FaceService
-from facedb.spool import BatchOutcome
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.types import AnalysedFace
 

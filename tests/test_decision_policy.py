@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import DuplicateIdentityError
-from facedb.matching import CacheMatcher
+from facedb.offline.matcher import CacheMatcher
 from facedb.service import FaceService
 from facedb.store import calibration, gallery, org
 from facedb.store.gallery import NewEmbedding

@@ -13,9 +13,9 @@ import pytest
 
 from facedb.config import Settings
 from facedb.errors import ConfigError
+from facedb.media.images import read_image
 from facedb.vision.detector import AUTO_FACE_CANVAS_PX, auto_scale
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace
 
 

@@ -15,9 +15,9 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-from facedb import doctor
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.usecases import doctor
 from facedb.vision.models import cuda_probe
 
 

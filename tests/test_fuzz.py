@@ -34,12 +34,12 @@ from facedb.errors import (
     InvalidInputError,
 )
 from facedb.evaluation.pairs import read_pairs
+from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.store.engine import make_engine
 from facedb.store.schema import NAME_MAX_LENGTH, User
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 FUZZ = settings(
     max_examples=60,

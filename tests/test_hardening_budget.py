@@ -1,4 +1,4 @@
-"""The input budget (vision/budget.py): crafted images of every decoder path are refused
+"""The input budget (media/budget.py): crafted images of every decoder path are refused
 before decoding when above the budget, decoded within a bounded peak RSS when under it,
 and no entry point reads a device without a cap or blocks on a FIFO."""
 
@@ -24,7 +24,7 @@ from PIL import Image
 
 from facedb.cli.main import main
 from facedb.errors import ImageError, SourceError
-from facedb.vision.budget import (
+from facedb.media.budget import (
     DEFAULT_MAX_DECODED_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     MB,
@@ -32,7 +32,8 @@ from facedb.vision.budget import (
     Layout,
     decode_cost,
 )
-from facedb.vision.sources import open_source, read_image
+from facedb.media.frames import open_source
+from facedb.media.images import read_image
 
 # Peak RSS of a fresh process that imports facedb's vision modules and decodes the
 # largest crafted images the budget allows (PNG 8/16-bit grey and RGBA, JPEG, 16-bit
@@ -166,8 +167,8 @@ def hwm():  # peak RSS of this process image, MB (ru_maxrss would include the fo
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-from facedb.vision.budget import DecodeLedger
-from facedb.vision.sources import read_image
+from facedb.media.budget import DecodeLedger
+from facedb.media.images import read_image
 from facedb.errors import ImageError
 before = hwm()
 results = {}

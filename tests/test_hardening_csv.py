@@ -17,7 +17,7 @@ from sqlalchemy import text
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.csvout import CsvWriter, formula_safe, unescape
-from facedb.manifest import read_manifest
+from facedb.importing.manifest import read_manifest
 from facedb.store.engine import make_engine
 
 HOSTILE = ["=cmd|' /C calc'!A0", "+SUM(1+1)", "@SUM(1)", "-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r=1"]

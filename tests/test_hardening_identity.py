@@ -14,13 +14,13 @@ from click.testing import CliRunner
 from kiosk_worker import MemoPipeline
 from sqlalchemy import text
 
-from facedb import gallery_cache, identity
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import NoGalleryCacheError
-from facedb.gallery_cache import CachedUser, GalleryCache
+from facedb.offline import gallery_cache, identity
+from facedb.offline.gallery_cache import CachedUser, GalleryCache
+from facedb.offline.spool import Spool
 from facedb.service import FaceService
-from facedb.spool import Spool
 from facedb.store.engine import make_engine
 
 PERSON = "7203"

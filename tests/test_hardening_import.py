@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from facedb.cli.main import main
-from facedb.manifest import read_manifest
+from facedb.importing.manifest import read_manifest
 
 OBAMA = "face_recognition/examples/obama.jpg"
 

@@ -21,11 +21,12 @@ from embedded_server import Server
 from kiosk_worker import MemoPipeline
 from live_server import LiveServer
 
-from facedb import access, key_cache
+from facedb import access
 from facedb.api.app import create_app
 from facedb.config import Settings
+from facedb.offline import key_cache
+from facedb.offline.spool import Spool
 from facedb.service import FaceService
-from facedb.spool import Spool
 from facedb.store import embedded
 from facedb.store.engine import open_database
 

@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 
 from facedb.cli.main import main
 from facedb.config import Settings
-from facedb.manifest import read_manifest
+from facedb.importing.manifest import read_manifest
+from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store.schema import FaceEmbedding, User
 from facedb.vision.align import align_face
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 HEADER = ("name", "external_id", "photo", "department")
 

@@ -28,7 +28,7 @@ from live_server import LiveServer
 from facedb import access
 from facedb.api.app import create_app
 from facedb.config import Settings
-from facedb.vision.sources import read_image
+from facedb.media.images import read_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent

@@ -27,11 +27,12 @@ from sqlalchemy import select
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import ModelError
+from facedb.media.frames import ImageSource
+from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store.schema import Attendance
 from facedb.vision.liveness import expanded_box
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import ImageSource, read_image
 
 SPOOFS = ["spoof_F1.jpg", "spoof_F2.jpg"]
 

@@ -27,12 +27,12 @@ from embedded_server import Server
 from kiosk_worker import MemoPipeline
 from sqlalchemy import text
 
-from facedb import sync
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError
+from facedb.offline import sync
+from facedb.offline.spool import REPLAY_BATCH, BatchOutcome, Spool, event_to_line
 from facedb.service import FaceService
-from facedb.spool import REPLAY_BATCH, BatchOutcome, Spool, event_to_line
 from facedb.store import embedded
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.engine import make_engine, open_database
@@ -314,7 +314,7 @@ def test_a_stale_cache_is_refused(settings: Settings, tmp_path: Path) -> None:
     service = FaceService(settings.replace(home=kiosk))
     service.refresh_cache()
     # An hour later, with a 30-minute limit: the cache is too old to use.
-    from facedb import gallery_cache
+    from facedb.offline import gallery_cache
 
     with pytest.raises(NoGalleryCacheError, match="older than FACEDB_CACHE_MAX_AGE"):
         gallery_cache.load(

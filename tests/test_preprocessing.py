@@ -12,11 +12,11 @@ import pytest
 
 from facedb.config import Settings
 from facedb.errors import ModelError
+from facedb.media.images import read_image
 from facedb.vision import models
 from facedb.vision.models import ModelRegistry, load_manifest
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.preprocessing import DEFAULTS, Preprocessing, from_entry
-from facedb.vision.sources import read_image
 
 # One pixel value per channel of a uint8 BGR image.
 BLUE, GREEN, RED = 10, 120, 250

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import ProgrammingError
 
-from facedb import gallery_cache
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import InvalidInputError, UnknownUserError
+from facedb.offline import gallery_cache
 from facedb.service import FaceService
 from facedb.store import attendance, gallery, roles
 from facedb.store.attendance import AttendanceEvent

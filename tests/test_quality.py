@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.quality import (
     PITCH_T0,
@@ -22,7 +23,6 @@ from facedb.vision.quality import (
     overall_score,
     sharpness,
 )
-from facedb.vision.sources import read_image
 from facedb.vision.types import DetectedFace
 
 # insightface's arcface_dst: where alignment puts the five key points in the crop.

@@ -23,10 +23,10 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import QualityError
 from facedb.service import FaceService
-from facedb.usecases.results import VerifyResult
 from facedb.store import roles
 from facedb.store.engine import make_engine, open_database
 from facedb.timeattendance import TimeAttendance
+from facedb.usecases.results import VerifyResult
 
 # CelebA identities (tests/test_end_to_end.py): four photos enrol, the fifth probes.
 ENROLLED = ["7203", "7206", "7207", "7209"]

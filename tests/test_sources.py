@@ -16,14 +16,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from facedb.errors import ImageError, SourceError
-from facedb.vision.sources import (
-    CaptureSource,
-    FolderSource,
-    ImageSource,
-    open_source,
-    read_image,
-    redact_url,
-)
+from facedb.media.frames import CaptureSource, FolderSource, ImageSource, open_source, redact_url
+from facedb.media.images import read_image
 
 BAD_FILES = [
     ("bad/zero_bytes.jpg", "file is empty (0 bytes)"),

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from facedb import gallery_cache
 from facedb.config import Settings
 from facedb.errors import NoGalleryCacheError
-from facedb.gallery_cache import CachedUser, GalleryCache
+from facedb.offline import gallery_cache
+from facedb.offline.gallery_cache import CachedUser, GalleryCache
+from facedb.offline.spool import BatchOutcome, Spool, WriteBatch, event_from_line, event_to_line
 from facedb.service import FaceService
-from facedb.spool import BatchOutcome, Spool, WriteBatch, event_from_line, event_to_line
 from facedb.store import gallery
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.gallery import NewEmbedding
@@ -118,7 +118,7 @@ def test_a_torn_last_line_is_skipped_with_a_warning_not_fatal(
     assert spool.status().unreadable == 1
 
     sent: list[AttendanceEvent] = []
-    with caplog.at_level(logging.WARNING, logger="facedb.spool"):
+    with caplog.at_level(logging.WARNING, logger="facedb.offline.spool"):
         result = spool.replay(_collect(sent))
     assert (result.sent, result.unreadable) == (2, 1)
     assert sent == [first, second]
@@ -167,7 +167,7 @@ def test_replay_keeps_spool_order_across_files(tmp_path: Path) -> None:
 def test_concurrent_appends_from_processes_never_interleave(tmp_path: Path) -> None:
     code = (
         "import sys, uuid; from datetime import UTC, datetime;"
-        "from facedb.spool import Spool; from facedb.store.attendance import AttendanceEvent;"
+        "from facedb.offline.spool import Spool; from facedb.store.attendance import AttendanceEvent;"
         "s = Spool(__import__('pathlib').Path(sys.argv[1]));"
         "[s.append(AttendanceEvent(uuid.uuid4(), datetime.now(UTC), 'identify', 'unknown',"
         " None, None, None, None, None, 'k' * 500, 'm', True)) for _ in range(100)]"

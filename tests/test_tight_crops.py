@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
+from facedb.media.images import read_image
 from facedb.vision.align import align_face
 from facedb.vision.crops import crop_around
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 from facedb.vision.tiles import tile_boxes
 from facedb.vision.types import AnalysedFace
 

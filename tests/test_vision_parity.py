@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from facedb.config import Settings
+from facedb.media.images import read_image
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 BOX_IOU_MIN = 0.95
 KEYPOINT_PX_MAX = 2.0

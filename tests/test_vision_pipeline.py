@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import ConfigError, ModelError
+from facedb.media.images import read_image
 from facedb.vision.align import ARCFACE_TEMPLATE, align_face, umeyama
 from facedb.vision.models import ModelRegistry, load_manifest
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 # compreface/sample_images/002_A.jpg (one person, 5184x3880) also holds two tiny boxes
 # scoring 0.68 (a face in the background) and 0.54 (foliage): counts use this score.

@@ -25,11 +25,11 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search, screen
 from facedb.errors import InvalidInputError, SourceError
+from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
 from facedb.store.gallery import Match
 from facedb.store.schema import Attendance, User
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import FrameSource, open_source
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 from facedb.watch.events import WatchEvent, WatchFrame
 from facedb.watch.identity import TrackIdentity, TrackPolicy, settle, to_log

@@ -28,12 +28,12 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import Policy
 from facedb.matching import Matcher
+from facedb.media.images import read_image
+from facedb.offline.spool import Spool
 from facedb.service import FaceService
-from facedb.spool import Spool
 from facedb.store.engine import make_engine
 from facedb.store.schema import Attendance
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 from facedb.watch import deciding
 from facedb.watch.events import WatchEvent, WatchFrame
 from facedb.watch.loop import WatchOptions, watch

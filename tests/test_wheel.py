@@ -156,7 +156,7 @@ def test_the_wheel_and_sdist_hold_the_files_needed_at_run_time(install: Install)
     # Every module of the checkout is shipped: a package left out of pyproject's
     # [tool.setuptools] packages imports fine from the checkout and fails when installed.
     sources: set[str] = set()
-    for folder, package in (("facedb", ""), ("cli", "cli/"), ("migrations", "migrations/")):
+    for folder, package in (("facedb", ""), ("migrations", "migrations/")):
         for path in (REPO / folder).rglob("*.py"):
             sources.add(f"facedb/{package}{path.relative_to(REPO / folder)}")
     unshipped = sorted(s for s in sources if s not in names and "__pycache__" not in s)
@@ -166,7 +166,7 @@ def test_the_wheel_and_sdist_hold_the_files_needed_at_run_time(install: Install)
     assert not [n for n in names if n.endswith(".onnx")], "model files are never shipped"
     with tarfile.open(install.sdist) as sdist:
         members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
-    for path in ("pyproject.toml", "README.md", "weights/manifest.toml", "cli/main.py"):
+    for path in ("pyproject.toml", "README.md", "weights/manifest.toml", "facedb/cli/main.py"):
         assert path in members, f"{path} not in the sdist"
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facedb.media.images import read_image
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 
 WIDTH, HEIGHT = 640, 480
 

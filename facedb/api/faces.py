@@ -23,9 +23,9 @@ from facedb.api.schemas import (
 from facedb.api.state import state_of
 from facedb.api.uploads import decode, read_body
 from facedb.errors import NoFaceError
+from facedb.media.images import read_image
 from facedb.store.api_keys import ApiKeyInfo
 from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
-from facedb.vision.sources import read_image
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from facedb import __version__, identity, key_cache, timezones
+from facedb import __version__, timezones
 from facedb.api import docs
 from facedb.api.auth import require
 from facedb.api.schemas import (
@@ -22,6 +22,7 @@ from facedb.api.schemas import (
 )
 from facedb.api.state import ApiState, state_of
 from facedb.errors import FacedbError, InvalidInputError
+from facedb.offline import identity, key_cache
 from facedb.store.api_keys import ApiKeyInfo
 from facedb.store.engine import check_connection
 from facedb.store.schema import NAME_MAX_LENGTH

@@ -19,8 +19,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from facedb.api.errors import ApiError
 from facedb.api.schemas import MAX_IMAGES
-from facedb.vision.budget import DecodeLedger
-from facedb.vision.sources import ImagesSource, read_image
+from facedb.media.budget import DecodeLedger
+from facedb.media.frames import ImagesSource
+from facedb.media.images import read_image
 
 F = TypeVar("F", bound=BaseModel)
 
@@ -165,7 +166,7 @@ def _label(index: int, filename: str | None) -> str:
 
 def decode(upload: Upload, description: str) -> tuple[ImagesSource, list[str]]:
     """Decodes every image (ImageError, HTTP 400, names the bad one; the request's
-    images together within vision/budget.py's request budget) into a frame source; also returns the frames' origins, in order ("#0", "#1", ...)."""
+    images together within media/budget.py's request budget) into a frame source; also returns the frames' origins, in order ("#0", "#1", ...)."""
     origins = [f"#{i}" for i in range(len(upload.images))]
     ledger = DecodeLedger()  # the images of one request share one budget
     frames = [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from facedb import demo as demo_plan
 from facedb import timezones
+from facedb.usecases import demo as demo_plan
 
 from .context import open_service
 from .output import print_table

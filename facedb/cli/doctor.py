@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 import click
 
-from facedb import doctor as checks
 from facedb.config import Settings
+from facedb.usecases import doctor as checks
 
 from .options import device_option
 from .output import json_option, print_json, print_table

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TextColumn
 
-from facedb.capture import Capture
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
+from facedb.usecases.capture import Capture
 from facedb.usecases.enrolment import KEEP_PER_PERSON
 from facedb.usecases.results import BulkOutcome
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from facedb.importer import REJECTED, ImportOptions, ImportReport, RowOutcome, run_import
-from facedb.manifest import Manifest, read_manifest
+from facedb.importing.importer import REJECTED, ImportOptions, ImportReport, RowOutcome, run_import
+from facedb.importing.manifest import Manifest, read_manifest
 
 from .context import open_service
 from .options import aligned_option

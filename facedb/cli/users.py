@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from facedb.merge import merge_users
+from facedb.usecases.merge import merge_users
 from facedb.usecases.people import ATTENDANCE_POLICIES
 
 from .context import open_service

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facedb.capture import largest_face
 from facedb.errors import ImageError, SourceError
 from facedb.evaluation.openset import Person
+from facedb.media.images import IMAGE_EXTENSIONS, read_image
+from facedb.usecases.capture import largest_face
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import IMAGE_EXTENSIONS, read_image
 
 BATCH = 8
 ProgressCallback = Callable[[int, int], None]

@@ -30,8 +30,8 @@ from facedb.domain.evaluation import (
 from facedb.errors import ImageError, InvalidInputError
 from facedb.evaluation.metrics import compute_metrics, scored_only
 from facedb.evaluation.pairs import Pair
+from facedb.media.images import read_image
 from facedb.numeric import l2_normalize
-from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace, DetectedFace
 
 BATCH_SIZE = 16

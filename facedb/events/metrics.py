@@ -125,7 +125,7 @@ class _StateCollector(Collector):
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
-        from facedb import gallery_cache
+        from facedb.offline import gallery_cache
         from facedb.store import outbox
 
         spool = GaugeMetricFamily(

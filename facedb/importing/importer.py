@@ -1,6 +1,6 @@
 """Bulk import: enrol the people of a manifest (an HR export) in one run.
 
-1. ``read_manifest`` (facedb/manifest.py) checks the whole file first. With problems,
+1. ``read_manifest`` (facedb/importing/manifest.py) checks the whole file first. With problems,
    nothing is written (ManifestError lists them with their line numbers), unless
    ``skip_invalid``: the invalid rows are then rejected and the others imported.
 2. People already enrolled (matched by external id, else by name) are skipped before
@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from facedb.capture import Capture
 from facedb.csvout import CsvWriter
 from facedb.errors import DuplicateNameError, FacedbError, ImageError, InvalidInputError
-from facedb.manifest import REASON, Manifest, ManifestError, ManifestRow
+from facedb.importing.manifest import REASON, Manifest, ManifestError, ManifestRow
+from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store import gallery
+from facedb.usecases.capture import Capture
 from facedb.usecases.enrolment import REFUSALS
 from facedb.vision.crops import check_aligned_shape
-from facedb.vision.sources import read_image
 
 log = logging.getLogger(__name__)
 

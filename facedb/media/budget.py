@@ -102,7 +102,7 @@ class Layout:
 
 
 def decode_cost(layout: Layout) -> int:
-    """Peak bytes of decoding plus the conversion to uint8 BGR (sources.read_image).
+    """Peak bytes of decoding plus the conversion to uint8 BGR (images.read_image).
 
     Measured with OpenCV 5.0: ``imdecode`` holds its result twice at its peak (a
     decoder buffer and the returned array). Converting keeps the decoder's array,

@@ -63,7 +63,7 @@ class GalleryCache:
     users: tuple[CachedUser, ...]
     owners: npt.NDArray[np.int64]  # [N] user id of each embedding
     embeddings: npt.NDArray[np.float32]  # [N, 512], L2-normalised
-    # The database it was read from (facedb/identity.py target); None: not recorded.
+    # The database it was read from (facedb/offline/identity.py target); None: not recorded.
     database: str | None = None
     # The gallery's own 1:N calibration (ImpostorTail JSON), so that an offline
     # search uses the threshold an online one would; None: the model's alone.
@@ -165,7 +165,7 @@ def load(
 ) -> GalleryCache:
     """The cache of ``model``, refused (NoGalleryCacheError) when missing, unreadable,
     older than ``max_age_s`` seconds (0 = offline verification disabled), or made from
-    another database than ``database`` (facedb/identity.py; None: not checked)."""
+    another database than ``database`` (facedb/offline/identity.py; None: not checked)."""
     if max_age_s <= 0:
         raise NoGalleryCacheError(
             "offline verification is disabled (FACEDB_CACHE_MAX_AGE=0): no gallery is kept "

@@ -5,7 +5,7 @@ the embedded one) while its FACEDB_HOME still holds copies made from the previou
 Offline, the database cannot be asked who it is, so the copies name their *target*:
 the configured URL with its password masked (a password change is the same database),
 or the embedded server of this FACEDB_HOME. A copy of another target is never used,
-and spooled events of another target are never replayed (facedb/spool.py keeps them).
+and spooled events of another target are never replayed (facedb/offline/spool.py keeps them).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ hashed, expiring copy of the live keys (``FACEDB_HOME/cache/api-keys.json``).
   server stayed online, or when the database is back.
 - The copy is refused when older than ``FACEDB_CACHE_MAX_AGE`` (86400 s): a server
   offline for longer accepts no key (503). ``FACEDB_CACHE_MAX_AGE=0`` keeps no copy.
-- The copy names the database it came from (facedb/identity.py): a copy of
+- The copy names the database it came from (facedb/offline/identity.py): a copy of
   another database is never used.
 
 Written by the gallery cache's writer: mode 0600, temporary file, fsync, rename.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from facedb import gallery_cache
+from facedb.offline import gallery_cache
 from facedb.store.api_keys import ApiKeyInfo
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,7 @@ EVENTS_FILE = "events.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 UNREADABLE_FILE = "unreadable.txt"
 REPLAY_PREFIX = "replay-"
-DATABASE_FILE = "database"  # the target (facedb/identity.py) the pending events belong to
+DATABASE_FILE = "database"  # the target (facedb/offline/identity.py) the pending events belong to
 FOREIGN_PREFIX = "other-database-"
 # Events per replay transaction.
 REPLAY_BATCH = 200
@@ -161,7 +161,7 @@ class Spool:
     """The spool of one FACEDB_HOME. Safe to use from several threads and processes."""
 
     def __init__(self, home: Path, database: str | None = None) -> None:
-        """``database``: the target (facedb/identity.py) that events appended now
+        """``database``: the target (facedb/offline/identity.py) that events appended now
         belong to; the spool records it, and a replay towards another database sets
         the events aside instead of sending them (None: not recorded or checked)."""
         self.directory = home / SPOOL_DIR

@@ -10,8 +10,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from facedb.errors import first_line
-from facedb.gallery_cache import CachedUser, GalleryCache
-from facedb.spool import BatchOutcome
+from facedb.offline.gallery_cache import CachedUser, GalleryCache
+from facedb.offline.spool import BatchOutcome
 from facedb.store import attendance, calibration, gallery
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.schema import Threshold

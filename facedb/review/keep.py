@@ -28,15 +28,16 @@ import numpy as np
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from facedb.capture import CapturedFace
 from facedb.config import Settings
 from facedb.domain.evidence import Candidate
-from facedb.matching import CacheMatcher, Matcher, SqlMatcher
+from facedb.matching import Matcher, SqlMatcher
 from facedb.numeric import l2_normalize
+from facedb.offline.matcher import CacheMatcher
 from facedb.store import evidence
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.evidence import NewEvidence
 from facedb.store.gallery import Match
+from facedb.usecases.capture import CapturedFace
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ import numpy as np
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from facedb.capture import Capture, CapturedFace
 from facedb.domain.evidence import EvidenceInfo
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.numeric import l2_normalize
@@ -27,6 +26,7 @@ from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
 from facedb.store.evidence_schema import Evidence
 from facedb.store.schema import Attendance
+from facedb.usecases.capture import Capture, CapturedFace
 from facedb.usecases.results import EnrolResult
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facedb.media.frames import FrameSource
 from facedb.numeric import l2_normalize
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import FrameSource
 from facedb.vision.types import AnalysedFace, Frame
 
 FILE_BATCH = 8

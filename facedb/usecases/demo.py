@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedb.errors import SourceError
+from facedb.media.images import IMAGE_EXTENSIONS
 from facedb.service import FaceService
 from facedb.usecases.results import BulkOutcome, VerifyResult
-from facedb.vision.sources import IMAGE_EXTENSIONS
 
 MIN_PHOTOS = 3
 

@@ -11,9 +11,9 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
+from facedb.media.images import read_image
 from facedb.vision.annotate import save_annotated
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import read_image
 from facedb.vision.types import AnalysedFace, QualityVerdict
 
 

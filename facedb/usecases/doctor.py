@@ -20,15 +20,16 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 from sqlalchemy import func, select, text
 
-from facedb import gallery_cache, timezones
+from facedb import timezones
 from facedb.config import Settings
 from facedb.errors import FacedbError, first_line
-from facedb.spool import Spool
+from facedb.media.frames import open_source, redact_url
+from facedb.offline import gallery_cache
+from facedb.offline.spool import Spool
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
 from facedb.store.schema import ApiKey
 from facedb.vision.models import CPU, CUDA, ModelRegistry, cuda_probe, selected_models
-from facedb.vision.sources import open_source, redact_url
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 # Free space in FACEDB_HOME (the embedded database, spool, cache, models).
@@ -326,7 +327,7 @@ def offline_checks(settings: Settings) -> list[Check]:
 
 
 def camera_check(source: str) -> Check:
-    """Opens the source as `facedb watch` does (vision/sources.py: stream timeouts,
+    """Opens the source as `facedb watch` does (media/frames.py: stream timeouts,
     the URL's password never shown) and reads one frame."""
     name = f"camera {redact_url(source)}"
     fix = (

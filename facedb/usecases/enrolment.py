@@ -13,7 +13,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from facedb import policy
-from facedb.capture import Capture, CapturedFace, diverse_selection
 from facedb.decision import attack_reason, is_attack, least_live
 from facedb.errors import (
     DuplicateIdentityError,
@@ -27,12 +26,13 @@ from facedb.errors import (
     SpoofError,
 )
 from facedb.matching import SqlMatcher
+from facedb.media.frames import FrameSource
 from facedb.store import calibration, gallery
 from facedb.store.gallery import Match, NewEmbedding
+from facedb.usecases.capture import Capture, CapturedFace, diverse_selection
 from facedb.usecases.results import BulkOutcome, EnrolResult
 from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
-from facedb.vision.sources import FrameSource
 
 # Embeddings kept per person at enrolment: the best-quality, mutually diverse ones.
 KEEP_PER_PERSON = 5

@@ -35,8 +35,8 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql import Executable
 
-from facedb import gallery_cache
 from facedb.errors import InvalidInputError, PeriodLockedError
+from facedb.offline import gallery_cache
 from facedb.store import gallery
 from facedb.store.org_schema import GroupMember, UserSite
 from facedb.store.schema import Attendance, FaceEmbedding, Lookalike

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from facedb import models_fetch
 from facedb.config import Settings
 from facedb.domain.thresholds import StoredThreshold
 from facedb.errors import FacedbError, InvalidInputError
-from facedb.models_fetch import Installed
 from facedb.service import FaceService
+from facedb.vision import models_fetch
 from facedb.vision.models import ModelRegistry, load_manifest, selected_models
+from facedb.vision.models_fetch import Installed
 from facedb.vision.pipeline import FacePipeline
 
 

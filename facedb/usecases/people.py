@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from facedb import gallery_cache
 from facedb.errors import InvalidInputError
+from facedb.offline import gallery_cache
 from facedb.store import attendance, erasure, evidence, gallery
 from facedb.store.corrections import refuse_purge_in_locked_period
 from facedb.store.gallery import UserSummary

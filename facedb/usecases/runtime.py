@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from facedb import identity, policy
-from facedb.capture import Capture, capture_faces
+from facedb import policy
 from facedb.config import Settings
-from facedb.spool import Spool
+from facedb.media.frames import FrameSource, open_source
+from facedb.offline import identity
+from facedb.offline.spool import Spool
 from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
+from facedb.usecases.capture import Capture, capture_faces
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.sources import FrameSource, open_source
 
 
 class Runtime:

@@ -18,7 +18,7 @@ from facedb.errors import FacedbError
 from facedb.evaluation.acquire import acquire
 from facedb.evaluation.detplot import det_svg
 from facedb.evaluation.metrics import CalibrationResult
-from facedb.evaluation.openset import OpenSetResult as OpenSetResult  # for cli/eval1n.py
+from facedb.evaluation.openset import OpenSetResult as OpenSetResult  # for facedb/cli/eval1n.py
 from facedb.evaluation.openset import evaluate_open_set
 from facedb.matching import Matcher, SqlMatcher
 from facedb.store import calibration, org

@@ -12,21 +12,22 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from facedb.capture import Capture, CapturedFace, mean_embedding
 from facedb.decision import Policy, Verdict, judge_claim, judge_search, least_live, screen
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError, UnknownUserError
-from facedb.gallery_cache import CachedUser
-from facedb.matching import CacheMatcher, Matcher, SqlMatcher
+from facedb.matching import Matcher, SqlMatcher
+from facedb.media.frames import FrameSource
+from facedb.offline.gallery_cache import CachedUser
+from facedb.offline.matcher import CacheMatcher
 from facedb.review.keep import keep_evidence
 from facedb.store import gallery, org
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.gallery import Match
 from facedb.store.schema import User
 from facedb.usecases import offline
+from facedb.usecases.capture import Capture, CapturedFace, mean_embedding
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
 from facedb.usecases.runtime import Runtime, capture_reasons
 from facedb.usecases.thresholds import choose_threshold, search_policy
-from facedb.vision.sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def verify(
     group (the threshold follows the scope's size); a claim is not scoped.
 
     While the database is unreachable the decision is made against this kiosk's
-    gallery cache, marked offline, and the event is spooled (facedb/spool.py) until
+    gallery cache, marked offline, and the event is spooled (facedb/offline/spool.py) until
     a later command reaches the database; with no usable cache the attempt is
     spooled as unknown and NoGalleryCacheError raised."""
     claimed = _claimed_user(rt, name, device) if name is not None else None

@@ -35,8 +35,8 @@ from typing import Any
 from facedb.config import REPO_WEIGHTS_DIR
 from facedb.domain.constants import MODEL_ROLES
 from facedb.errors import InvalidInputError, ModelError
-from facedb.model_check import role_problem, signature
 from facedb.secrets import mask_url
+from facedb.vision.model_check import role_problem, signature
 from facedb.vision.models import ModelSpec, file_sha256, load_manifest
 
 CHUNK = 1 << 16

@@ -29,13 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from facedb.capture import CapturedFace, mean_embedding
 from facedb.decision import Policy, Verdict, judge_search, least_live, screen
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError
-from facedb.matching import CacheMatcher, Matcher, SqlMatcher
+from facedb.matching import Matcher, SqlMatcher
+from facedb.offline.matcher import CacheMatcher
 from facedb.service import FaceService
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.gallery import Match
+from facedb.usecases.capture import CapturedFace, mean_embedding
 from facedb.watch.events import WatchEvent
 from facedb.watch.identity import TrackIdentity, settle, to_log
 

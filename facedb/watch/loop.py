@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from facedb.errors import InvalidInputError, SourceError
+from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
-from facedb.vision.sources import FrameSource, open_source
 from facedb.vision.types import AnalysedFace, Frame
 from facedb.watch.deciding import RETRY_S, Decider, Request, request
 from facedb.watch.draw import draw_tracks

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 
 from facedb.errors import FacedbError, SourceError
-from facedb.vision.sources import FrameSource
+from facedb.media.frames import FrameSource
 from facedb.vision.types import Frame
 
 log = logging.getLogger(__name__)

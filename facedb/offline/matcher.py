@@ -1,0 +1,69 @@
+"""The Matcher of a kiosk whose database is unreachable: its gallery cache to match
+against and its spool to log to (facedb/matching.py has the protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from facedb.errors import NoGalleryCacheError
+from facedb.offline.gallery_cache import GalleryCache
+from facedb.offline.spool import Spool
+from facedb.store.attendance import AttendanceEvent
+from facedb.store.calibration import GallerySize
+from facedb.store.gallery import Match
+
+
+class CacheMatcher:
+    """The gallery cache and the spool, which every event goes to, marked offline.
+
+    ``cache`` None: there is no usable cache (``missing`` says why); decisions that
+    need no gallery (no face, a spoof) are still made, matching raises ``missing``."""
+
+    offline = True
+
+    def __init__(
+        self,
+        cache: GalleryCache | None,
+        spool: Spool,
+        missing: NoGalleryCacheError | None = None,
+    ) -> None:
+        self.cache = cache
+        self.spool = spool
+        self.missing = missing
+
+    def _gallery(self) -> GalleryCache:
+        if self.cache is None:
+            raise self.missing or NoGalleryCacheError("there is no offline gallery cache")
+        return self.cache
+
+    def calibrated_threshold(self, model: str) -> float | None:
+        return None if self.cache is None else self.cache.calibrated_threshold
+
+    def similarity_to_user(self, user_id: int, probe: np.ndarray, model: str) -> float | None:
+        return self._gallery().similarity_to_user(user_id, probe)
+
+    def identify(
+        self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
+    ) -> list[Match]:
+        # The cache holds no memberships: offline, a scoped kiosk searches everyone,
+        # with the threshold for that size (gallery_size ignores the scope too).
+        return self._gallery().identify(probe)
+
+    def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
+        cache = self._gallery()
+        active = {u.id for u in cache.users if u.active}
+        owners = [int(o) for o in cache.owners.tolist() if int(o) in active]
+        return GallerySize(len(set(owners)), len(owners))
+
+    def gallery_tail(self, model: str) -> dict[str, Any] | None:
+        return None if self.cache is None else self.cache.gallery_tail
+
+    def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
+        return self.spool.accepted_since(user_id, device, since)
+
+    def log_event(self, event: AttendanceEvent) -> None:
+        self.spool.append(event)
