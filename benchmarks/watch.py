@@ -32,9 +32,11 @@ import onnxruntime as ort
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video  # noqa: E402
 
+from benchmarks.targets import BY_KEY  # noqa: E402
 from facedb.config import Settings  # noqa: E402
 from facedb.service import FaceService  # noqa: E402
 from facedb.store import embedded  # noqa: E402
@@ -71,7 +73,7 @@ CONFIGS: list[tuple[str, dict[str, Any], int]] = [
 ]
 HEADING = "## Live watch"
 LIVE_DEFAULT = "SCRFD-2.5G 640, every 2nd frame"  # what `facedb watch` does on a camera
-TARGET_FPS = 10.0
+TARGET_FPS = BY_KEY["watch.fps"].value  # benchmarks/targets.py
 
 
 @dataclass(frozen=True)

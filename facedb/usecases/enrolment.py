@@ -74,7 +74,8 @@ def enrol(
     with rt.transaction() as session:
         if gallery.find_user(session, name) is not None and not add:
             raise DuplicateNameError(
-                f"{name!r} is already enrolled: use --add to add faces to that person"
+                f"{name!r} is already enrolled: add the faces to that person instead "
+                "(enrol --add, or add=true over HTTP)"
             )
     capture = rt.capture(
         source, wanted=frames, timeout=timeout, on_frame=on_frame, recursive=recursive
@@ -150,7 +151,8 @@ def write_person(
     user = gallery.find_person(session, name, external_id)
     if user is not None and not (add or replace):
         raise DuplicateNameError(
-            f"{name!r} is already enrolled: use --add to add faces to that person"
+            f"{name!r} is already enrolled: add the faces to that person instead "
+            "(enrol --add, or add=true over HTTP)"
         )
     lookalikes = known_faces(rt, session, faces, user.id if user else None, force=force)
     created = user is None
@@ -214,7 +216,7 @@ def known_faces(
         raise DuplicateIdentityError(
             f"this face is already enrolled as {top.name!r} (similarity "
             f"{top.similarity:.3f} >= duplicate threshold {refuse_at:.3f}): "
-            "use --force to enrol it anyway"
+            "enrol it anyway only if it is someone else (enrol --force, or force=true over HTTP)"
         )
     return ranked
 
@@ -280,7 +282,7 @@ def _check_capture(capture: Capture, source: str, largest: bool) -> None:
     if capture.several_faces and not largest:
         raise MultipleFacesError(
             f"several faces in {capture.several_faces[0]}: enrol one person at a time, "
-            "or use --largest to take the largest face"
+            "or take the largest face (enrol --largest, or largest=true over HTTP)"
         )
     if capture.good:
         return
