@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from facedb.identification.policy import OpenSetThreshold
 from facedb.store.gallery import Match
-from facedb.usecases.capture import CapturedFace
+from facedb.vision.capture import CapturedFace
 
 
 @dataclass(frozen=True)

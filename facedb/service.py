@@ -27,8 +27,8 @@ from facedb.store.attendance import AttendanceRow
 from facedb.store.calibration import LookalikeRow, StoredCalibration
 from facedb.store.gallery import UserSummary
 from facedb.usecases import enrolment, offline, people, reports, results, thresholds, verification
-from facedb.usecases.capture import Capture
 from facedb.usecases.runtime import Runtime
+from facedb.vision.capture import Capture
 
 
 class FaceService(Runtime):

@@ -10,8 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
-from facedb.usecases.capture import Capture
-from facedb.usecases.enrolment import KEEP_PER_PERSON
+from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture
 from facedb.usecases.results import BulkOutcome
 
 from .context import open_service

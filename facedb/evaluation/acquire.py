@@ -13,7 +13,7 @@ import numpy as np
 from facedb.errors import ImageError, SourceError
 from facedb.evaluation.openset import Person
 from facedb.media.images import IMAGE_EXTENSIONS, read_image
-from facedb.usecases.capture import largest_face
+from facedb.vision.capture import largest_face
 from facedb.vision.pipeline import FacePipeline
 
 BATCH = 8

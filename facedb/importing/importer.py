@@ -36,8 +36,8 @@ from facedb.importing.manifest import REASON, Manifest, ManifestError, ManifestR
 from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store import gallery
-from facedb.usecases.capture import Capture
 from facedb.usecases.enrolment import REFUSALS
+from facedb.vision.capture import Capture
 from facedb.vision.crops import check_aligned_shape
 
 log = logging.getLogger(__name__)

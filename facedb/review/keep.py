@@ -37,7 +37,7 @@ from facedb.store import evidence
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.evidence import NewEvidence
 from facedb.store.gallery import Match
-from facedb.usecases.capture import CapturedFace
+from facedb.vision.capture import CapturedFace
 
 log = logging.getLogger(__name__)
 

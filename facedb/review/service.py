@@ -26,8 +26,8 @@ from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
 from facedb.store.evidence_schema import Evidence
 from facedb.store.schema import Attendance
-from facedb.usecases.capture import Capture, CapturedFace
 from facedb.usecases.results import EnrolResult
+from facedb.vision.capture import Capture, CapturedFace
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 
 _HEX = re.compile(r"^[0-9a-f-]{8,36}$")

@@ -29,10 +29,11 @@ from facedb.matching import SqlMatcher
 from facedb.media.frames import FrameSource
 from facedb.store import calibration, gallery
 from facedb.store.gallery import Match, NewEmbedding
-from facedb.usecases.capture import Capture, CapturedFace, diverse_selection
 from facedb.usecases.results import BulkOutcome, EnrolResult
 from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
+from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
+from facedb.vision.capture import CapturedFace, diverse_selection
 
 # Embeddings kept per person at enrolment: the best-quality, mutually diverse ones.
 KEEP_PER_PERSON = 5

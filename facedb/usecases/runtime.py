@@ -17,7 +17,7 @@ from facedb.media.frames import FrameSource, open_source
 from facedb.offline import identity
 from facedb.offline.spool import Spool
 from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
-from facedb.usecases.capture import Capture, capture_faces
+from facedb.vision.capture import Capture, capture_faces
 from facedb.vision.pipeline import FacePipeline
 
 

@@ -24,10 +24,10 @@ from facedb.store.attendance import AttendanceEvent
 from facedb.store.gallery import Match
 from facedb.store.schema import User
 from facedb.usecases import offline
-from facedb.usecases.capture import Capture, CapturedFace, mean_embedding
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
 from facedb.usecases.runtime import Runtime, capture_reasons
 from facedb.usecases.thresholds import choose_threshold, search_policy
+from facedb.vision.capture import Capture, CapturedFace, mean_embedding
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from facedb.offline.matcher import CacheMatcher
 from facedb.service import FaceService
 from facedb.store.attendance import AttendanceEvent
 from facedb.store.gallery import Match
-from facedb.usecases.capture import CapturedFace, mean_embedding
+from facedb.vision.capture import CapturedFace, mean_embedding
 from facedb.watch.events import WatchEvent
 from facedb.watch.identity import TrackIdentity, settle, to_log
 

@@ -6,7 +6,7 @@ decision is to be logged.
 
 A track collects its good-quality faces with their embeddings (at most
 ``max_samples``, at least ``sample_gap`` frames apart so that they differ); its
-probe is the template of its best ones (facedb.usecases.capture.mean_embedding of the
+probe is the template of its best ones (facedb.vision.capture.mean_embedding of the
 ``faces_per_decision`` highest-quality faces), steadier than any single frame.
 Given the decision on its probe (decision.judge_search):
 
@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from facedb.decision import Verdict, is_attack
 from facedb.store.gallery import Match
-from facedb.usecases.capture import CapturedFace, mean_embedding
+from facedb.vision.capture import CapturedFace, mean_embedding
 from facedb.vision.types import AnalysedFace
 
 Vector = npt.NDArray[np.float32]
