@@ -31,7 +31,7 @@ from benchmarks.common import REPO, WEIGHTS, benchmark_images
 from benchmarks.peer import Peer
 from facedb.config import Settings
 from facedb.media.images import read_image
-from facedb.vision import models
+from facedb.vision import model_rewrites
 from facedb.vision.embedder import ArcFaceEmbedder
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.types import DetectedFace
@@ -374,8 +374,8 @@ def op_profiles(pipeline: FacePipeline) -> dict[str, Any]:
     det = registry.verified_path(pipeline.detector_name)
     emb = registry.verified_path(pipeline.embedder_name)
     model = onnx.load(str(emb))
-    models.integer_convs_as_float(model)
-    models.prelu_as_relu_min(model)
+    model_rewrites.integer_convs_as_float(model)
+    model_rewrites.prelu_as_relu_min(model)
     return {
         "detector 640x640": op_profile(str(det), (1, 3, 640, 640)),
         "embedder as published": op_profile(str(emb), (1, 3, 112, 112)),

@@ -81,3 +81,9 @@ def mask_url(url: str, *, hide_user: bool = False) -> str:
 def mask_text(text: str) -> str:
     """Every URL found in a free-form message masked (a driver's error text, a log line)."""
     return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its whole user-info (user name too) and secret query values masked:
+    how camera streams and model downloads show in logs and messages."""
+    return mask_url(url, hide_user=True)

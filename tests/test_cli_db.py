@@ -133,9 +133,9 @@ def test_data_dir_of_another_major_version_is_exit_code_15(fresh_home: Path) -> 
 def test_url_masks_the_password_unless_asked(
     monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
-    from facedb.store.engine import mask_password
+    from facedb.secrets import mask_url
 
-    assert mask_password("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert mask_url("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
     monkeypatch.setenv("FACEDB_DATABASE_URL", database_url)
     result = CliRunner().invoke(main, ["db", "url"])
     assert result.exit_code == 0

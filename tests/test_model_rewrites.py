@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from facedb.vision.models import integer_convs_as_float, prelu_as_relu_min
+from facedb.vision.model_rewrites import integer_convs_as_float, prelu_as_relu_min
 
 
 def _run(model: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:

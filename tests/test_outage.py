@@ -31,7 +31,8 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError
 from facedb.offline import sync
-from facedb.offline.spool import REPLAY_BATCH, BatchOutcome, Spool, event_to_line
+from facedb.offline.spool import REPLAY_BATCH, BatchOutcome, Spool
+from facedb.offline.spool_lines import event_to_line
 from facedb.service import FaceService
 from facedb.store import embedded
 from facedb.store.attendance import AttendanceEvent

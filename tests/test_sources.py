@@ -16,8 +16,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from facedb.errors import ImageError, SourceError
-from facedb.media.frames import CaptureSource, FolderSource, ImageSource, open_source, redact_url
+from facedb.media.frames import CaptureSource, FolderSource, ImageSource, open_source
 from facedb.media.images import read_image
+from facedb.secrets import redact_url
 
 BAD_FILES = [
     ("bad/zero_bytes.jpg", "file is empty (0 bytes)"),

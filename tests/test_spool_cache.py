@@ -21,7 +21,8 @@ from facedb.config import Settings
 from facedb.errors import NoGalleryCacheError
 from facedb.offline import gallery_cache
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
-from facedb.offline.spool import BatchOutcome, Spool, WriteBatch, event_from_line, event_to_line
+from facedb.offline.spool import BatchOutcome, Spool, WriteBatch
+from facedb.offline.spool_lines import event_from_line, event_to_line
 from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.store.attendance import AttendanceEvent

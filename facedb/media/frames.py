@@ -24,7 +24,7 @@ from facedb.errors import ImageError, SourceError
 from facedb.media import budget
 from facedb.media.budget import DEFAULT_MAX_PIXELS
 from facedb.media.images import IMAGE_EXTENSIONS, BGRImage, read_image, to_bgr8
-from facedb.secrets import mask_url
+from facedb.secrets import redact_url
 from facedb.vision.types import Frame
 
 log = logging.getLogger(__name__)
@@ -312,9 +312,3 @@ def _open_stream(url: str, scheme: str, limit: int | None) -> FrameSource:
         capture.release()
         raise SourceError(f"cannot open stream {shown}: no answer, or not a video stream")
     return CaptureSource(capture, f"stream {shown}", shown, is_live=True, limit=limit)
-
-
-def redact_url(url: str) -> str:
-    """The URL without a user name, password or secret query value, fit for logs and
-    messages."""
-    return mask_url(url, hide_user=True)

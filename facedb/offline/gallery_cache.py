@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facedb.errors import NoGalleryCacheError
+from facedb.fsio import atomic_write
 from facedb.numeric import l2_normalize
 from facedb.store.gallery import Match, clean_name
 from facedb.store.schema import EMBEDDING_DIM
@@ -257,30 +257,6 @@ def clear(home: Path) -> int:
     for path in files:
         path.unlink(missing_ok=True)
     return len(files)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replaces ``path`` by ``data`` (mode 0600): a temporary file in the same folder,
-    fsync, rename, fsync of the folder. Also the API key copy's writer (key_cache.py)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _hours(seconds: float) -> str:

@@ -14,7 +14,7 @@ hashed, expiring copy of the live keys (``FACEDB_HOME/cache/api-keys.json``).
 - The copy names the database it came from (facedb/offline/identity.py): a copy of
   another database is never used.
 
-Written by the gallery cache's writer: mode 0600, temporary file, fsync, rename.
+Written by facedb.fsio.atomic_write: mode 0600, temporary file, fsync, rename.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from facedb.offline import gallery_cache
+from facedb.fsio import atomic_write
 from facedb.store.api_keys import ApiKeyInfo
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def write(home: Path, keys: list[tuple[str, ApiKeyInfo]], database_id: str | Non
 
 def _atomic_json(path: Path, payload: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    gallery_cache.atomic_write(path, json.dumps(payload).encode("utf-8"))
+    atomic_write(path, json.dumps(payload).encode("utf-8"))
 
 
 def load(home: Path, max_age_s: float, database_id: str | None) -> KeyCache | None:

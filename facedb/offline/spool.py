@@ -31,14 +31,14 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from facedb.fsio import fsync_dir, write_all
+from facedb.offline.spool_lines import event_to_line, read_events
 from facedb.store.attendance import AttendanceEvent
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ DATABASE_FILE = "database"  # the target (facedb/offline/identity.py) the pendin
 FOREIGN_PREFIX = "other-database-"
 # Events per replay transaction.
 REPLAY_BATCH = 200
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -89,74 +88,6 @@ class SpoolStatus:
     rejected: int  # events kept in rejected.jsonl
 
 
-def event_to_line(event: AttendanceEvent) -> bytes:
-    record: dict[str, Any] = {"v": FORMAT_VERSION, **asdict(event)}
-    record["event_id"] = str(event.event_id)
-    record["occurred_at"] = event.occurred_at.isoformat()
-    return (json.dumps(record, separators=(",", ":"), ensure_ascii=True) + "\n").encode("ascii")
-
-
-# The event's fields as a spool line holds them: (name, type, required). "str" is never
-# None; "int" and "float" may be. Fields that are not required are absent from lines
-# spooled by earlier versions (the decision policy's record).
-_FIELDS: tuple[tuple[str, str, bool], ...] = (
-    ("kind", "str", True),
-    ("decision", "str", True),
-    ("device", "str", True),
-    ("model", "str", True),
-    ("user_id", "int", True),
-    ("claimed_user_id", "int", True),
-    ("similarity", "float", True),
-    ("threshold", "float", True),
-    ("liveness", "float", True),
-    ("threshold_source", "str?", False),
-    ("scope", "str?", False),
-    ("gallery_persons", "int", False),
-    ("gallery_faces", "int", False),
-    ("fpir_target", "float", False),
-    ("runner_up", "float", False),
-)
-
-
-def _field(record: dict[str, Any], name: str, kind: str, required: bool) -> Any:
-    """The value of one field, checked against its type (ValueError if it is not)."""
-    value = record[name] if required else record.get(name)
-    if kind == "str":
-        if not isinstance(value, str):
-            raise ValueError(name)
-        return value
-    if value is None:
-        return None
-    if kind == "str?" and isinstance(value, str):
-        return value
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind == "float" and isinstance(value, int | float):
-        return float(value)
-    raise ValueError(name)
-
-
-def event_from_line(line: bytes) -> AttendanceEvent | None:
-    """The event of one complete spool line, or None when the line is not one."""
-    try:
-        record = json.loads(line)
-        if not isinstance(record, dict) or record.get("v") != FORMAT_VERSION:
-            return None
-        occurred_at = datetime.fromisoformat(record["occurred_at"])
-        if occurred_at.tzinfo is None:
-            return None
-        values: dict[str, Any] = {
-            "event_id": uuid.UUID(record["event_id"]),
-            "occurred_at": occurred_at,
-            "offline": bool(record.get("offline", True)),
-        }
-        for name, kind, required in _FIELDS:
-            values[name] = _field(record, name, kind, required)
-        return AttendanceEvent(**values)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
 class Spool:
     """The spool of one FACEDB_HOME. Safe to use from several threads and processes."""
 
@@ -190,7 +121,7 @@ class Spool:
         foreign = self._set_aside(recorded) if recorded is not None else 0
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.database_path.write_text(self.database + "\n", encoding="utf-8")
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return foreign
 
     def _set_aside(self, recorded: str | None) -> int:
@@ -198,7 +129,7 @@ class Spool:
         pending = [p for p in self._pending_files() if _size(p) > 0]
         if not pending:
             return 0
-        count = sum(len(_read_events(p)[0]) for p in pending)
+        count = sum(len(read_events(p)[0]) for p in pending)
         index = 1
         while (self.directory / f"{FOREIGN_PREFIX}{index}").exists():
             index += 1
@@ -207,7 +138,7 @@ class Spool:
         (aside / DATABASE_FILE).write_text((recorded or "not recorded") + "\n", encoding="utf-8")
         for path in pending:
             path.rename(aside / path.name)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         log.warning(
             "%d spooled event(s) belong to another database (%s), not %s: set aside in %s, "
             "never replayed here",
@@ -235,12 +166,12 @@ class Spool:
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     # The last append was torn by a crash: end that line first.
                     line = b"\n" + line
-                _write_all(fd, line)
+                write_all(fd, line)
                 os.fsync(fd)
             finally:
                 os.close(fd)
             if size == 0:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
         log.info("spooled attendance event %s (%s)", event.event_id, event.decision)
 
     # -- reading ------------------------------------------------------------------
@@ -248,7 +179,7 @@ class Spool:
     def pending(self) -> list[AttendanceEvent]:
         """The events waiting to be replayed, oldest first (unreadable lines skipped)."""
         with self._locked(".lock"):
-            return [e for path in self._pending_files() for e in _read_events(path)[0]]
+            return [e for path in self._pending_files() for e in read_events(path)[0]]
 
     def has_pending(self) -> bool:
         """Cheap: whether any spool file with content exists (no parsing)."""
@@ -270,7 +201,7 @@ class Spool:
             events: list[AttendanceEvent] = []
             unreadable = 0
             for path in files:
-                good, bad = _read_events(path)
+                good, bad = read_events(path)
                 events.extend(good)
                 unreadable += len(bad)
         rejected_path = self.directory / REJECTED_FILE
@@ -307,7 +238,7 @@ class Spool:
             self._take_aside()
             sent = inserted = refused = unreadable = 0
             for path in sorted(self.directory.glob(f"{REPLAY_PREFIX}*.jsonl")):
-                events, bad_lines = _read_events(path)
+                events, bad_lines = read_events(path)
                 for start in range(0, len(events), REPLAY_BATCH):
                     outcome = write_batch(events[start : start + REPLAY_BATCH])
                     sent += min(REPLAY_BATCH, len(events) - start)
@@ -318,7 +249,7 @@ class Spool:
                     unreadable += len(bad_lines)
                     self._keep_unreadable(path, bad_lines)
                 path.unlink()
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
                 log.info("replayed %s: %d event(s)", path.name, len(events))
             return ReplayResult(sent, inserted, refused, unreadable, foreign=foreign)
 
@@ -328,7 +259,7 @@ class Spool:
             if _size(self.events_path) > 0:
                 target = self.directory / f"{REPLAY_PREFIX}{time.time_ns():020d}.jsonl"
                 os.replace(self.events_path, target)
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
 
     def _keep_refused(self, refused: list[tuple[AttendanceEvent, str]]) -> None:
         for event, reason in refused:
@@ -347,7 +278,7 @@ class Spool:
         with self._locked(".lock"):
             fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                _write_all(fd, text.encode("ascii", errors="backslashreplace"))
+                write_all(fd, text.encode("ascii", errors="backslashreplace"))
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -378,25 +309,6 @@ class Spool:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read_events(path: Path) -> tuple[list[AttendanceEvent], list[bytes]]:
-    """The events of a spool file, and its lines that are not events."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:  # replayed by another process meanwhile
-        return [], []
-    events: list[AttendanceEvent] = []
-    bad: list[bytes] = []
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        event = event_from_line(line)
-        if event is None:
-            bad.append(line)
-        else:
-            events.append(event)
-    return events, bad
-
-
 def _size(path: Path) -> int:
     """The size of a spool file; 0 when it is gone (replayed by another process)."""
     try:
@@ -407,18 +319,3 @@ def _size(path: Path) -> int:
 
 def _count_lines(path: Path) -> int:
     return sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,7 +15,6 @@ import binascii
 import json
 import logging
 import math
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from facedb.config import Settings
 from facedb.domain.evidence import Candidate
+from facedb.fsio import atomic_write
 from facedb.matching import Matcher, SqlMatcher
 from facedb.numeric import l2_normalize
 from facedb.offline.matcher import CacheMatcher
@@ -214,19 +214,7 @@ def write_file(directory: Path, item: NewEvidence) -> Path:
     """Writes the evidence durably (fsync'd, then renamed into place)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{item.event_id}.json"
-    temporary = directory / f".{item.event_id}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, _encode(item))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, _encode(item))
     return path
 
 

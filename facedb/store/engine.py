@@ -45,13 +45,7 @@ class Database:
     home: Path
 
     def masked_url(self) -> str:
-        return mask_password(self.libpq_url)
-
-
-def mask_password(url: str) -> str:
-    """The URL with its password masked, in the user-info and in the query string
-    (``?password=``): what every message, log line and status output shows."""
-    return mask_url(url)
+        return mask_url(self.libpq_url)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -70,7 +64,7 @@ def make_engine(url: str) -> Engine:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme.split("+", 1)[0] not in _SCHEMES or scheme.split("+", 1)[-1] not in _DRIVERS:
         raise InvalidInputError(
-            f"FACEDB_DATABASE_URL must be a postgresql:// URL, not {mask_password(url)!r}"
+            f"FACEDB_DATABASE_URL must be a postgresql:// URL, not {mask_url(url)!r}"
         )
     try:
         return create_engine(
@@ -89,7 +83,7 @@ def describe_connection_error(
 ) -> DatabaseAuthError | DatabaseUnreachableError:
     """One line a person understands for a failed connection."""
     detail = mask_text(first_line(exc))
-    where = mask_password(libpq_url(url))
+    where = mask_url(libpq_url(url))
     if "password authentication failed" in detail or "no password supplied" in detail:
         return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")
     return DatabaseUnreachableError(f"cannot reach the database at {where}: {detail}")

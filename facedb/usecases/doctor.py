@@ -23,9 +23,10 @@ from sqlalchemy import func, select, text
 from facedb import timezones
 from facedb.config import Settings
 from facedb.errors import FacedbError, first_line
-from facedb.media.frames import open_source, redact_url
+from facedb.media.frames import open_source
 from facedb.offline import gallery_cache
 from facedb.offline.spool import Spool
+from facedb.secrets import redact_url
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
 from facedb.store.schema import ApiKey

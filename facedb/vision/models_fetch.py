@@ -35,7 +35,8 @@ from typing import Any
 from facedb.config import REPO_WEIGHTS_DIR
 from facedb.domain.constants import MODEL_ROLES
 from facedb.errors import InvalidInputError, ModelError
-from facedb.secrets import mask_url
+from facedb.fsio import fsync_dir
+from facedb.secrets import redact_url
 from facedb.vision.model_check import role_problem, signature
 from facedb.vision.models import ModelSpec, file_sha256, load_manifest
 
@@ -120,13 +121,9 @@ def check_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
-            f"a model URL must be http:// or https:// with a host: {_shown(url)!r}"
+            f"a model URL must be http:// or https:// with a host: {redact_url(url)!r}"
         )
     return url
-
-
-def _shown(url: str) -> str:
-    return mask_url(url, hide_user=True)
 
 
 def installed(spec: ModelSpec, dest: Path, source: str = "") -> Installed | None:
@@ -150,13 +147,13 @@ def download(
 ) -> Installed:
     """Downloads one manifest model into dest (atomically), verified. Messages and
     ``source`` show the URL without its user name or password."""
-    done = installed(spec, dest, _shown(url))
+    done = installed(spec, dest, redact_url(url))
     if done is not None:
         return done
     partial = _new_partial(dest, spec.file)
     try:
         _download_to(partial, spec, url, retries, timeout, progress, backoff_s)
-        return _install(partial, spec, dest, _shown(url))
+        return _install(partial, spec, dest, redact_url(url))
     finally:
         partial.unlink(missing_ok=True)
 
@@ -267,7 +264,7 @@ def _download_to(
             return
         last = f"the download stopped at {partial.stat().st_size} of {spec.bytes} bytes"
     raise ModelError(
-        f"cannot download {spec.name} from {_shown(url)}: {last} (after {retries + 1} attempts). "
+        f"cannot download {spec.name} from {redact_url(url)}: {last} (after {retries + 1} attempts). "
         f"Without network: download it on another machine and run "
         f"`facedb models fetch --from FILE`, or copy {spec.file} into {partial.parent}"
     )
@@ -289,7 +286,7 @@ def _one_request(
         if exc.code >= 500 or exc.code == 429:
             raise _Retry(f"HTTP {exc.code} {exc.reason}") from None
         raise ModelError(
-            f"cannot download {spec.name} from {_shown(url)}: HTTP {exc.code} {exc.reason}"
+            f"cannot download {spec.name} from {redact_url(url)}: HTTP {exc.code} {exc.reason}"
         ) from None
     except (urllib.error.URLError, OSError, HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
@@ -304,7 +301,7 @@ def _one_request(
                 have += len(chunk)
                 if have > limit:
                     raise ModelError(
-                        f"{_shown(url)} sends more than the {limit} bytes of {spec.name}: refused"
+                        f"{redact_url(url)} sends more than the {limit} bytes of {spec.name}: refused"
                     )
                 try:
                     out.write(chunk)
@@ -375,12 +372,4 @@ def _commit(partial: Path, target: Path) -> None:
     with partial.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(partial, target)
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(target.parent)
