@@ -126,3 +126,17 @@ def memory_gib() -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def write_section(path: Path, heading: str, text: str) -> None:
+    """Replaces the section of ``path`` that starts at ``heading`` (up to the next "## "
+    heading or generated block), or appends it; the rest of the file is kept."""
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if heading in old:
+        head, rest = old.split(heading, 1)
+        ends = [i for i in (rest.find("\n## "), rest.find("\n<!-- begin")) if i >= 0]
+        tail = rest[min(ends) + 1 :] if ends else ""
+        new = head + text + ("\n" + tail if tail else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    path.write_text(new, encoding="utf-8")
