@@ -32,12 +32,6 @@ from facedb.identification.tail import ImpostorTail
 
 # The most weight the model's development calibration carries against the gallery's.
 PRIOR_PAIRS = 50_000
-# The default FPIR target per search (README "How decisions are made").
-DEFAULT_FPIR = 0.01
-# A match is taken only when the best person beats the second by this much; closer
-# is `ambiguous` (measured in docs/ACCURACY.md: it removes most of the strangers who
-# pass the threshold and almost no genuine matches).
-DEFAULT_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -103,11 +97,6 @@ def threshold_for_fpir(calibration: Calibration, fpir: float, faces: int) -> flo
         else:
             hi = mid
     return hi
-
-
-def expected_false_accepts(fpir: float, stranger_searches: int) -> float:
-    """Strangers expected to be accepted as someone in ``stranger_searches`` searches."""
-    return fpir * stranger_searches
 
 
 @dataclass(frozen=True)

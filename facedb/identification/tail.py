@@ -26,7 +26,6 @@ MIN_EXCEEDANCES = 10
 MIN_PAIRS = 50
 # The exponential scale is never taken narrower than this (a handful of tied scores).
 MIN_SCALE = 0.005
-HIGHEST_SCORE = 1.0
 HIST_BINS = 4000  # over [-1, 1]: 0.0005 wide
 KNOTS = 24  # survival levels stored, log-spaced from 0.5 down to the tail's start
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from facedb.errors import DuplicateNameError, InvalidInputError
+from facedb.errors import InvalidInputError
 from facedb.store.schema import ApiKey
+from facedb.store.unique import refused_as_duplicate
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,10 @@ def add_key(session: Session, name: str, role: str, key_hash: str) -> ApiKeyInfo
     """Stores a new key; a live key of the same name is DuplicateNameError."""
     key = ApiKey(name=name, role=role, key_hash=key_hash)
     session.add(key)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise DuplicateNameError(
-            f"an API key called {name!r} exists: revoke it first, or choose another name"
-        ) from None
+    with refused_as_duplicate(
+        session, f"an API key called {name!r} exists: revoke it first, or choose another name"
+    ):
+        session.flush()
     session.refresh(key)
     return _info(key)
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from facedb.config import Settings
 from facedb.errors import (
@@ -104,6 +107,27 @@ def connection_lost(exc: DBAPIError) -> bool:
     code = getattr(exc.orig, "pgcode", None)
     # No SQLSTATE: libpq failed before or outside any statement (refused, no socket).
     return code is None or code.startswith("08") or code in _CONNECTION_LOST_STATES
+
+
+@contextmanager
+def transaction(settings: Settings, database: Callable[[], Database]) -> Iterator[Session]:
+    """A session in one transaction on ``database()`` (opened on first use), committed
+    at the end. A server that goes away (down, restarting, network lost) is
+    DatabaseUnreachableError, not a traceback."""
+    opened: Database | None = None
+    try:
+        opened = database()
+        with Session(opened.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except DBAPIError as exc:
+        if not connection_lost(exc):
+            raise
+        where = (
+            opened.libpq_url
+            if opened is not None
+            else settings.database_url or "the embedded server"
+        )
+        raise describe_connection_error(exc, where) from None
 
 
 def check_connection(engine: Engine) -> None:

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facedb.errors import DuplicateNameError, InvalidInputError, UnknownUserError
 from facedb.store.schema import EMBEDDING_DIM, NAME_MAX_LENGTH, FaceEmbedding, User
+from facedb.store.unique import refused_as_duplicate
 
 # How many nearest embeddings the 1:N query reads before grouping by person.
 NEAREST_K = 20
@@ -147,13 +147,12 @@ def update_user(
         values["meta"] = {**user.meta, **meta}
     if not values:
         return
-    try:
-        with session.begin_nested():
-            session.execute(update(User).where(User.id == user.id).values(**values))
-    except IntegrityError as exc:
-        if "external_id" in str(exc.orig):
-            raise DuplicateNameError(f"external id {external_id!r} is already enrolled") from None
-        raise DuplicateNameError(f"{clean_name(name or user.name)!r} is already enrolled") from None
+    with refused_as_duplicate(
+        session,
+        f"{clean_name(name or user.name)!r} is already enrolled",
+        external_id=f"external id {external_id!r} is already enrolled",
+    ):
+        session.execute(update(User).where(User.id == user.id).values(**values))
     session.refresh(user)
 
 
@@ -168,16 +167,13 @@ def create_user(
         raise InvalidInputError(f"an external id is printable text, not {external_id!r}")
     user = User(name=clean_name(name), external_id=external_id, meta=meta or {})
     session.add(user)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        if "external_id" in str(exc.orig):
-            raise DuplicateNameError(f"external id {external_id!r} is already enrolled") from None
-        raise DuplicateNameError(
-            f"{user.name!r} is already enrolled (add the faces to that person instead, "
-            "or choose another name)"
-        ) from None
+    with refused_as_duplicate(
+        session,
+        f"{user.name!r} is already enrolled (add the faces to that person instead, "
+        "or choose another name)",
+        external_id=f"external id {external_id!r} is already enrolled",
+    ):
+        session.flush()
     return user
 
 
@@ -319,11 +315,8 @@ def count_embeddings(session: Session, user_id: int) -> int:
 
 def rename_user(session: Session, old: str, new: str) -> User:
     user = get_user(session, old)
-    try:
-        with session.begin_nested():
-            session.execute(update(User).where(User.id == user.id).values(name=clean_name(new)))
-    except IntegrityError:
-        raise DuplicateNameError(f"{clean_name(new)!r} is already enrolled") from None
+    with refused_as_duplicate(session, f"{clean_name(new)!r} is already enrolled"):
+        session.execute(update(User).where(User.id == user.id).values(name=clean_name(new)))
     session.refresh(user)
     return user
 

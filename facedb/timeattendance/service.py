@@ -6,24 +6,18 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
 from facedb.store import corrections, org, schedules
 from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo
-from facedb.store.engine import (
-    Database,
-    connection_lost,
-    describe_connection_error,
-    open_database,
-)
+from facedb.store.engine import Database, open_database, transaction
 from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
@@ -51,17 +45,9 @@ class TimeAttendance:
                 self._database = open_database(self.settings)
             return self._database
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in one transaction, committed at the end; a server that goes
-        away is DatabaseUnreachableError, as in FaceService.transaction."""
-        try:
-            with Session(self.database.engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except DBAPIError as exc:
-            if not connection_lost(exc):
-                raise
-            raise describe_connection_error(exc, self.database.libpq_url) from None
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A session in one transaction, committed at the end (store.engine.transaction)."""
+        return transaction(self.settings, lambda: self.database)
 
     def close(self) -> None:
         if self._database is not None:

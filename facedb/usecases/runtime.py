@@ -5,10 +5,9 @@ kiosk's spool, and the gallery sizes the 1:N policy follows."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from facedb import policy
@@ -16,7 +15,7 @@ from facedb.config import Settings
 from facedb.media.frames import FrameSource, open_source
 from facedb.offline import identity
 from facedb.offline.spool import Spool
-from facedb.store.engine import Database, connection_lost, describe_connection_error, open_database
+from facedb.store.engine import Database, open_database, transaction
 from facedb.vision.capture import Capture, capture_faces
 from facedb.vision.pipeline import FacePipeline
 
@@ -69,22 +68,9 @@ class Runtime:
             self._database = open_database(self.settings)
             return self._database, True
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in one transaction, committed at the end. A server that goes away
-        (down, restarting, network lost) is DatabaseUnreachableError, not a traceback."""
-        try:
-            with Session(self.database.engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except DBAPIError as exc:
-            if not connection_lost(exc):
-                raise
-            where = (
-                self._database.libpq_url
-                if self._database is not None
-                else self.settings.database_url or "the embedded server"
-            )
-            raise describe_connection_error(exc, where) from None
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A session in one transaction, committed at the end (store.engine.transaction)."""
+        return transaction(self.settings, lambda: self.database)
 
     def close(self) -> None:
         if self._database is not None:

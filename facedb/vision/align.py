@@ -8,12 +8,8 @@ method (pure numpy, no scikit-image). The template is insightface's ``arcface_ds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
-
-from facedb.vision.types import DetectedFace
 
 ALIGNED_SIZE = 112
 # (x, y) in the 112x112 crop: left eye, right eye, nose, mouth left, mouth right.
@@ -81,8 +77,3 @@ def align_face(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         image_bgr, matrix, (ALIGNED_SIZE, ALIGNED_SIZE), borderValue=(0.0, 0.0, 0.0)
     )
     return crop
-
-
-def align_faces(image_bgr: np.ndarray, faces: Sequence[DetectedFace]) -> list[np.ndarray]:
-    """One aligned uint8 BGR [112, 112, 3] crop per face, in the order given."""
-    return [align_face(image_bgr, face.landmarks) for face in faces]
