@@ -29,6 +29,18 @@ def json_option(func: Callable[P, R]) -> Callable[P, R]:
     return option(func)
 
 
+def format_option(help: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Adds --format table|csv|json (as ``fmt``) to a command that prints a report."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help=help,
+    )
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -14,20 +14,14 @@ from facedb.errors import InvalidInputError
 
 from .context import open_service
 from .corrections import history as event_history
-from .output import json_option, print_json, print_table
+from .output import format_option, json_option, print_json, print_table
 
 
 @click.command("report")
 @click.option("--date", "day", help="today, yesterday or YYYY-MM-DD.")
 @click.option("--from", "date_from", help="First day of a period (YYYY-MM-DD, today...).")
 @click.option("--to", "date_to", help="Last day of a period (default: the first day).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@format_option()
 @click.option("--tz", help="Time zone of the dates (default: the system's), e.g. Europe/Paris.")
 def report(
     day: str | None, date_from: str | None, date_to: str | None, fmt: str, tz: str | None

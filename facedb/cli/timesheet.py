@@ -20,7 +20,7 @@ from facedb.timeattendance import (
 )
 
 from .org import time_attendance, tz_option
-from .output import print_json, print_table
+from .output import format_option, print_json, print_table
 
 
 def week_bounds(value: str, zone: str) -> tuple[date, date]:
@@ -154,14 +154,7 @@ def print_timesheet(days: list[TimesheetDay], people: list[PersonTotals], title:
 @click.option("--site", help="Only the people of this site.")
 @click.option("--group", help="Only the people of this group.")
 @click.option("--person", help="Only this person.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="csv: the payroll columns (docs/TIME_AND_ATTENDANCE.md).",
-)
+@format_option("csv: the payroll columns (docs/TIME_AND_ATTENDANCE.md).")
 @click.option("--totals", is_flag=True, help="With --format csv: one row per person.")
 @tz_option
 def timesheet(
