@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import onnxruntime as ort
 
 from facedb.errors import InvalidInputError
 from facedb.numeric import l2_normalize
-from facedb.vision.preprocessing import Preprocessing
+from facedb.vision.preprocessing import CropModel
 
 EMBEDDING_DIM = 512
 # Faces per session run: bounds memory while keeping the convolutions batched. A
@@ -19,19 +18,16 @@ EMBEDDING_DIM = 512
 CHUNK = 32
 
 
-class ArcFaceEmbedder:
+class ArcFaceEmbedder(CropModel):
     """Runs one ArcFace session. Input crops are uint8 BGR [112, 112, 3] aligned to
     the ArcFace template (see align.py); the model is fed as ``preprocessing`` (its
     manifest entry) says: for w600k_mbf_int8, RGB, (x - 127.5) / 127.5."""
 
-    def __init__(
-        self, session: ort.InferenceSession, preprocessing: Preprocessing, chunk: int = CHUNK
-    ) -> None:
-        self.session = session
-        self.preprocessing = preprocessing
-        self.input_name: str = session.get_inputs()[0].name
-        self.input_size = preprocessing.input_size
-        self.chunk = max(1, chunk)
+    default_chunk = CHUNK
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.preprocessing.input_size
 
     def embed(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """float32 [N, 512], each row L2-normalised; [0, 512] for no crops."""
@@ -43,12 +39,7 @@ class ArcFaceEmbedder:
                     f"aligned face must be {self.input_size[0]}x{self.input_size[1]}x3, "
                     f"not {'x'.join(map(str, crop.shape))}"
                 )
-        parts = [
-            self._run(crops_bgr[start : start + self.chunk])
-            for start in range(0, len(crops_bgr), self.chunk)
-        ]
-        vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        return l2_normalize(vectors)
+        return l2_normalize(self._in_chunks(crops_bgr))
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         blob = self.preprocessing.blob(crops_bgr)

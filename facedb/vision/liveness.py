@@ -21,9 +21,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from facedb.vision.preprocessing import Preprocessing
+from facedb.vision.preprocessing import CropModel
 
 # How much context around the face box the model was trained with.
 CROP_SCALE = 2.7
@@ -83,17 +82,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return result
 
 
-class LivenessModel:
+class LivenessModel(CropModel):
     """Runs one MiniFASNet session, fed as ``preprocessing`` (its manifest entry)
     says, on crops made by :meth:`crop`."""
 
-    def __init__(
-        self, session: ort.InferenceSession, preprocessing: Preprocessing, chunk: int = CHUNK
-    ) -> None:
-        self.session = session
-        self.preprocessing = preprocessing
-        self.input_name: str = session.get_inputs()[0].name
-        self.chunk = max(1, chunk)
+    default_chunk = CHUNK
 
     def crop(self, image_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
         """The model's input for the face of ``box`` (x1, y1, x2, y2 pixels of a uint8
@@ -104,11 +97,7 @@ class LivenessModel:
         """Probability that each face is live: float32 [N] in [0, 1]; [0] for no crops."""
         if len(crops_bgr) == 0:
             return np.zeros(0, dtype=np.float32)
-        parts = [
-            self._run(crops_bgr[start : start + self.chunk])
-            for start in range(0, len(crops_bgr), self.chunk)
-        ]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return self._in_chunks(crops_bgr)
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         blob = self.preprocessing.blob(crops_bgr)

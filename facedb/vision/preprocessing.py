@@ -9,12 +9,14 @@ fed so is checked when it is loaded (:func:`input_problem`), not guessed from it
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from facedb.vision.align import ALIGNED_SIZE
 
@@ -109,3 +111,33 @@ def input_problem(
     if width and fixed and (shape[3], shape[2]) != (width, height):
         return f"input_size {width}x{height}, but the model takes {shape[3]}x{shape[2]}"
     return None
+
+
+class CropModel(ABC):
+    """One onnxruntime session run on crops (uint8 BGR) fed as ``preprocessing`` (its
+    manifest entry) says, at most ``chunk`` crops per run (``default_chunk`` when
+    None). A subclass turns one run's crops into its result (``_run``)."""
+
+    default_chunk = 32
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        preprocessing: Preprocessing,
+        chunk: int | None = None,
+    ) -> None:
+        self.session = session
+        self.preprocessing = preprocessing
+        self.input_name: str = session.get_inputs()[0].name
+        self.chunk = max(1, self.default_chunk if chunk is None else chunk)
+
+    def _in_chunks(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        """``_run`` on slices of at most ``chunk`` crops, the results in order."""
+        parts = [
+            self._run(crops_bgr[start : start + self.chunk])
+            for start in range(0, len(crops_bgr), self.chunk)
+        ]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    @abstractmethod
+    def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray: ...
