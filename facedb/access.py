@@ -16,11 +16,12 @@ import secrets
 from dataclasses import dataclass
 
 from facedb.domain.constants import API_KEY_ROLES
+from facedb.domain.keys import ApiKeyInfo
+from facedb.domain.names import clean_name
 from facedb.errors import DatabaseUnreachableError, InvalidInputError
 from facedb.offline import identity, key_cache
 from facedb.service import FaceService
-from facedb.store import api_keys, gallery
-from facedb.store.api_keys import ApiKeyInfo
+from facedb.store import api_keys
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def check_role(role: str) -> str:
 
 def create_key(service: FaceService, name: str, role: str) -> NewKey:
     """A new key with a fresh random token; the token is in the result only."""
-    name = gallery.clean_name(name)
+    name = clean_name(name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     with service.transaction() as session:
         key = api_keys.add_key(session, name, check_role(role), hash_token(token))
@@ -73,7 +74,7 @@ def list_keys(service: FaceService, *, include_revoked: bool = False) -> list[Ap
 
 def revoke_key(service: FaceService, name: str) -> ApiKeyInfo:
     with service.transaction() as session:
-        revoked = api_keys.revoke_key(session, gallery.clean_name(name))
+        revoked = api_keys.revoke_key(session, clean_name(name))
     key_cache.remove_key(service.settings.home, revoked.id)  # at once on this machine
     return revoked
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from facedb.domain.people import Match
 from facedb.identification.policy import OpenSetThreshold
-from facedb.store.gallery import Match
 from facedb.vision.capture import CapturedFace
 
 

@@ -17,10 +17,10 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from facedb.domain.attendance import AttendanceEvent
+from facedb.domain.people import Match
 from facedb.store import attendance, calibration, gallery
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.calibration import GallerySize
-from facedb.store.gallery import Match
 from facedb.store.schema import Threshold
 
 # pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from facedb import policy
 from facedb.decision import Policy, ThresholdChoice
-from facedb.domain.attendance import Report
+from facedb.domain.attendance import AttendanceRow, Report
+from facedb.domain.people import UserSummary
 from facedb.domain.thresholds import StoredThreshold
 from facedb.evaluation.metrics import CalibrationResult
 from facedb.evaluation.openset import OpenSetResult
@@ -23,12 +24,20 @@ from facedb.media.frames import FrameSource
 from facedb.offline import gallery_cache
 from facedb.offline.matcher import CacheMatcher
 from facedb.offline.spool import ReplayResult, SpoolStatus
-from facedb.store.attendance import AttendanceRow
 from facedb.store.calibration import LookalikeRow, StoredCalibration
-from facedb.store.gallery import UserSummary
-from facedb.usecases import enrolment, offline, people, reports, results, thresholds, verification
+from facedb.usecases import (
+    enrolment,
+    health,
+    offline,
+    people,
+    reports,
+    results,
+    thresholds,
+    verification,
+)
 from facedb.usecases.runtime import Runtime
 from facedb.vision.capture import Capture
+from facedb.vision.pipeline import FacePipeline as FacePipeline  # the models a front end may share
 
 
 class FaceService(Runtime):
@@ -256,3 +265,9 @@ class FaceService(Runtime):
 
     def purge_attendance(self, older_than: timedelta) -> int:
         return people.purge_attendance(self, older_than)
+
+    def warm_up(self) -> None:
+        health.warm_up(self)
+
+    def health(self) -> health.Health:
+        return health.check(self)

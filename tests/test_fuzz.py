@@ -27,6 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from facedb.config import Settings
+from facedb.domain.names import NAME_MAX_LENGTH, clean_name
 from facedb.errors import (
     ConfigError,
     DuplicateNameError,
@@ -38,7 +39,7 @@ from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.store.engine import make_engine
-from facedb.store.schema import NAME_MAX_LENGTH, User
+from facedb.store.schema import User
 from facedb.vision.pipeline import FacePipeline
 
 FUZZ = settings(
@@ -302,7 +303,7 @@ def _users(engine: Any) -> int:
 def test_any_name_is_stored_exactly_or_refused(names_engine: Any, name: str) -> None:
     before = _users(names_engine)
     try:
-        cleaned = gallery.clean_name(name)
+        cleaned = clean_name(name)
     except InvalidInputError as exc:
         assert "\n" not in exc.message
         assert _users(names_engine) == before
@@ -329,7 +330,7 @@ def test_hostile_names_through_the_service(settings: Settings, name: str) -> Non
     with service.transaction() as session:
         gallery.create_user(session, "placeholder")
     renamed = service.rename_user("placeholder", name)
-    assert renamed.name == gallery.clean_name(name)
+    assert renamed.name == clean_name(name)
     assert service.user(name).id == renamed.id
     assert [u.name for u in service.users()] == [renamed.name]
     with pytest.raises(DuplicateNameError), service.transaction() as session:

@@ -18,9 +18,9 @@ from facedb import access
 from facedb.api.app import create_app
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.domain.names import clean_name
 from facedb.errors import InvalidInputError
 from facedb.secrets import mask_text, mask_url
-from facedb.store import gallery
 from facedb.store.engine import make_engine
 from facedb.vision.pipeline import FacePipeline
 
@@ -179,14 +179,14 @@ def test_api_answers_bad_dates_zones_and_deep_json_without_500(
 )
 def test_invisible_and_bidi_characters_are_refused(name: str) -> None:
     with pytest.raises(InvalidInputError, match="invisible or bidi character"):
-        gallery.clean_name(name)
+        clean_name(name)
 
 
 def test_names_are_nfkc_normalised() -> None:
-    assert gallery.clean_name("\uff21lice") == "Alice"  # full-width A
-    assert gallery.clean_name("Ali\u00a0ce") == "Ali ce"  # no-break space
-    assert gallery.clean_name("  Ali   ce ") == "Ali ce"
-    assert gallery.clean_name("\ufb01ona") == "fiona"  # the "fi" ligature
+    assert clean_name("\uff21lice") == "Alice"  # full-width A
+    assert clean_name("Ali\u00a0ce") == "Ali ce"  # no-break space
+    assert clean_name("  Ali   ce ") == "Ali ce"
+    assert clean_name("\ufb01ona") == "fiona"  # the "fi" ligature
 
 
 def test_every_entry_point_refuses_a_zero_width_name(

@@ -120,7 +120,7 @@ def test_api_outage_keys_offline_spool_and_exactly_once(
 
 
 def test_key_copy_expires_and_belongs_to_one_database(tmp_path: Path) -> None:
-    from facedb.store.api_keys import ApiKeyInfo
+    from facedb.domain.keys import ApiKeyInfo
 
     info = ApiKeyInfo(1, "door", "kiosk", datetime.now(UTC), None)
     key_cache.write(tmp_path, [(access.hash_token("fdb_t"), info)], "postgresql://a/db")

@@ -26,12 +26,12 @@ from sqlalchemy import func, select
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.events import hooks
 from facedb.events.webhooks import verify_signature
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.outbox_schema import OutboxDelivery, OutboxMessage
 from facedb.store.schema import Attendance
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from facedb.decision import judge_claim, judge_search
+from facedb.domain.people import Match
 from facedb.identification import selfsearch
 from facedb.identification.policy import (
     PRIOR_PAIRS,
@@ -21,7 +22,6 @@ from facedb.identification.policy import (
 from facedb.identification.tail import ImpostorTail, fit_scores
 from facedb.policy import GalleryStateCache
 from facedb.store.calibration import GallerySize
-from facedb.store.gallery import Match
 from facedb.vision.models import load_manifest
 
 SIGMA = 0.07  # the spread of unrelated faces' cosine similarities with this embedder

@@ -21,12 +21,12 @@ import pytest
 from delivery_helpers import free_port, until
 
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import ConfigError
 from facedb.events import hooks
 from facedb.events.mqtt import MqttConfig
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
-from facedb.store.attendance import AttendanceEvent
 
 MOSQUITTO = shutil.which("mosquitto") or next(
     (p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session
 
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.store import org
-from facedb.store.attendance import AttendanceEvent, log_event
+from facedb.store.attendance import log_event
 from facedb.store.engine import make_engine
 from facedb.store.gallery import create_user
 

@@ -29,13 +29,13 @@ from sqlalchemy import text
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError
 from facedb.offline import sync
 from facedb.offline.spool import REPLAY_BATCH, BatchOutcome, Spool
 from facedb.offline.spool_lines import event_to_line
 from facedb.service import FaceService
 from facedb.store import embedded
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.engine import make_engine, open_database
 
 WORKER = Path(__file__).with_name("kiosk_worker.py")

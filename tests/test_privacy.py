@@ -19,11 +19,11 @@ from sqlalchemy.exc import ProgrammingError
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import InvalidInputError, UnknownUserError
 from facedb.offline import gallery_cache
 from facedb.service import FaceService
 from facedb.store import attendance, gallery, roles
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.engine import make_engine
 from facedb.store.gallery import NewEmbedding
 from facedb.store.schema import Attendance, FaceEmbedding, User

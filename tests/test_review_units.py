@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
 from facedb.review.clustering import average_linkage
 from facedb.review.keep import _encode, decode, is_doubtful
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.evidence import NewEvidence
 
 

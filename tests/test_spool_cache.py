@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import NoGalleryCacheError
 from facedb.offline import gallery_cache
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
@@ -25,7 +26,6 @@ from facedb.offline.spool import BatchOutcome, Spool, WriteBatch
 from facedb.offline.spool_lines import event_from_line, event_to_line
 from facedb.service import FaceService
 from facedb.store import gallery
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.gallery import NewEmbedding
 from facedb.store.schema import Attendance, FaceEmbedding
 
@@ -168,7 +168,7 @@ def test_replay_keeps_spool_order_across_files(tmp_path: Path) -> None:
 def test_concurrent_appends_from_processes_never_interleave(tmp_path: Path) -> None:
     code = (
         "import sys, uuid; from datetime import UTC, datetime;"
-        "from facedb.offline.spool import Spool; from facedb.store.attendance import AttendanceEvent;"
+        "from facedb.offline.spool import Spool; from facedb.domain.attendance import AttendanceEvent;"
         "s = Spool(__import__('pathlib').Path(sys.argv[1]));"
         "[s.append(AttendanceEvent(uuid.uuid4(), datetime.now(UTC), 'identify', 'unknown',"
         " None, None, None, None, None, 'k' * 500, 'm', True)) for _ in range(100)]"

@@ -18,9 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import InternalError
 from sqlalchemy.orm import Session
 
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store import attendance, corrections, org, schedules
-from facedb.store.attendance import AttendanceEvent, log_event
+from facedb.store.attendance import log_event
 from facedb.store.engine import make_engine
 from facedb.store.gallery import create_user
 from facedb.store.timesheet import TimesheetDay, timesheet_days, totals

@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from facedb import access
 from facedb.api.app import create_app
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.service import FaceService
 from facedb.store import org, schedules
-from facedb.store.attendance import AttendanceEvent, log_event
+from facedb.store.attendance import log_event
 from facedb.store.gallery import create_user
 from facedb.vision.pipeline import FacePipeline
 

@@ -18,8 +18,9 @@ from click.testing import CliRunner, Result
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.service import FaceService
-from facedb.store.attendance import AttendanceEvent, log_event
+from facedb.store.attendance import log_event
 from facedb.store.gallery import create_user
 from facedb.timeattendance import PAYROLL_COLUMNS, TOTALS_COLUMNS
 

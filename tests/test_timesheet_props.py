@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from facedb.domain.attendance import AttendanceEvent
 from facedb.store import org, schedules
-from facedb.store.attendance import AttendanceEvent, log_event
+from facedb.store.attendance import log_event
 from facedb.store.engine import make_engine
 from facedb.store.gallery import create_user
 from facedb.store.timesheet import timesheet_days

@@ -24,10 +24,10 @@ from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_vide
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search, screen
+from facedb.domain.people import Match
 from facedb.errors import InvalidInputError, SourceError
 from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
-from facedb.store.gallery import Match
 from facedb.store.schema import Attendance, User
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict

@@ -9,7 +9,6 @@ the static kiosk pages at / (index.html: the kiosk; enrol.html: enrolment).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,12 +22,9 @@ from facedb.api.limits import BodyLimitMiddleware
 from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
 from facedb.config import Settings
-from facedb.errors import ConfigError, FacedbError
+from facedb.errors import ConfigError
 from facedb.events import serving
-from facedb.service import FaceService
-from facedb.vision.pipeline import FacePipeline
-
-log = logging.getLogger(__name__)
+from facedb.service import FacePipeline, FaceService
 
 DESCRIPTION = """Face verification and attendance on PostgreSQL + pgvector.
 
@@ -48,7 +44,7 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await state.run(lambda: _warm_up(state.service))
+        await state.run(state.service.warm_up)  # failures logged: /v1/health says why
         delivery = await state.run(lambda: serving.start(state.service))  # facedb/events
         try:
             yield
@@ -82,17 +78,3 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
 def create_app_from_env() -> FastAPI:
     """create_app on the settings of the environment (FACEDB_*, config file)."""
     return create_app(Settings.load())
-
-
-def _warm_up(service: FaceService) -> None:
-    """Load the models and open the database before the first request. Failures are
-    logged, not fatal: requests answer 503 and /v1/health says why until it works."""
-    try:
-        service.pipeline.load()
-        log.info("models loaded: %s", service.pipeline.providers())
-    except FacedbError as exc:
-        log.error("models unusable: %s", exc.message)
-    try:
-        _ = service.database  # opening it checks the server and the schema
-    except FacedbError as exc:
-        log.warning("database not available yet: %s", exc.message)

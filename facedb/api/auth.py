@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from facedb import access
 from facedb.api.errors import ApiError
 from facedb.api.state import state_of
-from facedb.store.api_keys import ApiKeyInfo
+from facedb.domain.keys import ApiKeyInfo
 
 _bearer = HTTPBearer(
     auto_error=False, description="A facedb API key (`facedb keys create`) as a bearer token."

@@ -21,11 +21,11 @@ from facedb.api.schemas import (
     VerifyOut,
 )
 from facedb.api.state import state_of
-from facedb.api.uploads import decode, read_body
+from facedb.api.uploads import read_body
+from facedb.domain.keys import ApiKeyInfo
 from facedb.errors import NoFaceError
-from facedb.media.images import read_image
-from facedb.store.api_keys import ApiKeyInfo
 from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
+from facedb.usecases.uploads import decode_image, decode_images
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
@@ -48,7 +48,7 @@ async def enrol(request: Request, _: Annotated[ApiKeyInfo, Depends(require("enro
     state = state_of(request)
 
     def work() -> EnrolResult:
-        source, _ = decode(upload, f"{len(upload.images)} uploaded image(s)")
+        source, _ = decode_images(upload.images, f"{len(upload.images)} uploaded image(s)")
         return state.service.enrol(
             fields.name,
             source,
@@ -82,7 +82,7 @@ async def verify(
     state = state_of(request)
 
     def work() -> tuple[VerifyResult, list[str]]:
-        source, origins = decode(upload, f"{len(upload.images)} uploaded image(s)")
+        source, origins = decode_images(upload.images, f"{len(upload.images)} uploaded image(s)")
         result = state.service.verify(source, name=fields.name, log_no_face=False, device=key.name)
         return result, origins
 
@@ -116,8 +116,7 @@ async def identify(
     state = state_of(request)
 
     def work() -> IdentifyResult:
-        image = upload.images[0]
-        return state.service.identify_faces(read_image(image.data, name=image.label), top=top)
+        return state.service.identify_faces(decode_image(upload.images[0]), top=top)
 
     result = await state.infer(work)
     if not result.faces:

@@ -21,11 +21,10 @@ from facedb.api.schemas import (
     UserOut,
 )
 from facedb.api.state import ApiState, state_of
-from facedb.errors import FacedbError, InvalidInputError
+from facedb.domain.keys import ApiKeyInfo
+from facedb.domain.names import NAME_MAX_LENGTH
+from facedb.errors import InvalidInputError
 from facedb.offline import identity, key_cache
-from facedb.store.api_keys import ApiKeyInfo
-from facedb.store.engine import check_connection
-from facedb.store.schema import NAME_MAX_LENGTH
 
 router = APIRouter(prefix="/v1", tags=["records"])
 
@@ -148,23 +147,7 @@ async def health(request: Request) -> JSONResponse:
 
 
 def _check(state: ApiState) -> tuple[DatabaseHealth, list[ModelHealth], str | None]:
-    try:
-        check_connection(state.service.database.engine)
-        database = DatabaseHealth(ok=True, error=None)
-    except FacedbError as exc:
-        database = DatabaseHealth(ok=False, error=exc.message)
-    pipeline = state.service.pipeline
-    models_error = None
-    try:
-        pipeline.load()
-    except FacedbError as exc:
-        models_error = exc.message
-    providers = pipeline.providers()
-    models = [
-        ModelHealth(name=name, role=role, provider=providers.get(name))
-        for name, role in (
-            (pipeline.detector_name, "detector"),
-            (pipeline.embedder_name, "embedder"),
-        )
-    ]
-    return database, models, models_error
+    found = state.service.health()
+    database = DatabaseHealth(ok=found.database_error is None, error=found.database_error)
+    models = [ModelHealth(name=m.name, role=m.role, provider=m.provider) for m in found.models]
+    return database, models, found.models_error

@@ -17,9 +17,9 @@ from facedb.api import docs
 from facedb.api.auth import require
 from facedb.api.state import state_of
 from facedb.domain.evidence import EvidenceInfo
+from facedb.domain.keys import ApiKeyInfo
+from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.review.service import Review, ReviewResult
-from facedb.store.api_keys import ApiKeyInfo
-from facedb.store.schema import NAME_MAX_LENGTH
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from facedb.domain.attendance import Report
-from facedb.store.attendance import AttendanceRow
-from facedb.store.gallery import UserSummary
-from facedb.store.schema import NAME_MAX_LENGTH
+from facedb.domain.attendance import AttendanceRow, Report
+from facedb.domain.names import NAME_MAX_LENGTH
+from facedb.domain.people import UserSummary
 from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
 
 # Images in one request: enough for a short burst of camera frames.

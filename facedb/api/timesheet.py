@@ -15,8 +15,8 @@ from facedb import timezones
 from facedb.api import docs
 from facedb.api.auth import require
 from facedb.api.state import state_of
-from facedb.store.api_keys import ApiKeyInfo
-from facedb.store.schema import NAME_MAX_LENGTH
+from facedb.domain.keys import ApiKeyInfo
+from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.timeattendance import TimeAttendance, payroll_json, write_payroll_csv
 
 router = APIRouter(prefix="/v1", tags=["records"])

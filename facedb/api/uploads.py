@@ -1,6 +1,6 @@
 """Reading the images of a request: multipart/form-data "image" parts, or JSON with
 base64 images. Encoded bytes are read here (on the event loop: no decoding); the
-pixels are decoded in a worker thread by :func:`decode`."""
+pixels are decoded in a worker thread (facedb/usecases/uploads.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from facedb.api.errors import ApiError
 from facedb.api.schemas import MAX_IMAGES
-from facedb.media.budget import DecodeLedger
-from facedb.media.frames import ImagesSource
-from facedb.media.images import read_image
+from facedb.usecases.uploads import EncodedImage
 
 F = TypeVar("F", bound=BaseModel)
 
@@ -29,12 +27,6 @@ IMAGE_PART = "image"
 _DATA_URL = re.compile(r"^data:[\w.+/-]*(;[\w-]+=[\w.-]+)*;base64,", re.IGNORECASE)
 # Multipart fields other than images: a handful of short values.
 _MAX_FIELDS = 20
-
-
-@dataclass(frozen=True)
-class EncodedImage:
-    data: bytes
-    label: str  # for messages: "#0 (door.jpg)"
 
 
 @dataclass(frozen=True)
@@ -162,15 +154,3 @@ def _label(index: int, filename: str | None) -> str:
         shown = "".join(ch for ch in filename if ch.isprintable())[:80]
         return f"#{index} ({shown})"
     return f"#{index}"
-
-
-def decode(upload: Upload, description: str) -> tuple[ImagesSource, list[str]]:
-    """Decodes every image (ImageError, HTTP 400, names the bad one; the request's
-    images together within media/budget.py's request budget) into a frame source; also returns the frames' origins, in order ("#0", "#1", ...)."""
-    origins = [f"#{i}" for i in range(len(upload.images))]
-    ledger = DecodeLedger()  # the images of one request share one budget
-    frames = [
-        (read_image(image.data, name=image.label, ledger=ledger), origin)
-        for image, origin in zip(upload.images, origins, strict=True)
-    ]
-    return ImagesSource(frames, description), origins

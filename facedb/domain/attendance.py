@@ -1,9 +1,53 @@
-"""The attendance report: who came, who did not, how many attempts of each decision."""
+"""Attendance: the decisions kiosks log (AttendanceEvent), the log as it is read back
+(AttendanceRow), and the report: who came, who did not, how many attempts of each
+decision."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class AttendanceEvent:
+    """One decision of a kiosk, as logged."""
+
+    event_id: uuid.UUID
+    occurred_at: datetime  # timezone-aware
+    kind: str  # verify (1:1) or identify (1:N)
+    decision: str  # accepted, rejected, unknown, ambiguous, no_face, spoof, bad_quality
+    user_id: int | None
+    claimed_user_id: int | None
+    similarity: float | None
+    threshold: float | None
+    liveness: float | None
+    device: str
+    model: str
+    offline: bool = False
+    # The policy that decided (store/schema.py's Attendance has the meaning of each).
+    threshold_source: str | None = None
+    gallery_persons: int | None = None
+    gallery_faces: int | None = None
+    fpir_target: float | None = None
+    runner_up: float | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class AttendanceRow:
+    event_id: uuid.UUID
+    occurred_at: datetime
+    kind: str
+    decision: str
+    name: str | None
+    claimed_name: str | None
+    similarity: float | None
+    threshold: float | None
+    liveness: float | None
+    device: str | None
+    model: str | None
+    offline: bool
 
 
 @dataclass(frozen=True)

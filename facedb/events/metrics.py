@@ -34,9 +34,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from facedb.domain.attendance import AttendanceEvent
     from facedb.events.webhooks import Outcome
     from facedb.service import FaceService
-    from facedb.store.attendance import AttendanceEvent
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facedb.csvout import unescape
+from facedb.domain.names import clean_name
 from facedb.errors import FacedbError, InvalidInputError
-from facedb.store import gallery
 
 NAME = "name"
 PHOTO = "photo"
@@ -63,7 +63,7 @@ class ManifestRow:
 
     line: int
     values: tuple[str, ...]
-    name: str  # cleaned (gallery.clean_name); as written when that failed
+    name: str  # cleaned (domain.names.clean_name); as written when that failed
     external_id: str | None
     photos: tuple[Path, ...]  # resolved against the root, in the order given
     meta: dict[str, str] = field(default_factory=dict)
@@ -208,7 +208,7 @@ def _row(
         problems.append("empty name")
     else:
         try:
-            name = gallery.clean_name(name)
+            name = clean_name(name)
         except FacedbError as exc:
             problems.append(exc.message)
     external_id = cell.get(EXTERNAL_ID) or None

@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facedb.domain.names import clean_name
+from facedb.domain.people import Match
 from facedb.errors import NoGalleryCacheError
 from facedb.fsio import atomic_write
 from facedb.numeric import l2_normalize
-from facedb.store.gallery import Match, clean_name
 from facedb.store.schema import EMBEDDING_DIM
 
 log = logging.getLogger(__name__)

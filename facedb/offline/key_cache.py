@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from facedb.domain.keys import ApiKeyInfo
 from facedb.fsio import atomic_write
-from facedb.store.api_keys import ApiKeyInfo
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from facedb.domain.attendance import AttendanceEvent
+from facedb.domain.people import Match
 from facedb.errors import NoGalleryCacheError
 from facedb.offline.gallery_cache import GalleryCache
 from facedb.offline.spool import Spool
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.calibration import GallerySize
-from facedb.store.gallery import Match
 
 
 class CacheMatcher:

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from facedb.domain.attendance import AttendanceEvent
 from facedb.fsio import fsync_dir, write_all
 from facedb.offline.spool_lines import event_to_line, read_events
-from facedb.store.attendance import AttendanceEvent
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from facedb.store.attendance import AttendanceEvent
+from facedb.domain.attendance import AttendanceEvent
 
 FORMAT_VERSION = 1
 

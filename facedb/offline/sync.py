@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
 from facedb.store import attendance, calibration, gallery
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.schema import Threshold
 
 

@@ -28,15 +28,15 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from facedb.config import Settings
+from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
+from facedb.domain.people import Match
 from facedb.fsio import atomic_write
 from facedb.matching import Matcher, SqlMatcher
 from facedb.numeric import l2_normalize
 from facedb.offline.matcher import CacheMatcher
 from facedb.store import evidence
-from facedb.store.attendance import AttendanceEvent
 from facedb.store.evidence import NewEvidence
-from facedb.store.gallery import Match
 from facedb.vision.capture import CapturedFace
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from facedb.domain.evidence import EvidenceInfo
+from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.numeric import l2_normalize
 from facedb.review.clustering import MAX_FACES, average_linkage
@@ -111,7 +112,7 @@ class Review:
         return self._simple(event, "dismiss", by, note)
 
     def _simple(self, event: str, action: str, by: str, note: str | None) -> ReviewResult:
-        who, note = gallery.clean_name(by), _note(note)
+        who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
             event_id = _resolve(s, event)
             review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
@@ -129,7 +130,7 @@ class Review:
         """The event was ``person``: an accepted event is reassigned to them (reason
         false_accept unless told), any other is added as their punch at its time and
         device (reason missed_punch), through an attendance correction."""
-        who, note = gallery.clean_name(by), _note(note)
+        who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
             event_id = _resolve(s, event)
             target = gallery.get_user(s, person)
@@ -189,11 +190,11 @@ class Review:
         """Enrols the faces kept for ``events`` into ``name``: an existing person (faces
         added), or with ``new`` a new one; enrolment's liveness, quality and
         duplicate checks apply to the faces as they were judged when seen."""
-        who, note = gallery.clean_name(by), _note(note)
+        who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
             event_ids = [_resolve(s, e) for e in events]
             faces = evidence.stored_faces(s, event_ids)
-            exists = gallery.find_user(s, gallery.clean_name(name)) is not None
+            exists = gallery.find_user(s, clean_name(name)) is not None
         # The flags differ by command: `review enrol --new` creates the person,
         # `review unknowns enrol` does unless --add.
         if not new and not exists:
@@ -266,7 +267,7 @@ class Review:
 
     def dismiss_group(self, group_id: str, *, by: str, note: str | None = None) -> int:
         found = self.group(group_id)
-        who, note = gallery.clean_name(by), _note(note)
+        who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
             for event_id in found.event_ids:
                 evidence.add_action(

@@ -3,28 +3,15 @@ makes and hashes the tokens); a revoked key keeps its row and frees its name."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from facedb.domain.keys import ApiKeyInfo
 from facedb.errors import InvalidInputError
 from facedb.store.schema import ApiKey
 from facedb.store.unique import refused_as_duplicate
-
-
-@dataclass(frozen=True)
-class ApiKeyInfo:
-    id: int
-    name: str
-    role: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def live(self) -> bool:
-        return self.revoked_at is None
 
 
 def _info(key: ApiKey) -> ApiKeyInfo:

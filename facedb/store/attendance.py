@@ -7,9 +7,8 @@ bounds are turned into timestamptz values first, so the (occurred_at) and
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
@@ -27,51 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
-from facedb.domain.attendance import PersonDay, Report
+from facedb.domain.attendance import AttendanceEvent, AttendanceRow, PersonDay, Report
 from facedb.store import outbox
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import attendance_effective
-
-
-@dataclass(frozen=True)
-class AttendanceEvent:
-    """One decision of a kiosk, as logged."""
-
-    event_id: uuid.UUID
-    occurred_at: datetime  # timezone-aware
-    kind: str  # verify (1:1) or identify (1:N)
-    decision: str  # accepted, rejected, unknown, ambiguous, no_face, spoof, bad_quality
-    user_id: int | None
-    claimed_user_id: int | None
-    similarity: float | None
-    threshold: float | None
-    liveness: float | None
-    device: str
-    model: str
-    offline: bool = False
-    # The policy that decided (schema.Attendance has the meaning of each).
-    threshold_source: str | None = None
-    gallery_persons: int | None = None
-    gallery_faces: int | None = None
-    fpir_target: float | None = None
-    runner_up: float | None = None
-    scope: str | None = None
-
-
-@dataclass(frozen=True)
-class AttendanceRow:
-    event_id: uuid.UUID
-    occurred_at: datetime
-    kind: str
-    decision: str
-    name: str | None
-    claimed_name: str | None
-    similarity: float | None
-    threshold: float | None
-    liveness: float | None
-    device: str | None
-    model: str | None
-    offline: bool
 
 
 def log_event(session: Session, event: AttendanceEvent) -> bool:

@@ -12,8 +12,8 @@ from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.constants import REASON_CODES
+from facedb.domain.names import clean_name
 from facedb.errors import InvalidInputError, PeriodLockedError
-from facedb.store.gallery import clean_name
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import DIRECTIONS, Correction, PayPeriod
 from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone

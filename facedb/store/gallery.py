@@ -12,37 +12,20 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from facedb.domain.names import clean_name
+from facedb.domain.people import Match, UserSummary
 from facedb.errors import DuplicateNameError, InvalidInputError, UnknownUserError
-from facedb.store.schema import EMBEDDING_DIM, NAME_MAX_LENGTH, FaceEmbedding, User
+from facedb.store.schema import EMBEDDING_DIM, FaceEmbedding, User
 from facedb.store.unique import refused_as_duplicate
 
 # How many nearest embeddings the 1:N query reads before grouping by person.
 NEAREST_K = 20
-
-
-@dataclass(frozen=True)
-class Match:
-    user_id: int
-    name: str
-    similarity: float
-
-
-@dataclass(frozen=True)
-class UserSummary:
-    id: int
-    name: str
-    external_id: str | None
-    active: bool
-    created_at: datetime
-    embeddings: int
-    meta: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -51,42 +34,6 @@ class NewEmbedding:
     det_score: float | None
     quality: float | None
     source: str | None
-
-
-# Unicode categories refused in names: controls (Cc), format characters (Cf: the bidi
-# overrides and isolates U+202A-202E, U+2066-2069, the marks U+200E/U+200F/U+061C,
-# zero-width space, joiners, BOM, soft hyphen), surrogates, private use, and line or
-# paragraph separators.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-# Letters that render as nothing (Hangul fillers, braille blank).
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def clean_name(name: str) -> str:
-    """The stored form of a person's name: NFKC (so that compatibility forms such as
-    full-width letters, ligatures and non-breaking spaces are one spelling), trimmed,
-    runs of spaces made one, not too long; refused (InvalidInputError) when it holds a
-    control, bidi, zero-width or other invisible character, so that no two names that
-    look alike are two people. Every entry point (CLI, API, import, cache) calls this."""
-    normalised = unicodedata.normalize("NFKC", name)
-    bad = next(
-        (ch for ch in normalised if unicodedata.category(ch) in _REFUSED_CATEGORIES),
-        None,
-    ) or next((ch for ch in normalised if ch in _INVISIBLE), None)
-    if bad is not None:
-        kind = "a control" if unicodedata.category(bad) == "Cc" else "an invisible or bidi"
-        raise InvalidInputError(
-            f"a name cannot contain {kind} character (U+{ord(bad):04X} "
-            f"{unicodedata.name(bad, 'unnamed')}): {ascii(name)[:80]}"
-        )
-    cleaned = " ".join(normalised.split())
-    if not cleaned:
-        raise InvalidInputError("a name cannot be empty")
-    if len(cleaned) > NAME_MAX_LENGTH:
-        raise InvalidInputError(
-            f"a name is at most {NAME_MAX_LENGTH} characters, not {len(cleaned)}"
-        )
-    return cleaned
 
 
 def vector_literal(vector: np.ndarray) -> str:

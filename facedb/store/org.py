@@ -8,8 +8,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
-from facedb.store.gallery import clean_name
 from facedb.store.org_schema import (
     DEVICE_ROLES,
     GROUP_KINDS,

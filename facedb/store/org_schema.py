@@ -25,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from facedb.store.schema import NAME_MAX_LENGTH, Base, _in
+from facedb.domain.names import NAME_MAX_LENGTH
+from facedb.store.schema import Base, _in
 
 DEVICE_ROLES = ("in", "out", "both")
 GROUP_KINDS = ("department", "team")

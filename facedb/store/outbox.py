@@ -24,7 +24,7 @@ from facedb.store.outbox_schema import EventSink, OutboxDelivery, OutboxMessage
 from facedb.store.schema import Attendance, User
 
 if TYPE_CHECKING:
-    from facedb.store.attendance import AttendanceEvent
+    from facedb.domain.attendance import AttendanceEvent
 
 PAYLOAD_TYPE = "attendance"
 PAYLOAD_VERSION = 1

@@ -8,8 +8,8 @@ from datetime import date, time
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, aliased
 
+from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
-from facedb.store.gallery import clean_name
 from facedb.store.org import get_group, get_site
 from facedb.store.org_schema import OrgGroup, Site
 from facedb.store.schema import User

@@ -28,9 +28,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from facedb.domain.constants import API_KEY_ROLES, DECISIONS
+from facedb.domain.names import NAME_MAX_LENGTH
 
 EMBEDDING_DIM = 512
-NAME_MAX_LENGTH = 200
 
 # HNSW build parameters: pgvector's defaults, m=16 links per node and
 # ef_construction=64. Face embeddings of different people are nearly orthogonal,

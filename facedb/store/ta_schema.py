@@ -28,7 +28,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import column, table
 
 from facedb.domain.constants import REASON_CODES
-from facedb.store.schema import NAME_MAX_LENGTH, Base, _in
+from facedb.domain.names import NAME_MAX_LENGTH
+from facedb.store.schema import Base, _in
 
 LEAVE_KINDS = ("vacation", "sick", "other")
 CORRECTION_ACTIONS = ("add", "void", "restore", "reassign")

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from facedb import policy
 from facedb.decision import attack_reason, is_attack, least_live
+from facedb.domain.names import clean_name
+from facedb.domain.people import Match
 from facedb.errors import (
     DuplicateIdentityError,
     DuplicateNameError,
@@ -28,7 +30,7 @@ from facedb.errors import (
 from facedb.matching import SqlMatcher
 from facedb.media.frames import FrameSource
 from facedb.store import calibration, gallery
-from facedb.store.gallery import Match, NewEmbedding
+from facedb.store.gallery import NewEmbedding
 from facedb.usecases.results import BulkOutcome, EnrolResult
 from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
@@ -71,7 +73,7 @@ def enrol(
     """Enrols one person from a source (a spec for open_source, or an open
     FrameSource, which is closed after use); writes the person and embeddings
     in one transaction, or nothing."""
-    name = gallery.clean_name(name)
+    name = clean_name(name)
     with rt.transaction() as session:
         if gallery.find_user(session, name) is not None and not add:
             raise DuplicateNameError(
@@ -112,7 +114,7 @@ def enrol_faces(
     --from-dir, import, review): liveness and capture checks, diverse selection,
     one transaction (see write_person for ``add``/``replace``). The gallery's
     1:N calibration is the caller's to refresh, once for a bulk enrolment."""
-    name = gallery.clean_name(name)
+    name = clean_name(name)
     _check_liveness(capture, rt.settings.liveness_threshold)
     _check_capture(capture, source, largest)
     selected = diverse_selection(capture.good, KEEP_PER_PERSON)
@@ -257,7 +259,7 @@ def _enrol_folder(
     name = folder.name
     images = 0
     try:
-        name = gallery.clean_name(folder.name)
+        name = clean_name(folder.name)
         with rt.transaction() as session:
             if gallery.find_user(session, name) is not None and not add:
                 return BulkOutcome(name, "skipped", "already enrolled", 0, 0)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from facedb.domain.people import UserSummary
 from facedb.errors import InvalidInputError
 from facedb.offline import gallery_cache
 from facedb.store import attendance, erasure, evidence, gallery
 from facedb.store.corrections import refuse_purge_in_locked_period
-from facedb.store.gallery import UserSummary
 from facedb.usecases.results import ForgetResult
 from facedb.usecases.runtime import Runtime
 

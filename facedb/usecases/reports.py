@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from facedb import timezones
-from facedb.domain.attendance import Report
+from facedb.domain.attendance import AttendanceRow, Report
 from facedb.errors import InvalidInputError
 from facedb.store import attendance as store
 from facedb.store import gallery
-from facedb.store.attendance import AttendanceRow
 from facedb.usecases.runtime import Runtime
 
 

@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from facedb.domain.people import Match
 from facedb.store.erasure import ShredReport
-from facedb.store.gallery import Match
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from facedb.decision import Policy, Verdict, judge_claim, judge_search, least_live, screen
+from facedb.domain.attendance import AttendanceEvent
+from facedb.domain.names import clean_name
+from facedb.domain.people import Match
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError, UnknownUserError
 from facedb.matching import Matcher, SqlMatcher
 from facedb.media.frames import FrameSource
@@ -20,8 +23,6 @@ from facedb.offline.gallery_cache import CachedUser
 from facedb.offline.matcher import CacheMatcher
 from facedb.review.keep import keep_evidence
 from facedb.store import gallery, org
-from facedb.store.attendance import AttendanceEvent
-from facedb.store.gallery import Match
 from facedb.store.schema import User
 from facedb.usecases import offline
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
@@ -268,7 +269,7 @@ def _claimed_user(rt: Runtime, name: str, device: str | None) -> User | CachedUs
     person = cache.find_user(name)
     if person is None:
         raise UnknownUserError(
-            f"no enrolled person is called {gallery.clean_name(name)!r} "
+            f"no enrolled person is called {clean_name(name)!r} "
             "(offline: the database is unreachable, the kiosk's gallery cache was checked)"
         )
     return person

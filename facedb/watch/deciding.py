@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from facedb.decision import Policy, Verdict, judge_search, least_live, screen
+from facedb.domain.attendance import AttendanceEvent
+from facedb.domain.people import Match
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError
 from facedb.matching import Matcher, SqlMatcher
 from facedb.offline.matcher import CacheMatcher
 from facedb.service import FaceService
-from facedb.store.attendance import AttendanceEvent
-from facedb.store.gallery import Match
 from facedb.vision.capture import CapturedFace, mean_embedding
 from facedb.watch.events import WatchEvent
 from facedb.watch.identity import TrackIdentity, settle, to_log

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facedb.decision import Verdict, is_attack
-from facedb.store.gallery import Match
+from facedb.domain.people import Match
 from facedb.vision.capture import CapturedFace, mean_embedding
 from facedb.vision.types import AnalysedFace
 
