@@ -20,11 +20,10 @@ from facedb.api.schemas import (
     ReportOut,
     UserOut,
 )
-from facedb.api.state import ApiState, state_of
+from facedb.api.state import state_of
 from facedb.domain.keys import ApiKeyInfo
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.errors import InvalidInputError
-from facedb.offline import identity, key_cache
 
 router = APIRouter(prefix="/v1", tags=["records"])
 
@@ -121,16 +120,9 @@ async def health(request: Request) -> JSONResponse:
     a local copy of the API keys is usable: verifications are decided on the gallery
     cache and spooled); 503 "unavailable" when nothing can be answered."""
     state = state_of(request)
-    database, models, models_error = await state.run(lambda: _check(state))
-    offline = (
-        not database.ok
-        and models_error is None
-        and key_cache.load(
-            state.settings.home, state.settings.cache_max_age, identity.target(state.settings)
-        )
-        is not None
-    )
-    healthy = (database.ok or offline) and models_error is None
+    found = await state.run(state.service.health)
+    database = DatabaseHealth(ok=found.database_error is None, error=found.database_error)
+    healthy = (database.ok or found.offline) and found.models_error is None
     body = HealthOut(
         status="ok"
         if database.ok and healthy
@@ -140,14 +132,7 @@ async def health(request: Request) -> JSONResponse:
         version=__version__,
         device=state.settings.device_name,
         database=database,
-        models=models,
-        models_error=models_error,
+        models=[ModelHealth(name=m.name, role=m.role, provider=m.provider) for m in found.models],
+        models_error=found.models_error,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
-
-
-def _check(state: ApiState) -> tuple[DatabaseHealth, list[ModelHealth], str | None]:
-    found = state.service.health()
-    database = DatabaseHealth(ok=found.database_error is None, error=found.database_error)
-    models = [ModelHealth(name=m.name, role=m.role, provider=m.provider) for m in found.models]
-    return database, models, found.models_error

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from facedb.errors import FacedbError
+from facedb.offline import identity, key_cache
 from facedb.store.engine import check_connection
 from facedb.usecases.runtime import Runtime
 
@@ -25,6 +26,10 @@ class Health:
     database_error: str | None  # None: the database answers
     models: list[ModelStatus]
     models_error: str | None  # None: the models are loaded
+    # The database is unreachable but kiosks are still answered: the models are loaded
+    # and a local copy of the API keys is usable (verifications are decided on the
+    # gallery cache and spooled).
+    offline: bool
 
 
 def warm_up(rt: Runtime) -> None:
@@ -43,7 +48,7 @@ def warm_up(rt: Runtime) -> None:
 
 def check(rt: Runtime) -> Health:
     """Asks the database for SELECT 1 and loads the models (once), each failure kept
-    as its message."""
+    as its message; without the database, whether kiosks can still be answered."""
     try:
         check_connection(rt.database.engine)
         database_error = None
@@ -63,4 +68,12 @@ def check(rt: Runtime) -> Health:
             (pipeline.embedder_name, "embedder"),
         )
     ]
-    return Health(database_error, models, models_error)
+    offline = (
+        database_error is not None
+        and models_error is None
+        and key_cache.load(
+            rt.settings.home, rt.settings.cache_max_age, identity.target(rt.settings)
+        )
+        is not None
+    )
+    return Health(database_error, models, models_error, offline)
