@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +36,33 @@ def test_rewritten_graphs_give_the_same_outputs(
         batch = (rng.random(shape, dtype=np.float32) * 2 - 1) * scale
         expected, actual = _run(original, batch), _run(rewritten, batch)
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_rewrite_is_made_once_and_later_processes_load_it_without_onnx(
+    weights_dir: Path, tmp_path: Path
+) -> None:
+    """The first load writes the rewrite under FACEDB_HOME/cache/models; a new process
+    loads that copy and never imports onnx (about a second of every start)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from facedb.config import Settings\n"
+        "from facedb.vision.models import ModelRegistry\n"
+        f"registry = ModelRegistry(Settings(home=Path({str(tmp_path)!r}), "
+        f"weights=Path({str(weights_dir)!r})))\n"
+        "registry.session('w600k_mbf_int8')\n"
+        "print('onnx' in sys.modules)\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["True"]
+    kept = list((tmp_path / "cache" / "models").glob("*.onnx"))
+    assert len(kept) == 1 and "-ort" in kept[0].name
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["False"]
+    original = onnx.load(str(weights_dir / "w600k_mbf_int8.onnx"))
+    batch = np.random.default_rng(1).random((2, 3, 112, 112), dtype=np.float32) * 2 - 1
+    np.testing.assert_allclose(
+        _run(onnx.load(str(kept[0])), batch), _run(original, batch), rtol=1e-5, atol=1e-5
+    )

@@ -24,13 +24,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import onnx
 import onnxruntime as ort
 
 from facedb.config import REPO_WEIGHTS_DIR, Settings
 from facedb.domain.constants import MODEL_ROLES
 from facedb.errors import ModelError
-from facedb.vision.model_rewrites import integer_convs_as_float, prelu_as_relu_min
+from facedb.fsio import atomic_write
 from facedb.vision.preprocessing import Preprocessing, from_entry, input_problem
 
 log = logging.getLogger(__name__)
@@ -187,6 +186,11 @@ def cuda_probe() -> str | None:
     return None
 
 
+# Part of the key of the rewritten models kept on disk (ModelRegistry._rewrite_cache):
+# change it whenever a rewrite in model_rewrites.py changes its output.
+REWRITES_VERSION = 1
+
+
 class ModelRegistry:
     """Finds, checks and loads the models of one Settings; owns their sessions.
 
@@ -329,24 +333,39 @@ class ModelRegistry:
         log.debug("CUDA not used: %s", reason)
         return [CPU]
 
-    @staticmethod
-    def _model_source(name: str, path: Path) -> str | bytes:
-        """The model file's path, or the bytes of an exact rewrite of it that runs
-        faster (integer_convs_as_float, prelu_as_relu_min: the same outputs)."""
+    def _rewrite_cache(self, name: str) -> Path:
+        """Where the rewrite of a model file is kept: keyed by the file's sha256, the
+        onnxruntime version and the rewrites' version, so that a new model file, a new
+        onnxruntime or new rewrites never meet an old copy."""
+        key = f"{self.spec(name).sha256[:32]}-ort{ort.__version__}-r{REWRITES_VERSION}"
+        return self.settings.home / "cache" / "models" / f"{key}.onnx"
+
+    def _model_source(self, name: str, path: Path) -> str | bytes:
+        """The model file's path, or an exact rewrite of it that runs faster
+        (model_rewrites.py: the same outputs). The rewrite is made once and kept under
+        FACEDB_HOME/cache/models: reading and rewriting the graph needs the onnx
+        package, whose import alone takes about a second, on every process start."""
+        cached = self._rewrite_cache(name)
+        unchanged = cached.with_suffix(".unchanged")
+        if cached.is_file():
+            return str(cached)
+        if unchanged.is_file():
+            return str(path)
+        from facedb.vision.model_rewrites import rewrite
+
         try:
-            model = onnx.load(str(path))
+            rewritten = rewrite(path)
         except Exception as exc:  # onnx raises DecodeError and others for a bad file
             raise ModelError(f"cannot read model {name} from {path}: {exc}") from None
-        convs, prelus = integer_convs_as_float(model), prelu_as_relu_min(model)
-        if convs == 0 and prelus == 0:
-            return str(path)
-        log.info(
-            "model %s: %d integer convolutions and %d PRelu rewritten (same values, faster)",
-            name,
-            convs,
-            prelus,
-        )
-        return bytes(model.SerializeToString())
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            if rewritten is None:
+                atomic_write(unchanged, b"")
+            else:
+                atomic_write(cached, rewritten)
+        except OSError as exc:  # a read-only home: rewrite again next time
+            log.warning("cannot keep the rewrite of model %s in %s: %s", name, cached, exc)
+        return str(path) if rewritten is None else rewritten
 
     def _create(self, name: str) -> ort.InferenceSession:
         path = self.verified_path(name)
