@@ -76,9 +76,14 @@ def _dump(engine: Engine) -> dict[str, tuple[tuple[str, ...], list[tuple[Any, ..
         for table in [*sorted(_tables(engine)), "attendance_daily"]:
             result = conn.execute(text(f'SELECT * FROM "{table}"'))
             columns = tuple(result.keys())
-            rows = sorted(tuple(str(v) for v in row) for row in result)
+            rows = sorted(tuple(_text(v) for v in row) for row in result)
             dump[table] = (columns, rows)
     return dump
+
+
+def _text(value: Any) -> str:
+    # bytea comes back as a memoryview, whose str() is its address
+    return bytes(value).hex() if isinstance(value, memoryview | bytes) else str(value)
 
 
 def _project(

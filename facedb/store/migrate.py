@@ -20,7 +20,7 @@ from facedb.errors import ExtensionMissingError, first_line
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0008_evidence"
+HEAD_REVISION = "0009_timesheet_date_part"
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 _UNDEFINED_TABLE = "42P01"
