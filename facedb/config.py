@@ -82,6 +82,9 @@ class Settings:
     max_pitch: float = 0.45
     liveness: str = "auto"
     liveness_threshold: float = 0.5
+    # facedb watch --roi: on detection frames, search only around the tracks (and the
+    # whole frame every few detections), on or off.
+    watch_roi: str = "on"
     # HNSW search breadth for 1:N queries (pgvector's default is 40): 200 gives
     # recall@1 0.99 at 100k faces (docs/BENCHMARKS.md); below 10k, 100 is enough.
     ef_search: int = 200
@@ -152,6 +155,8 @@ class Settings:
             raise ConfigError(f"evidence must be doubtful, all or off, not {self.evidence!r}")
         if self.liveness not in ("auto", "on", "off"):
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
+        if self.watch_roi not in ("on", "off"):
+            raise ConfigError(f"watch_roi must be on or off, not {self.watch_roi!r}")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold is a cosine similarity in [-1, 1], not {self.threshold}")
         for name, (low, high) in _BOUNDS.items():

@@ -53,6 +53,13 @@ from .output import json_option
     "[default: 1 for a video file, 2 for a camera or stream].",
 )
 @click.option(
+    "--roi/--no-roi",
+    default=None,
+    help="On detection frames, search only around the faces being tracked, and the "
+    "whole frame every 4th detection or when there are none [default: FACEDB_WATCH_ROI, "
+    "else on].",
+)
+@click.option(
     "--det-size",
     type=click.IntRange(min=0),
     help="Detector input: 0 = auto (from the quality gate's minimum face size), else an "
@@ -92,6 +99,7 @@ def watch_command(
     cooldown: float | None,
     max_faces: int,
     detect_every: int | None,
+    roi: bool | None,
     det_size: int | None,
     threshold: float | None,
     max_frames: int | None,
@@ -133,6 +141,7 @@ def watch_command(
         show=show,
         max_faces=max_faces,
         detect_every=detect_every,
+        roi=roi,
         max_frames=max_frames,
         threshold=threshold,
     )

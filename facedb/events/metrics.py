@@ -8,7 +8,8 @@
                                            match, write, database (SQL statements:
                                            nearest-neighbour, INSERT/UPDATE/DELETE, other)
     facedb_http_request_seconds{method,route,status}       facedb serve's requests
-    facedb_frames_total                    images the detector ran on
+    facedb_frames_total                    images the detector ran on (each region
+                                           of a frame, with facedb watch --roi)
     facedb_watch_frames_total{detected}    frames facedb watch processed
     facedb_event_deliveries_total{sink,outcome}            webhook / MQTT attempts
     facedb_outbox_backlog                  deliveries pending (every sink)
@@ -189,6 +190,7 @@ def instrument(service: FaceService) -> None:
         log.info("SQL not timed yet: %s", getattr(exc, "message", exc))
     pipeline = service.pipeline
     _wrap(pipeline.detector, "detect", "detect")
+    _wrap(pipeline.detector, "detect_at", "detect")  # the regions of watch --roi
     _wrap(pipeline.embedder, "embed", "embed")
     if pipeline.liveness_available():
         _wrap(pipeline.liveness, "scores", "liveness")

@@ -192,6 +192,7 @@ class FacePipeline:
         retry: bool = True,
         aligned: bool = False,
         live: bool = False,
+        detected: Sequence[list[DetectedFace]] | None = None,
     ) -> list[list[AnalysedFace]]:
         """For each image, its faces (highest detector score first) with their quality
         verdict, aligned crop and, when ``embed``, embedding; when ``liveness``, the
@@ -207,14 +208,17 @@ class FacePipeline:
         would pay for it on every frame. ``aligned``: each image is one face already
         aligned to the ArcFace template (vision/crops.py): nothing is detected.
         ``live``: the images are camera or stream frames, judged by the strict quality
-        gate; else photos (vision/quality.py PHOTO_GATE).
+        gate; else photos (vision/quality.py PHOTO_GATE). ``detected``: each image's
+        faces, already found by the caller (watch's regions of interest, vision/roi.py),
+        highest score first: nothing is detected.
         """
         if aligned:
             found = [aligned_face(image) for image in images]
             detected = [[face] for face, _ in found]
             crops = [[crop] for _, crop in found]
         else:
-            detected = [self.find_faces(i) if retry else self.detect(i) for i in images]
+            if detected is None:
+                detected = [self.find_faces(i) if retry else self.detect(i) for i in images]
             crops = [
                 [align_face(image, face.landmarks) for face in faces]
                 for image, faces in zip(images, detected, strict=True)

@@ -6,8 +6,8 @@ whole frame again, the detector can look only at each tracked face's box grown b
 scale the whole frame would get, so that a face looks to the network exactly as in a
 full search. A face that enters the scene is outside every region: the caller still
 searches the whole frame every few detections, and whenever the regions cover more
-than ``ROI_MAX_SHARE`` of the frame (``facedb watch`` does not use this yet;
-benchmarks/roi.py measures what it saves).
+than ``ROI_MAX_SHARE`` of the frame (``facedb watch --roi``: facedb/watch/search.py
+decides which; benchmarks/roi.py and benchmarks/watch.py measure what it saves).
 
 Images are uint8 BGR [H, W, 3]; boxes are x1, y1, x2, y2 pixels of the frame.
 """
@@ -92,9 +92,20 @@ def detect_near(
     """Faces found in the regions around ``boxes`` (the previous faces), in pixels of
     ``image``, highest score first; each region is searched at ``scale`` (the scale
     of a full search of the frame)."""
+    rects = regions(boxes, *image.shape[:2])
+    return detect_in(detect_at, image, rects, scale, nms_threshold)
+
+
+def detect_in(
+    detect_at: DetectAt,
+    image: np.ndarray,
+    rects: Sequence[Region],
+    scale: float,
+    nms_threshold: float,
+) -> list[DetectedFace]:
+    """Faces found in ``rects`` (from ``regions``), as ``detect_near``."""
     found: list[DetectedFace] = []
-    height, width = image.shape[:2]
-    for x1, y1, x2, y2 in regions(boxes, height, width):
+    for x1, y1, x2, y2 in rects:
         crop = np.ascontiguousarray(image[y1:y2, x1:x2])
         found.extend(moved(detect_at(crop, scale), 1.0, x1, y1))
     return merge(found, nms_threshold)

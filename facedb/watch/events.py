@@ -26,6 +26,7 @@ class WatchFrame:
     media_time: float
     detected: bool  # False on a frame where boxes were only predicted (skip-frame)
     tracks: tuple[TrackView, ...]
+    in_regions: bool = False  # detected only around the tracks (watch/search.py)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 For each frame:
 
 1. detect every face (on every ``detect_every``-th frame; in between, the tracks'
-   boxes move on by their velocity) and check each face's quality;
+   boxes move on by their velocity) and check each face's quality; with ``roi`` (the
+   default) the detector searches only around the tracks most of the time, and the
+   whole frame every few detections (search.py);
 2. track the faces (IoU tracker): one person walking past is one track;
 3. judge each track's liveness (a track whose faces are attacks is decided
    ``spoof``), and embed, in one call, the good faces of tracks that want a sample
@@ -47,6 +49,7 @@ from facedb.watch.draw import draw_tracks
 from facedb.watch.events import TrackView, WatchEvent, WatchFrame, WatchSummary
 from facedb.watch.identity import IdentityBook, TrackIdentity, TrackPolicy
 from facedb.watch.reader import RECONNECT_ATTEMPTS, RECONNECT_BACKOFF_S, LatestFrameReader
+from facedb.watch.search import FaceSearch
 from facedb.watch.sinks import VideoSink, Window, check_output
 from facedb.watch.tracker import IouTracker, TrackBox
 
@@ -71,6 +74,9 @@ class WatchOptions:
     threshold: float | None = None  # None: the calibrated or default threshold
     iou_threshold: float = 0.3
     max_missed: int = 5  # detection frames a track may miss before it ends
+    # Search only around the tracks on most detection frames (search.py); None: the
+    # watch_roi setting (FACEDB_WATCH_ROI, on unless set).
+    roi: bool | None = None
     reconnect_attempts: int = RECONNECT_ATTEMPTS  # reopenings in a row of a lost live source
     reconnect_backoff: float = RECONNECT_BACKOFF_S  # seconds before the first, doubling
     policy: TrackPolicy = field(default_factory=TrackPolicy)
@@ -143,6 +149,8 @@ class _Watcher:
         self.model = service.pipeline.embedder_name
         self.liveness = service.pipeline.liveness_enabled(source.is_live)
         self.tracker = IouTracker(options.iou_threshold, options.max_missed)
+        roi = options.roi if options.roi is not None else service.settings.watch_roi == "on"
+        self.search = FaceSearch(service.pipeline, roi)
         self.book = IdentityBook(options.policy)
         self.reader: LatestFrameReader | None = None
         self.sink: VideoSink | None = None
@@ -247,10 +255,11 @@ class _Watcher:
         index = self.frames
         clock = self._clock(frame)
         detected = index % self.detect_every == 0
+        in_regions = False
         if detected:
-            # retry=False: a video's empty frames must not pay for the still-photo retries.
+            found, in_regions = self.search.detect(frame.image, self.tracker.expected())
             faces = self.service.pipeline.analyse(
-                [frame.image], embed=False, retry=False, liveness=self.liveness, live=True
+                [frame.image], embed=False, liveness=self.liveness, live=True, detected=[found]
             )[0]
             if self.options.max_faces:
                 faces = faces[: self.options.max_faces]
@@ -270,7 +279,7 @@ class _Watcher:
             if self.window is not None and not self.window.show(image):
                 return False
         if self.on_frame is not None:
-            self.on_frame(WatchFrame(index, clock, detected, views))
+            self.on_frame(WatchFrame(index, clock, detected, views, in_regions))
         return True
 
     # -- identification -------------------------------------------------------------

@@ -135,10 +135,7 @@ class IouTracker:
     def update(self, boxes: npt.ArrayLike) -> TrackerStep:
         """One frame with detections (float [N, 4]; N may be 0)."""
         detections = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        predicted = np.array(
-            [t.predicted(t.since + 1) for t in self._tracks], dtype=np.float64
-        ).reshape(-1, 4)
-        pairs = self._match(predicted, detections)
+        pairs = self._match(self.expected(), detections)
         assigned = [0] * len(detections)
         matched_tracks = set()
         for t_index, d_index in pairs:
@@ -199,6 +196,14 @@ class IouTracker:
             for t in self._tracks
             if t.seen_now
         ]
+
+    def expected(self) -> Boxes:
+        """Where every track not yet ended (seen now or not) is expected on the next
+        frame, as ``update`` predicts it: float64 [N, 4]. Changes nothing."""
+        expected: Boxes = np.array(
+            [t.predicted(t.since + 1) for t in self._tracks], dtype=np.float64
+        ).reshape(-1, 4)
+        return expected
 
     def active_ids(self) -> list[int]:
         """Every track not yet ended, seen now or not."""
