@@ -96,6 +96,7 @@ class Row:
     cpu_ms: float  # process CPU time per processed frame
     scene: str = FIVE
     in_regions: int = 0  # detections that searched only around the tracks
+    detections: int = 0
 
 
 def one_at_a_time(faces: Path, pipeline: FacePipeline) -> list[Actor]:
@@ -131,8 +132,8 @@ def measure(label: str, settings: Settings, options: WatchOptions, scene: str = 
     cpu_ms = (time.process_time() - cpu) * 1000 / max(summary.frames, 1)
     service.close()
     in_regions = sum(f.in_regions for f in frames)
-    row = Row(label, summary, cpu_ms, scene, in_regions)
     detections = sum(f.detected for f in frames)
+    row = Row(label, summary, cpu_ms, scene, in_regions, detections)
     print(
         f"{label:48s} {summary.fps:5.1f} frames/s  CPU {cpu_ms:5.1f} ms/frame  "
         f"({summary.frames} processed, {summary.dropped} dropped; {in_regions} of "
@@ -163,7 +164,8 @@ def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
         f"{threads} --write docs/BENCHMARKS.md` on {date.today().isoformat()}: "
         f"{os.cpu_count()} cores ({cpu}), onnxruntime {ort.__version__} on the CPU, "
         f"onnxruntime threads {threads or 'all'}, Python {platform.python_version()}, "
-        f"load average {load:.1f} at the start.",
+        f"load average {load:.1f} at the start. The rows marked *one face* watch another "
+        f"{FRAMES} frames, where three people walk past one after another (two enrolled).",
         "",
         "*Processed frames/s* is the wall clock of the whole loop (decode, detect, track, "
         "embed, one SQL query per frame with new faces, log). It depends on what else the "
@@ -224,7 +226,7 @@ def _regions(rows: list[Row]) -> str:
     used = [r for r in rows if r.label.endswith("--roi")]
     if not used:
         return ""
-    counts = "; ".join(f"{r.label}: {r.in_regions}" for r in used)
+    counts = "; ".join(f"{r.label}: {r.in_regions} of {r.detections}" for r in used)
     return (
         "With `--roi` (the default) the detector searches only around the tracks, and "
         f"the whole frame every {FULL_EVERY}th detection, when there is no track, or "
