@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video  # noqa: E402
 
+from benchmarks.common import write_section  # noqa: E402
 from benchmarks.targets import BY_KEY  # noqa: E402
 from facedb.config import Settings  # noqa: E402
 from facedb.service import FaceService  # noqa: E402
@@ -187,10 +188,9 @@ def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
         )
     lines += [
         "",
-        "What it takes to reach 10 processed frames/s with five faces on 2 cores: the "
-        "detector is most of a frame (an embedding is about 30-40 ms a face, but a track "
-        "is embedded only until it is decided, then re-checked every 30 frames, at most "
-        "two faces a frame). So `facedb watch` runs SCRFD on every other frame of a live "
+        "Where the time of a frame goes with five faces on 2 cores: the detector is most "
+        "of it (an embedding is about 30-40 ms a face, but a track is embedded only until "
+        "it is decided, then re-checked every 6 frames, at most two faces a frame). So `facedb watch` runs SCRFD on every other frame of a live "
         "source and moves the boxes by tracking in between (`--detect-every`, default 2 "
         "for a camera or stream, 1 for a file), which halves the detector's share; "
         "`--det-size 480` or 320, or the SCRFD-500M detector "
@@ -252,20 +252,6 @@ def _agreement(rows: list[Row]) -> str:
     return " ".join(texts)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replaces the "Live watch" section of ``path`` (up to the next "## " heading or
-    generated block), or appends it; the rest of the file is kept as it is."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if HEADING in old:
-        head, rest = old.split(HEADING, 1)
-        ends = [i for i in (rest.find("\n## "), rest.find("\n<!-- begin")) if i >= 0]
-        tail = rest[min(ends) + 1 :] if ends else ""
-        new = head + text + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="shared faces folder")
@@ -311,7 +297,7 @@ def main() -> None:
             with embedded.home_lock(work / "home"):
                 embedded.stop(work / "home")
     if args.write is not None:
-        write_section(args.write, section(rows, args.threads, load, args.live_fps))
+        write_section(args.write, HEADING, section(rows, args.threads, load, args.live_fps))
         print(f"wrote the {HEADING[3:]!r} section of {args.write}")
 
 
