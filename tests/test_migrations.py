@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DataError, StatementError
 
+from facedb.errors import MigrationNotAppliedError
 from facedb.store import migrate
 from facedb.store.engine import make_engine
 from facedb.store.schema import Base
@@ -108,4 +109,21 @@ def test_invalid_vectors_are_refused(database_url: str, vector: list[float], mes
     assert message in str(caught.value)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 0
+    engine.dispose()
+
+
+def test_a_timesheet_function_changed_by_hand_stops_the_upgrade_with_one_line(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    migrate.upgrade(engine, "0008_evidence")
+    with engine.begin() as conn:
+        definition = conn.execute(
+            text("SELECT pg_get_functiondef('timesheet(date,date,text,bigint[])'::regprocedure)")
+        ).scalar_one()
+        changed = definition.replace("extract(epoch FROM", "date_part('epoch',", 1)
+        conn.execute(text(changed).execution_options(no_parameters=True))
+    with pytest.raises(MigrationNotAppliedError, match="not the one facedb created"):
+        migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0008_evidence"
     engine.dispose()

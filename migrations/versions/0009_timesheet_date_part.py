@@ -14,6 +14,8 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
+from facedb.errors import MigrationNotAppliedError
+
 revision = "0009_timesheet_date_part"
 down_revision = "0008_evidence"
 branch_labels = None
@@ -31,7 +33,10 @@ def _rewrite(old: str, new: str) -> None:
         text("SELECT pg_get_functiondef(CAST(:f AS regprocedure))"), {"f": SIGNATURE}
     ).scalar_one()
     if definition.count(old) != USES:
-        raise RuntimeError(f"{SIGNATURE} is not the function this migration knows")
+        raise MigrationNotAppliedError(
+            f"{SIGNATURE} in this database is not the one facedb created (changed by "
+            "hand?): recreate it from migration 0007_time_attendance, then upgrade again"
+        )
     op.execute(text(definition.replace(old, new)).execution_options(no_parameters=True))
 
 
