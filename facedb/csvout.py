@@ -11,17 +11,15 @@ quotes of every cell. Numbers, dates and booleans are written as they are (a neg
 number stays a number). ``unescape`` turns a cell written this way back into its text,
 so that a rejects file imports again as it was.
 
-``CsvWriter.writerows_typed`` is the fast path for large exports whose columns have
-known types: only the cells of the text columns are checked (a number, a boolean or
-an ISO 8601 date of years 1000-9999 cannot start with a formula prefix), the others
-go to the csv module as they are.
+The payroll export, the one large CSV, is written by PostgreSQL with the same rules
+(store/payroll_csv.py: ESCAPE and FORMULA_PREFIXES are used there).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import TextIO
 
 FORMULA_PREFIXES = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
@@ -58,25 +56,3 @@ class CsvWriter:
     def writerows(self, rows: Iterable[Iterable[Cell]]) -> None:
         for row in rows:
             self.writerow(row)
-
-    def writerows_typed(
-        self,
-        rows: Iterable[Iterable[str | int | float | bool | None]],
-        text_columns: Collection[int],
-    ) -> None:
-        """Rows whose cells at ``text_columns`` (0-based) are user text, escaped as
-        ``formula_safe`` does; every other cell must already be a number, a boolean,
-        None or a str that cannot start with a formula prefix (an ISO date or time)."""
-        check = sorted(set(text_columns))
-        if not check:
-            self._writer.writerows(rows)
-            return
-        write = self._writer.writerow
-        prefixes = FORMULA_PREFIXES
-        for row in rows:
-            cells = list(row)
-            for i in check:
-                value = cells[i]
-                if isinstance(value, str) and value and value[0] in prefixes:
-                    cells[i] = ESCAPE + value
-            write(cells)

@@ -53,6 +53,11 @@ def local_zone() -> str:
     return "UTC"
 
 
+def zone_or_local(name: str | None) -> str:
+    """The zone given (checked), else the system's."""
+    return check_zone(name) if name else local_zone()
+
+
 def parse_day(text: str, zone: str) -> date:
     """today, yesterday or YYYY-MM-DD, as a date in ``zone``."""
     today = datetime.now(ZoneInfo(zone)).date()

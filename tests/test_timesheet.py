@@ -25,6 +25,7 @@ from facedb.store.attendance import log_event
 from facedb.store.engine import make_engine
 from facedb.store.gallery import create_user
 from facedb.store.timesheet import TimesheetDay, timesheet_days, totals
+from facedb.usecases.payroll import month_bounds
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY = date(2026, 11, 2)
@@ -353,7 +354,7 @@ def test_corrections_are_append_only(session: Session) -> None:
 def test_locked_period_refuses_corrections_until_unlocked(session: Session) -> None:
     kim = person(session, "Kim")
     event = punch(session, kim, at(MONDAY, 9))
-    first, last = corrections.month_bounds("2026-11")
+    first, last = month_bounds("2026-11")
     assert (first, last) == (date(2026, 11, 1), date(2026, 11, 30))
     corrections.lock_period(session, first, last, "Europe/Paris", "payroll")
     with pytest.raises(PeriodLockedError, match=r"locked pay period 2026-11-01\.\.2026-11-30"):
@@ -434,11 +435,11 @@ def test_months_weeks_and_days_at_the_calendar_edges_are_input_errors() -> None:
     from facedb.cli.schedules import parse_date
     from facedb.cli.timesheet import week_bounds
 
-    assert corrections.month_bounds("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
-    assert corrections.month_bounds("9999-11")[1] == date(9999, 11, 30)
+    assert month_bounds("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
+    assert month_bounds("9999-11")[1] == date(9999, 11, 30)
     for month in ("9999-12", "0001-01"):
         with pytest.raises(InvalidInputError, match="outside"):
-            corrections.month_bounds(month)
+            month_bounds(month)
     with pytest.raises(InvalidInputError, match="outside"):
         week_bounds("9999-W52", "UTC")
     assert week_bounds("2026-W45", "UTC") == (date(2026, 11, 2), date(2026, 11, 8))

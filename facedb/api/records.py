@@ -103,7 +103,7 @@ async def report(
 ) -> ReportOut:
     """Who came (first and last seen), who is absent, and the attempts, per local
     day in `tz` (reporter, admin)."""
-    zone = timezones.check_zone(tz) if tz else timezones.local_zone()
+    zone = timezones.zone_or_local(tz)
     first = timezones.parse_day(date, zone)
     last = timezones.parse_day(to, zone) if to else first
     if last - first > timedelta(days=MAX_REPORT_DAYS):

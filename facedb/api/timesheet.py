@@ -61,11 +61,23 @@ async def timesheet(
     service = TimeAttendance(state.settings, tz, state.service.database)
     first: date = timezones.parse_day(date_from, service.zone)
     last: date = timezones.parse_day(to, service.zone) if to else first
+    if format == "csv":
+        out = io.BytesIO()
+        await state.run(
+            lambda: write_payroll_csv(
+                state.settings,
+                service.zone,
+                out,
+                first,
+                last,
+                site=site,
+                group=group,
+                person=person,
+                service=service,
+            )
+        )
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
     days, people = await state.run(
         lambda: service.timesheet(first, last, site=site, group=group, person=person)
     )
-    if format == "csv":
-        out = io.StringIO()
-        write_payroll_csv(out, days)
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
     return JSONResponse(jsonable_encoder(payroll_json(days, people)))

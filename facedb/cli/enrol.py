@@ -91,9 +91,9 @@ def enrol(
         TextColumn("[bold]enrolling"),
         BarColumn(),
         TextColumn("{task.fields[status]}"),
-        console=err_console,
+        console=err_console(),
         transient=True,
-        disable=as_json or not err_console.is_terminal,
+        disable=as_json or not err_console().is_terminal,
     ) as progress:
         task = progress.add_task("enrol", total=frames, status="")
 

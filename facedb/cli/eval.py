@@ -71,7 +71,7 @@ def _embedding_progress() -> Iterator[Callable[[int, int], None]]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with Progress(*columns, console=err_console(), transient=True) as progress:
         task = progress.add_task("images", total=None)
 
         def advance(done: int, total: int) -> None:

@@ -173,6 +173,6 @@ def _download_progress(quiet: bool) -> Progress:
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=err_console,
-        disable=quiet or not err_console.is_terminal,
+        console=err_console(),
+        disable=quiet or not err_console().is_terminal,
     )

@@ -210,7 +210,7 @@ def run(poll: float, once: bool) -> None:
     """
     service = open_service()
     worker = hooks.worker(service, poll=poll)
-    err_console.print(f"delivering events ({'until done' if once else 'Ctrl-C stops'})")
+    err_console().print(f"delivering events ({'until done' if once else 'Ctrl-C stops'})")
     try:
         worker.run(until_idle=once)
     finally:

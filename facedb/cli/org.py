@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
-from facedb.timeattendance import Membership, TimeAttendance
 
 from .output import json_option, print_json, print_table
+
+if TYPE_CHECKING:
+    from facedb.timeattendance import Membership, TimeAttendance
 
 tz_option = click.option(
     "--tz", help="Default time zone (people with no site, unregistered devices); default: TZ."
@@ -19,6 +22,8 @@ tz_option = click.option(
 
 def time_attendance(tz: str | None = None) -> TimeAttendance:
     """The use cases for this command, closed when it ends (no models are loaded)."""
+    from facedb.timeattendance import TimeAttendance
+
     service = TimeAttendance(Settings.load(), tz)
     click.get_current_context().call_on_close(service.close)
     return service

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from uuid import UUID
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+
+# rich is imported on first use (~0.1 s): commands that print no table start without it.
+@functools.cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+@functools.cache
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def json_option(func: Callable[P, R]) -> Callable[P, R]:
@@ -66,18 +79,22 @@ def print_json(data: Any) -> None:
 def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> None:
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for index, column in enumerate(columns):
         # The first column names the row (a person, a model): never cut it short.
         table.add_column(column, no_wrap=index == 0, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else _cell(v) for v in row))
-    console.print(table)
+    console().print(table)
 
 
 def _cell(value: Any) -> str:
     """A cell's text, markup escaped: names, reasons and a webhook receiver's error
     text are data, and "[/]" in one would otherwise stop the table with an error."""
+    from rich.markup import escape
+
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, datetime):
@@ -89,12 +106,20 @@ def count_progress(verb: str, *, quiet: bool) -> Progress:
     """A progress bar over a known number of items (people, rows), naming the
     current one in the field ``item``; silent for --json and when stderr is no
     terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn(f"[bold]{verb}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[item]}"),
         TimeElapsedColumn(),
-        console=err_console,
-        disable=quiet or not err_console.is_terminal,
+        console=err_console(),
+        disable=quiet or not err_console().is_terminal,
     )

@@ -35,7 +35,7 @@ def report(
       facedb report --date today
       facedb report --from 2026-11-01 --to 2026-11-30 --format csv > november.csv
     """
-    zone = timezones.check_zone(tz) if tz else timezones.local_zone()
+    zone = timezones.zone_or_local(tz)
     if day is not None and date_from is not None:
         raise InvalidInputError("give either --date or --from/--to, not both")
     first = timezones.parse_day(day or date_from or "today", zone)

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
 from facedb import timezones
+from facedb.config import Settings
 from facedb.errors import InvalidInputError
-from facedb.timeattendance import (
-    PersonTotals,
-    TimesheetDay,
-    month_bounds,
-    payroll_json,
-    write_payroll_csv,
-    write_totals_csv,
-)
+from facedb.usecases.payroll import month_bounds, write_payroll_csv
 
 from .org import time_attendance, tz_option
 from .output import format_option, print_json, print_table
+
+if TYPE_CHECKING:
+    from facedb.timeattendance import PersonTotals, TimesheetDay
 
 
 def week_bounds(value: str, zone: str) -> tuple[date, date]:
@@ -180,16 +178,30 @@ def timesheet(
       facedb timesheet --month 2026-11 --site Paris --format csv > payroll.csv
       facedb timesheet --from 2026-11-02 --to 2026-11-06 --group Kitchen --format json
     """
-    service = time_attendance(tz)
-    first, last = _period(date_from, date_to, week, month, service.zone)
+    zone = timezones.zone_or_local(tz)
+    first, last = _period(date_from, date_to, week, month, zone)
+    if fmt == "csv" and not totals:
+        # The payroll export straight from PostgreSQL's COPY (usecases/payroll.py).
+        sys.stdout.flush()
+        write_payroll_csv(
+            Settings.load(),
+            zone,
+            sys.stdout.buffer,
+            first,
+            last,
+            site=site,
+            group=group,
+            person=person,
+        )
+        return
+    from facedb.timeattendance import payroll_json, write_totals_csv
+
+    service = time_attendance(zone)
     days, people = service.timesheet(first, last, site=site, group=group, person=person)
     if fmt == "json":
         print_json(payroll_json(days, people))
     elif fmt == "csv":
-        if totals:
-            write_totals_csv(sys.stdout, people)
-        else:
-            write_payroll_csv(sys.stdout, days)
+        write_totals_csv(sys.stdout, people)
     else:
         print_timesheet(days, people, f"timesheet {first} to {last}")
 

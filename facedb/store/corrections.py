@@ -3,7 +3,6 @@ changed) and locked pay periods, inside which no correction or purge is accepted
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -359,15 +358,3 @@ def list_periods(session: Session) -> list[PeriodInfo]:
         _period_info(p)
         for p in session.scalars(select(PayPeriod).order_by(PayPeriod.day_from, PayPeriod.id))
     ]
-
-
-def month_bounds(text_value: str) -> tuple[date, date]:
-    """'2026-11' -> (2026-11-01, 2026-11-30)."""
-    try:
-        first = date.fromisoformat(text_value.strip() + "-01")
-    except ValueError:
-        raise InvalidInputError(f"not a month: {text_value!r} (use YYYY-MM)") from None
-    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-    if first < FIRST_DAY or last > LAST_DAY:
-        raise InvalidInputError(f"the month {text_value!r} is outside {FIRST_DAY} .. {LAST_DAY}")
-    return first, last

@@ -8,7 +8,6 @@ embedded server is started when needed and upgraded automatically.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,21 +20,21 @@ from sqlalchemy.orm import Session
 
 from facedb.config import Settings
 from facedb.errors import (
-    DatabaseAuthError,
-    DatabaseUnreachableError,
     ExtensionMissingError,
     InvalidInputError,
-    MigrationNotAppliedError,
-    first_line,
 )
-from facedb.secrets import mask_text, mask_url
+from facedb.secrets import mask_url
 from facedb.store import embedded, migrate
+from facedb.store.direct import (
+    APPLICATION_NAME,
+    CONNECT_TIMEOUT_S,
+    check_url,
+    describe_connection_error,
+    libpq_url,
+)
+from facedb.store.revision import require_head
 
 log = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT_S = 5
-_SCHEMES = ("postgresql", "postgres")
-_DRIVERS = ("postgresql", "postgres", "psycopg2")
 
 
 @dataclass(frozen=True)
@@ -59,37 +58,21 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def libpq_url(url: str) -> str:
-    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
-
-
 def make_engine(url: str) -> Engine:
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme.split("+", 1)[0] not in _SCHEMES or scheme.split("+", 1)[-1] not in _DRIVERS:
-        raise InvalidInputError(
-            f"FACEDB_DATABASE_URL must be a postgresql:// URL, not {mask_url(url)!r}"
-        )
+    check_url(url)
     try:
         return create_engine(
             sqlalchemy_url(url),
             pool_pre_ping=True,
             # Parameters hold embeddings (biometric data): never in logs or error messages.
             hide_parameters=True,
-            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "facedb"},
+            connect_args={
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                "application_name": APPLICATION_NAME,
+            },
         )
     except (ArgumentError, ValueError) as exc:
         raise InvalidInputError(f"FACEDB_DATABASE_URL is not a valid database URL: {exc}") from None
-
-
-def describe_connection_error(
-    exc: DBAPIError, url: str
-) -> DatabaseAuthError | DatabaseUnreachableError:
-    """One line a person understands for a failed connection."""
-    detail = mask_text(first_line(exc))
-    where = mask_url(libpq_url(url))
-    if "password authentication failed" in detail or "no password supplied" in detail:
-        return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")
-    return DatabaseUnreachableError(f"cannot reach the database at {where}: {detail}")
 
 
 # SQLSTATEs of a server that went away: connection exceptions (class 08) and the
@@ -166,12 +149,7 @@ def open_database(
         check_connection(engine)
         check_pgvector(engine)
         if require_schema:
-            current, head = migrate.current_revision(engine), migrate.head_revision()
-            if current != head:
-                raise MigrationNotAppliedError(
-                    f"the database schema is at {current or 'no revision'} but this facedb "
-                    f"needs {head}: run `facedb db upgrade`"
-                )
+            require_head(migrate.current_revision(engine))
         return Database(engine, False, libpq_url(settings.database_url), settings.home)
     return _open_embedded(settings.home, upgrade=auto_upgrade)
 

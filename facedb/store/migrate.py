@@ -16,11 +16,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from facedb.errors import ExtensionMissingError, first_line
+from facedb.store.revision import HEAD_REVISION
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0009_timesheet_date_part"
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 _UNDEFINED_TABLE = "42P01"

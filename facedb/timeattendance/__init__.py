@@ -3,8 +3,9 @@
 function); this package is the use cases and the export formats."""
 
 from facedb.domain.constants import REASON_CODES
-from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo, month_bounds
+from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
+from facedb.store.payroll_csv import PAYROLL_COLUMNS
 from facedb.store.schedules import (
     AssignmentInfo,
     HolidayInfo,
@@ -14,13 +15,12 @@ from facedb.store.schedules import (
 )
 from facedb.store.timesheet import PersonTotals, TimesheetDay
 from facedb.timeattendance.export import (
-    PAYROLL_COLUMNS,
     TOTALS_COLUMNS,
     payroll_json,
-    write_payroll_csv,
     write_totals_csv,
 )
 from facedb.timeattendance.service import TimeAttendance
+from facedb.usecases.payroll import month_bounds, write_payroll_csv
 
 __all__ = [
     "PAYROLL_COLUMNS",

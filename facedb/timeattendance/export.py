@@ -7,39 +7,14 @@ so that a summer-time change is visible); minutes are whole minutes, rounded dow
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from facedb.csvout import Cell, CsvWriter
+from facedb.store.payroll_csv import PAYROLL_COLUMNS
 from facedb.store.timesheet import PersonTotals, TimesheetDay
-
-# Adding a column appends it; a column is never renamed, moved or dropped.
-PAYROLL_COLUMNS = (
-    "person",
-    "external_id",
-    "site",
-    "work_day",
-    "status",
-    "shift",
-    "scheduled_start",
-    "scheduled_end",
-    "first_in",
-    "last_out",
-    "worked_minutes",
-    "expected_minutes",
-    "overtime_minutes",
-    "late_minutes",
-    "early_leave_minutes",
-    "missing_clock_out",
-    "absent",
-    "leave",
-    "leave_minutes",
-    "holiday",
-    "punches",
-    "timezone",
-)
 
 TOTALS_COLUMNS = (
     "person",
@@ -104,70 +79,6 @@ def totals_row(total: PersonTotals) -> dict[str, Cell]:
         "early_leave_minutes": total.early_leave_minutes,
         "missing_clock_outs": total.missing_clock_outs,
     }
-
-
-# The cells that hold user text (names, shift, leave and holiday names, zones): the
-# only ones the payroll CSV fast path checks for formula prefixes; the others are numbers,
-# booleans, None or ISO 8601 dates and times (the years 1900-9000, see timesheet()).
-PAYROLL_TEXT_COLUMNS = tuple(
-    PAYROLL_COLUMNS.index(c)
-    for c in ("person", "external_id", "site", "status", "shift", "leave", "holiday", "timezone")
-)
-
-PayrollCells = tuple[str | int | bool | None, ...]
-
-
-def _payroll_cells(days: Sequence[TimesheetDay]) -> Iterator[PayrollCells]:
-    """The rows of write_payroll_csv, in PAYROLL_COLUMNS order, with no per-cell
-    dispatch: the same cells as payroll_row, for tens of thousands of rows."""
-    zones: dict[str, ZoneInfo] = {}
-    scheduled: dict[tuple[datetime, str], str] = {}  # one per zone, shift and day
-
-    def when(value: datetime | None, zone_name: str) -> str | None:
-        if value is None:
-            return None
-        key = (value, zone_name)
-        shown = scheduled.get(key)
-        if shown is None:
-            shown = scheduled[key] = value.astimezone(zones[zone_name]).isoformat("T", "seconds")
-        return shown
-
-    for d in days:
-        tz = d.timezone
-        zone = zones.get(tz)
-        if zone is None:
-            zone = zones[tz] = ZoneInfo(tz)
-        yield (
-            d.name,
-            d.external_id,
-            d.site,
-            d.work_day.isoformat(),
-            d.status,
-            d.shift,
-            when(d.scheduled_start, tz),
-            when(d.scheduled_end, tz),
-            None if d.first_in is None else d.first_in.astimezone(zone).isoformat("T", "seconds"),
-            None if d.last_out is None else d.last_out.astimezone(zone).isoformat("T", "seconds"),
-            d.worked_minutes,
-            d.expected_minutes,
-            d.overtime_minutes,
-            d.late_minutes,
-            d.early_leave_minutes,
-            d.missing_clock_out,
-            d.absent,
-            d.leave,
-            d.leave_minutes,
-            d.holiday,
-            d.punches,
-            tz,
-        )
-
-
-def write_payroll_csv(handle: TextIO, days: Sequence[TimesheetDay]) -> None:
-    """One header row, then one row per person and work day (PAYROLL_COLUMNS)."""
-    writer = CsvWriter(handle)
-    writer.writerow(PAYROLL_COLUMNS)
-    writer.writerows_typed(_payroll_cells(days), PAYROLL_TEXT_COLUMNS)
 
 
 def write_totals_csv(handle: TextIO, people: Sequence[PersonTotals]) -> None:

@@ -22,7 +22,8 @@ from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
 from facedb.store.timesheet import PersonTotals, TimesheetDay, timesheet_days, totals
-from facedb.timezones import check_zone, local_zone
+from facedb.timezones import zone_or_local
+from facedb.usecases.payroll import check_period
 
 
 class TimeAttendance:
@@ -34,7 +35,7 @@ class TimeAttendance:
         self, settings: Settings, zone: str | None = None, database: Database | None = None
     ) -> None:
         self.settings = settings
-        self.zone = check_zone(zone) if zone else local_zone()
+        self.zone = zone_or_local(zone)
         self._database = database
         self._lock = threading.Lock()
 
@@ -266,6 +267,18 @@ class TimeAttendance:
 
     # -- timesheets ---------------------------------------------------------------
 
+    def scope(
+        self, *, site: str | None = None, group: str | None = None, person: str | None = None
+    ) -> list[int] | None:
+        """The ids of the people of this site, group and person (all given: in all),
+        None for everyone; an unknown name is an error, never an empty scope."""
+        with self.transaction() as s:
+            scope = org.user_ids_in_scope(s, site, group)
+            if person is not None:
+                user_id = get_user(s, person).id
+                scope = [user_id] if scope is None or user_id in scope else []
+            return scope
+
     def timesheet(
         self,
         date_from: date,
@@ -275,17 +288,9 @@ class TimeAttendance:
         group: str | None = None,
         person: str | None = None,
     ) -> tuple[list[TimesheetDay], list[PersonTotals]]:
-        if date_to < date_from:
-            raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
-        if (date_to - date_from).days > 366:
-            raise InvalidInputError("a timesheet covers at most 367 days")
-        if date_from.year < 1900 or date_to.year > 9000:
-            raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")
+        check_period(date_from, date_to)
+        scope = self.scope(site=site, group=group, person=person)
         with self.transaction() as s:
-            scope = org.user_ids_in_scope(s, site, group)
-            if person is not None:
-                user_id = get_user(s, person).id
-                scope = [user_id] if scope is None or user_id in scope else []
             days = timesheet_days(s, date_from, date_to, self.zone, scope)
         return days, totals(days)
 

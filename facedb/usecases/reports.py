@@ -15,7 +15,7 @@ from facedb.usecases.runtime import Runtime
 def report(rt: Runtime, date_from: date, date_to: date, tz: str | None) -> Report:
     """The daily attendance report of a period, its days in ``tz`` (None: this
     machine's zone)."""
-    zone = timezones.check_zone(tz) if tz else timezones.local_zone()
+    zone = timezones.zone_or_local(tz)
     if date_to < date_from:
         raise InvalidInputError(f"the period ends ({date_to}) before it starts ({date_from})")
     with rt.transaction() as session:
