@@ -85,9 +85,11 @@ _QUERY = (
     "COPY (SELECT "
     + ", ".join(f'{sql} AS "{name}"' for name, sql in PAYROLL_SQL.items())
     + " FROM timesheet(%(date_from)s, %(date_to)s, %(zone)s, %(ids)s::bigint[]) t"
+    # OFFSET 0 keeps the offsets a subquery of their own: flattened, each would be
+    # computed again for each of its five uses in _local_time.
     + " CROSS JOIN LATERAL (SELECT "
     + ", ".join(_offset(column) for column in _TIMES)
-    + ") o) TO STDOUT WITH (FORMAT csv, HEADER %(header)s)"
+    + " OFFSET 0) o) TO STDOUT WITH (FORMAT csv, HEADER %(header)s)"
 )
 
 # The order of timesheet()'s rows: people by lower(name), then id.
