@@ -79,14 +79,17 @@ CONFIGS: list[tuple[str, dict[str, Any], int, bool, str]] = [
     ("SCRFD-2.5G 640, every 3rd frame", {"det_size": 640}, 3, False, FIVE),
     ("SCRFD-500M 640, every frame", {"detector": "scrfd_500m_bnkps"}, 1, False, FIVE),
     ("SCRFD-2.5G 640, every 2nd frame, --roi", {"det_size": 640}, 2, True, FIVE),
+    ("SCRFD-2.5G auto, every frame", {"det_size": 0}, 1, False, FIVE),
+    ("SCRFD-2.5G auto, every 2nd frame, --roi", {"det_size": 0}, 2, True, FIVE),
     ("one face: SCRFD-2.5G 640, every frame", {"det_size": 640}, 1, False, ONE),
     ("one face: SCRFD-2.5G 640, every frame, --roi", {"det_size": 640}, 1, True, ONE),
     ("one face: SCRFD-2.5G 640, every 2nd frame", {"det_size": 640}, 2, False, ONE),
     ("one face: SCRFD-2.5G 640, every 2nd frame, --roi", {"det_size": 640}, 2, True, ONE),
+    ("one face: SCRFD-2.5G auto, every 2nd frame, --roi", {"det_size": 0}, 2, True, ONE),
 ]
 HEADING = "## Live watch"
 # What `facedb watch` does on a camera.
-LIVE_DEFAULT = "SCRFD-2.5G 640, every 2nd frame, --roi"
+LIVE_DEFAULT = "SCRFD-2.5G auto, every 2nd frame, --roi"
 TARGET_FPS = BY_KEY["watch.fps"].value  # benchmarks/targets.py
 
 

@@ -9,7 +9,7 @@ alternate, who goes first alternating, ``reps`` times; a one-image run of each g
 the fixed cost per process, and the marginal time per image is the difference. Both
 run with onnxruntime's default threads, as a user gets them. facedb runs with
 `--no-liveness` (insightface has no liveness model) with its default detector input
-(the 640 letterbox), then with FACEDB_DET_SIZE=0 (the auto scale), then as
+(the auto scale), then with FACEDB_DET_SIZE=640 (insightface's letterbox), then as
 `facedb detect --embeddings` runs by default when the liveness model file is there
 (a liveness score for every face too).
 
@@ -85,14 +85,14 @@ def run(n_images: int, reps: int, threads: int = 0) -> dict[str, Any]:
         listing.write_text("\n".join(map(str, paths)))
         one.write_text(str(paths[0]))
         commands = {
-            # As a user runs it: the default detector input (the 640 letterbox).
+            # As a user runs it: the default detector input (the auto scale).
             "facedb": (
                 _facedb(paths, None, threads=threads),
                 _facedb(paths[:1], None, threads=threads),
             ),
-            "facedb auto scale": (
-                _facedb(paths, 0, threads=threads),
-                _facedb(paths[:1], 0, threads=threads),
+            "facedb letterbox 640": (
+                _facedb(paths, 640, threads=threads),
+                _facedb(paths[:1], 640, threads=threads),
             ),
             # What `facedb detect --embeddings` does by default when the liveness model
             # is there: a liveness score per face too (insightface has none).

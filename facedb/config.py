@@ -43,12 +43,13 @@ class Settings:
     device_name: str = field(default_factory=socket.gethostname)
     detector: str = "scrfd_2.5g_bnkps"
     embedder: str = "w600k_mbf_int8"
-    # Detector input: N = insightface's N x N letterbox; 0 = auto, the smallest scale
-    # that the quality gate's min_face_px needs (vision/detector.py: faster). 640 is
-    # the default because the decision thresholds were calibrated there: on the 500
-    # CelebA photos, auto raised the FRR at 0.25 from 4.2 % to 5.0 % and the impostor
-    # rate at 0.30 from 1.3e-4 to 1.6e-4 (docs/ACCURACY.md).
-    det_size: int = 640
+    # Detector input: 0 = auto, the smallest scale that shows the quality gate's
+    # min_face_px face at 48 px (vision/detector.py: 2-3x less detector time on photos
+    # and frames); N = insightface's N x N letterbox (640: parity with insightface, and
+    # crowds of faces smaller than the gate). On the shared CelebA pairs auto is at least
+    # as accurate as the 640 letterbox (1:1 TAR at FAR 1e-3 94.4 % against 94.3 %, 1:N
+    # FNIR at FPIR 1 % lower at 10 to 80 people; docs/ACCURACY.md "Detector scale").
+    det_size: int = 0
     det_threshold: float = 0.5
     nms_threshold: float = 0.4
     # 1:1 (a claimed name): the cosine similarity needed to accept; None = the value

@@ -252,7 +252,7 @@ def test_without_liveness_the_photo_is_accepted(kiosk: Kiosk) -> None:
     result, decision = kiosk.verify("spoof_F1.jpg", "--liveness", "off")
     # A half-turned face: the photo gate lets it be searched; it is nobody enrolled.
     assert decision["decision"] == "unknown", decision
-    assert decision["similarity"] < decision["threshold"] - 0.1
+    assert decision["similarity"] < decision["threshold"] - 0.05
 
 
 def test_environment_sets_mode_and_threshold(kiosk: Kiosk) -> None:

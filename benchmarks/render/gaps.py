@@ -45,11 +45,11 @@ def _pipeline_gap(vision: dict[str, Any]) -> str | None:
         "parity with insightface (tests/test_vision_parity.py) fixes the scale and the "
         "640 canvas, and facedb saves only the trimmed padding. The embedder, the part "
         "facedb could change without changing any result, is already more than 3× faster. "
-        "What passes it is a smaller detector input: the auto scale (`--det-size 0`, "
-        "vision/detector.py: the input that shows the quality gate's minimum face at 48 "
-        "px, never more than the 640 letterbox; the *auto scale* row), whose accuracy is "
-        "in 'Detector scale' below, or a fixed `--det-size 480`; the default stays the "
-        "640 letterbox."
+        "What passes it is a smaller detector input: the auto scale (the default since 2 "
+        "Dec 2026, vision/detector.py: the input that shows the quality gate's minimum "
+        "face at 48 px, never more than the 640 letterbox; the *auto scale* row), whose "
+        "accuracy is in docs/ACCURACY.md, 'Detector scale'; this section's like-for-like "
+        "rows keep facedb at the 640 letterbox."
     )
 
 

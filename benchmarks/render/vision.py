@@ -156,7 +156,7 @@ def section(vision: dict[str, Any], images: Path) -> str:
         parts.append(
             "The *auto scale* and *det size 480* rows are not like for like: facedb's "
             "detector gets a smaller input while insightface keeps 640. Auto scale "
-            "(`--det-size 0`; the default is the 640 letterbox) is the input that shows "
+            "(`--det-size 0`, facedb's default since 2 Dec 2026) is the input that shows "
             "the quality gate's "
             "minimum face (64 px) at 48 px, never more than the 640 letterbox; `--det-size "
             "480` is a fixed 480 letterbox, which misses faces below about 20 px in a "

@@ -37,7 +37,7 @@ from .output import json_option, print_json, print_table
     default=None,
     help="Detector input: 0 = auto, as small as the quality gate's minimum face size "
     "allows; N = insightface's N x N letterbox (640 for parity, or for crowds of small "
-    "faces). Default: FACEDB_DET_SIZE, else 640.",
+    "faces). Default: FACEDB_DET_SIZE, else 0.",
 )
 @device_option
 def detect(

@@ -63,7 +63,7 @@ from .output import json_option
     "--det-size",
     type=click.IntRange(min=0),
     help="Detector input: 0 = auto (from the quality gate's minimum face size), else an "
-    "N x N letterbox, N a multiple of 32 (default FACEDB_DET_SIZE, else 640).",
+    "N x N letterbox, N a multiple of 32 (default FACEDB_DET_SIZE, else 0).",
 )
 @click.option(
     "--threshold",
@@ -130,7 +130,7 @@ def watch_command(
     \b
     Examples:
       facedb watch                                   # camera 0, until Ctrl-C
-      facedb watch --source rtsp://cam.local/stream --det-size 480
+      facedb watch --source rtsp://cam.local/stream --det-size 640   # crowds
       facedb watch --source hall.mp4 --output hall_annotated.mp4 --json
       facedb watch --source door.mp4 --liveness on   # log photos held up as spoof
     """

@@ -8,9 +8,9 @@ Everything here is vectorised numpy; anchor centres are cached per (size, stride
 
 Two ways to choose the input scale (``ScrfdDetector``'s ``min_face_px``):
 
-- *letterbox* (``--det-size N``, FACEDB_DET_SIZE=N; 640, the default): the image fills an N x N canvas,
+- *letterbox* (``--det-size N``, FACEDB_DET_SIZE=N, e.g. 640): the image fills an N x N canvas,
   upscaled when smaller, as insightface does (parity tests use N = 640).
-- *auto* (``--det-size 0``, FACEDB_DET_SIZE=0): the scale is the smallest that still shows the
+- *auto* (``--det-size 0``, FACEDB_DET_SIZE=0, the default): the scale is the smallest that shows the
   smallest face that matters (the quality gate's ``min_face_px``) at
   ``AUTO_FACE_CANVAS_PX`` canvas pixels, so that faces down to half of it are still
   found (to tell a person to come closer), and never more than the letterbox's scale
