@@ -47,7 +47,7 @@ class Settings:
     # min_face_px face at 48 px (vision/detector.py: 2-3x less detector time on photos
     # and frames); N = insightface's N x N letterbox (640: parity with insightface, and
     # crowds of faces smaller than the gate). On the shared CelebA pairs auto is at least
-    # as accurate as the 640 letterbox (1:1 TAR at FAR 1e-3 94.4 % against 94.3 %, 1:N
+    # as accurate as the 640 letterbox (1:1 TAR at FAR 1e-3 94.5 % against 94.3 %, 1:N
     # FNIR at FPIR 1 % lower at 10 to 80 people; docs/ACCURACY.md "Detector scale").
     det_size: int = 0
     det_threshold: float = 0.5
