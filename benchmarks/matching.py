@@ -205,7 +205,12 @@ def _server_ms(engine: Engine, probes: np.ndarray, ef: int) -> list[float]:
         session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef, gallery_store.NEAREST_K)}"))
         session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         for probe in probes:
-            params = {"probes": [gallery_store.vector_literal(probe)], "model": MODEL, "k": 20}
+            params = {
+                "probes": [gallery_store.vector_literal(probe)],
+                "model": MODEL,
+                "k": 20,
+                "scope": None,
+            }
             plan = session.execute(sql, params).scalar_one()[0]
             times.append(float(plan["Planning Time"]) + float(plan["Execution Time"]))
     return times
@@ -262,7 +267,12 @@ def explain_identify(engine: Engine, probe: np.ndarray, ef: int) -> list[str]:
     with Session(engine) as session, session.begin():
         session.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
         session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        params = {"probes": [gallery_store.vector_literal(probe)], "model": MODEL, "k": 20}
+        params = {
+            "probes": [gallery_store.vector_literal(probe)],
+            "model": MODEL,
+            "k": 20,
+            "scope": None,
+        }
         return [str(r[0]) for r in session.execute(text(sql), params)]
 
 
