@@ -161,7 +161,7 @@ def results() -> dict[str, Any]:
                     "speedup_whole": 1.96,
                     "speedup_marginal": 2.26,
                 },
-                "facedb auto scale": {
+                "facedb letterbox 640": {
                     **whole,
                     "speedup_cpu": 1.96,
                     "speedup_whole": 1.94,
