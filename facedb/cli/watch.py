@@ -11,7 +11,7 @@ import click
 
 from facedb.errors import InvalidInputError, SourceError
 from facedb.watch.events import WatchEvent, WatchSummary
-from facedb.watch.loop import WatchOptions, watch
+from facedb.watch.loop import WatchOptions, watch, watch_settings
 
 if TYPE_CHECKING:
     from facedb.events.actions import ActionResult, ActionRunner
@@ -134,7 +134,7 @@ def watch_command(
       facedb watch --source hall.mp4 --output hall_annotated.mp4 --json
       facedb watch --source door.mp4 --liveness on   # log photos held up as spoof
     """
-    service = open_service(cooldown=cooldown, det_size=det_size, liveness=liveness)
+    service = open_service(watch_settings, cooldown=cooldown, det_size=det_size, liveness=liveness)
     options = WatchOptions(
         source=source,
         output=output,

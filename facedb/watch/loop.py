@@ -32,14 +32,17 @@ time of the decision (for a file too: when it was watched, not when it was filme
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from facedb.config import Settings
 from facedb.errors import InvalidInputError, SourceError
 from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
@@ -91,6 +94,26 @@ class WatchOptions:
             raise InvalidInputError(f"the retry interval must be 0 or more, not {self.retry_s}")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidInputError(f"--max-frames must be at least 1, not {self.max_frames}")
+
+
+@dataclass
+class _Samples:
+    """A detection frame's identification, finished on the next one (``_settle``):
+    the embeddings of ``chosen`` run on another core meanwhile."""
+
+    chosen: list[tuple[TrackIdentity, AnalysedFace]]
+    vectors: Future[np.ndarray] | None
+    requests: list[Request]
+    index: int
+    clock: float
+
+
+def watch_settings(settings: Settings) -> Settings:
+    """The settings a watch runs on: with threads 0 (all cores), one onnxruntime thread
+    a model, and a frame's embeddings beside the next detector on another core (two
+    intra-op threads gain nothing on 640x480 frames and cost twice the CPU:
+    docs/BENCHMARKS.md, "Live watch")."""
+    return settings.replace(threads=1) if settings.threads == 0 else settings
 
 
 EventCallback = Callable[[WatchEvent], None]
@@ -166,6 +189,13 @@ class _Watcher:
         self.offline = 0
         self.people: list[str] = []
         self.lost: str | None = None  # why a live source ended, when it was lost
+        # The embeddings of one detection frame overlap the detector of the next on a
+        # second core; every track and decision is updated in the same order as frame
+        # by frame, a detection frame later (the labels drawn lag by as much).
+        self._pending: _Samples | None = None
+        self._embedding: ThreadPoolExecutor | None = None
+        if (os.cpu_count() or 1) > 1:
+            self._embedding = ThreadPoolExecutor(1, thread_name_prefix="facedb-watch-embed")
         self._started = time.monotonic()
 
     # -- the loop -----------------------------------------------------------------
@@ -185,9 +215,11 @@ class _Watcher:
                 if self.stop is not None and self.stop.is_set():
                     interrupted = True
                     break
+            self._settle()
         except KeyboardInterrupt:
             interrupted = True
             log.info("interrupted after %d frames", self.frames)
+            self._settle()
         finally:
             self._close()
         seconds = time.monotonic() - started if started is not None else 0.0
@@ -237,6 +269,8 @@ class _Watcher:
             yield frame
 
     def _close(self) -> None:
+        if self._embedding is not None:
+            self._embedding.shutdown(wait=True, cancel_futures=True)
         if self.reader is not None:
             self.reader.stop()
         else:
@@ -263,12 +297,16 @@ class _Watcher:
             )[0]
             if self.options.max_faces:
                 faces = faces[: self.options.max_faces]
+            self._settle()
             step = self.tracker.update(np.array([f.face.box for f in faces]).reshape(-1, 4))
             self.tracks += len(step.started)
             self.book.forget(step.ended)
             boxes = self.tracker.visible()
             self._identify(boxes, faces, index, clock)
         else:
+            pending = self._pending
+            if pending is not None and (pending.vectors is None or pending.vectors.done()):
+                self._settle()  # as soon as its embeddings are there, not a detection later
             boxes = self.tracker.predict()
         self.frames += 1
         views = tuple(self._view(box) for box in boxes)
@@ -305,13 +343,32 @@ class _Watcher:
         # Undecided tracks first (fewest samples), then the best faces.
         wanted.sort(key=lambda p: (p[0].settled, len(p[0].samples), -p[1].quality.score))
         chosen = wanted[: self.policy.embed_budget]
+        vectors: Future[np.ndarray] | None = None
         if chosen:
             crops = [face.aligned for _, face in chosen if face.aligned is not None]
-            vectors = self.service.pipeline.embed_aligned(crops)
+            embed = self.service.pipeline.embed_aligned
+            if self._embedding is not None:
+                vectors = self._embedding.submit(embed, crops)
+            else:
+                vectors = Future()
+                vectors.set_result(embed(crops))
+        self._pending = _Samples(chosen, vectors, requests, index, clock)
+        if self._embedding is None:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Adds the pending detection frame's embeddings to their tracks, then decides
+        and tells what they (and its liveness verdicts) call for."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        requests = pending.requests
+        if pending.vectors is not None:
             same_person = self.decider.same_person
-            for (track, face), vector in zip(chosen, vectors, strict=True):
-                if track.add(face, vector, index, same_person=same_person):
-                    requests.append(request(track, False, index, clock))
+            vectors = pending.vectors.result()
+            for (track, face), vector in zip(pending.chosen, vectors, strict=True):
+                if track.add(face, vector, pending.index, same_person=same_person):
+                    requests.append(request(track, False, pending.index, pending.clock))
         if not requests:
             return
         for event in self.decider.decide(requests):  # committed: now they can be told
