@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import functools
 import os
 from datetime import date, datetime, timedelta
@@ -75,3 +76,15 @@ def parse_day(text: str, zone: str) -> date:
     if not FIRST_DAY <= day <= LAST_DAY:
         raise InvalidInputError(f"the date {text!r} is outside {FIRST_DAY} .. {LAST_DAY}")
     return day
+
+
+def month_bounds(text_value: str) -> tuple[date, date]:
+    """'2026-11' -> (2026-11-01, 2026-11-30)."""
+    try:
+        first = date.fromisoformat(text_value.strip() + "-01")
+    except ValueError:
+        raise InvalidInputError(f"not a month: {text_value!r} (use YYYY-MM)") from None
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise InvalidInputError(f"the month {text_value!r} is outside {FIRST_DAY} .. {LAST_DAY}")
+    return first, last

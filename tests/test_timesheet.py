@@ -25,7 +25,7 @@ from facedb.store.attendance import log_event
 from facedb.store.engine import make_engine
 from facedb.store.gallery import create_user
 from facedb.store.timesheet import TimesheetDay, timesheet_days, totals
-from facedb.usecases.payroll import month_bounds
+from facedb.timezones import month_bounds
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY = date(2026, 11, 2)

@@ -79,6 +79,7 @@ def print_json(data: Any) -> None:
 def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
@@ -86,15 +87,13 @@ def print_table(
         # The first column names the row (a person, a model): never cut it short.
         table.add_column(column, no_wrap=index == 0, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else _cell(v) for v in row))
+        table.add_row(*("" if v is None else _cell(v, escape) for v in row))
     console().print(table)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, escape: Callable[[str], str]) -> str:
     """A cell's text, markup escaped: names, reasons and a webhook receiver's error
     text are data, and "[/]" in one would otherwise stop the table with an error."""
-    from rich.markup import escape
-
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, datetime):

@@ -12,7 +12,7 @@ import click
 from facedb import timezones
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
-from facedb.usecases.payroll import month_bounds, write_payroll_csv
+from facedb.usecases.payroll import write_payroll_csv
 
 from .org import time_attendance, tz_option
 from .output import format_option, print_json, print_table
@@ -51,7 +51,7 @@ def _period(
     if week is not None:
         return week_bounds(week, zone)
     if month is not None:
-        return month_bounds(month)
+        return timezones.month_bounds(month)
     first = timezones.parse_day(date_from or "today", zone)
     return first, timezones.parse_day(date_to, zone) if date_to else first
 

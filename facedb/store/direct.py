@@ -24,13 +24,12 @@ from facedb.errors import (
 )
 from facedb.secrets import mask_text, mask_url
 from facedb.store import embedded
-from facedb.store.revision import HEAD_REVISION, require_head
+from facedb.store.revision import HEAD_REVISION, REVISION_SQL, UNDEFINED_TABLE, require_head
 
 CONNECT_TIMEOUT_S = 5
 APPLICATION_NAME = "facedb"
 _SCHEMES = ("postgresql", "postgres")
 _DRIVERS = ("postgresql", "postgres", "psycopg2")
-_UNDEFINED_TABLE = "42P01"
 
 
 def libpq_url(url: str) -> str:
@@ -71,10 +70,10 @@ def _open(url: str) -> Any:
 def _revision(conn: Any) -> str | None:
     with conn.cursor() as cursor:
         try:
-            cursor.execute("SELECT version_num FROM alembic_version")
+            cursor.execute(REVISION_SQL)
         except psycopg2.ProgrammingError as exc:
             conn.rollback()
-            if exc.pgcode == _UNDEFINED_TABLE:
+            if exc.pgcode == UNDEFINED_TABLE:
                 return None
             raise
         row = cursor.fetchone()

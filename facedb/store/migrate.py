@@ -16,14 +16,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from facedb.errors import ExtensionMissingError, first_line
-from facedb.store.revision import HEAD_REVISION
+from facedb.store.revision import HEAD_REVISION, REVISION_SQL, UNDEFINED_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 
 _INSUFFICIENT_PRIVILEGE = "42501"
-_UNDEFINED_TABLE = "42P01"
 
 
 def migrations_dir() -> Path:
@@ -55,9 +54,9 @@ def current_revision(engine: Engine) -> str | None:
     """The database's revision; None before the first migration."""
     with engine.connect() as conn:
         try:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return conn.execute(text(REVISION_SQL)).scalar()
         except ProgrammingError as exc:
-            if getattr(exc.orig, "pgcode", None) == _UNDEFINED_TABLE:
+            if getattr(exc.orig, "pgcode", None) == UNDEFINED_TABLE:
                 return None
             raise
 

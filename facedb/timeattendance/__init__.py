@@ -20,7 +20,8 @@ from facedb.timeattendance.export import (
     write_totals_csv,
 )
 from facedb.timeattendance.service import TimeAttendance
-from facedb.usecases.payroll import month_bounds, write_payroll_csv
+from facedb.timezones import month_bounds
+from facedb.usecases.payroll import write_payroll_csv
 
 __all__ = [
     "PAYROLL_COLUMNS",

@@ -6,7 +6,6 @@ TimeAttendance, as for every other report."""
 
 from __future__ import annotations
 
-import calendar
 import os
 import shutil
 import tempfile
@@ -19,7 +18,6 @@ from facedb.config import Settings
 from facedb.errors import InvalidInputError
 from facedb.store import direct
 from facedb.store.payroll_csv import copy_payroll_csv, people_in_order
-from facedb.timezones import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from facedb.timeattendance.service import TimeAttendance
@@ -37,18 +35,6 @@ def check_period(date_from: date, date_to: date) -> None:
         raise InvalidInputError("a timesheet covers at most 367 days")
     if date_from.year < 1900 or date_to.year > 9000:
         raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")
-
-
-def month_bounds(text_value: str) -> tuple[date, date]:
-    """'2026-11' -> (2026-11-01, 2026-11-30)."""
-    try:
-        first = date.fromisoformat(text_value.strip() + "-01")
-    except ValueError:
-        raise InvalidInputError(f"not a month: {text_value!r} (use YYYY-MM)") from None
-    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-    if first < FIRST_DAY or last > LAST_DAY:
-        raise InvalidInputError(f"the month {text_value!r} is outside {FIRST_DAY} .. {LAST_DAY}")
-    return first, last
 
 
 def write_payroll_csv(

@@ -51,8 +51,8 @@ AUTO_FACE_CANVAS_PX = 48
 # Auto scale: the largest canvas side (the cost of the insightface letterbox).
 AUTO_MAX_SIDE = 640
 # Auto scale pads only up to a multiple of 32: no insightface parity mode, and on the
-# shared pairs no margin was as accurate as 32 px of it, with 19 % less detector time
-# on a 640x480 frame (docs/ACCURACY.md, "Detector scale").
+# shared pairs no margin was as accurate as 32 px of it, with 12 % less detector time
+# on 640x480 frames of one to five faces (docs/ACCURACY.md, "Detector scale").
 AUTO_EDGE_MARGIN = 0
 
 
