@@ -103,6 +103,7 @@ class Row:
     scene: str = FIVE
     in_regions: int = 0  # detections that searched only around the tracks
     detections: int = 0
+    liveness: bool = False  # faces judged live or attacks (on for live sources)
 
 
 def one_at_a_time(faces: Path, pipeline: FacePipeline) -> list[Actor]:
@@ -129,9 +130,12 @@ def scene(faces: Path, pipeline: FacePipeline) -> list[Actor]:
     ]
 
 
-def measure(label: str, settings: Settings, options: WatchOptions, scene: str = FIVE) -> Row:
+def measure(
+    label: str, settings: Settings, options: WatchOptions, scene: str = FIVE, live: bool = False
+) -> Row:
     service = FaceService(watch_settings(settings.replace(cooldown=0.0)))  # as the CLI
     service.pipeline.load()
+    liveness = service.pipeline.liveness_enabled(live)
     frames: list[WatchFrame] = []
     cpu = time.process_time()
     summary = watch(service, options, on_frame=frames.append)
@@ -139,12 +143,13 @@ def measure(label: str, settings: Settings, options: WatchOptions, scene: str = 
     service.close()
     in_regions = sum(f.in_regions for f in frames)
     detections = sum(f.detected for f in frames)
-    row = Row(label, summary, cpu_ms, scene, in_regions, detections)
+    row = Row(label, summary, cpu_ms, scene, in_regions, detections, liveness)
     print(
         f"{label:48s} {summary.fps:5.1f} frames/s  CPU {cpu_ms:5.1f} ms/frame  "
         f"({summary.frames} processed, {summary.dropped} dropped; {in_regions} of "
         f"{detections} detections in regions; accepted "
-        f"{summary.accepted}, unknown {summary.unknown}, tracks {summary.tracks}, "
+        f"{summary.accepted}, unknown {summary.unknown}, spoof {summary.spoofs}, "
+        f"tracks {summary.tracks}, "
         f"handovers {summary.handovers})",
         flush=True,
     )
@@ -181,7 +186,7 @@ def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
         "frame rate on one free core.",
         "",
         "| setting | processed frames/s (wall) | CPU ms / frame | frames/s on one free core "
-        "| accepted / unknown / handovers |",
+        "| accepted / unknown / spoof / handovers |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
@@ -189,7 +194,8 @@ def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
         dropped = f" ({s.dropped} of {s.frames + s.dropped} dropped)" if s.dropped else ""
         lines.append(
             f"| {row.label} | {s.fps:.1f}{dropped} | {row.cpu_ms:.0f} | "
-            f"{1000 / row.cpu_ms:.0f} | {s.accepted} / {s.unknown} / {s.handovers} |"
+            f"{1000 / row.cpu_ms:.0f} | {s.accepted} / {s.unknown} / {s.spoofs} / "
+            f"{s.handovers} |"
         )
     lines += [
         "",
@@ -201,8 +207,14 @@ def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
         "`--det-size 480` or 320, or the SCRFD-500M detector "
         "(`FACEDB_DETECTOR=scrfd_500m_bnkps`), cut it further at some cost in small "
         "faces. A live source never falls behind: frames that arrive while one is being "
-        f"processed are dropped and counted (the last row: a stream served at {live_fps:g} "
-        f"frames/s with the defaults). {_regions(rows)} {_agreement(rows)}",
+        f"processed are dropped and counted (the last rows: a stream served at {live_fps:g} "
+        "frames/s with the defaults, where liveness is on as for every live source, and "
+        "the same with liveness off; the scene's faces are pasted photos, and the liveness "
+        "model judges some of them presentation attacks, the *spoof* column). Before a "
+        "live source is opened the models run twice on blank inputs (FacePipeline."
+        "warm_up): onnxruntime's first runs of a session cost 100-150 ms, which a camera "
+        f"would pay as dropped frames on its first faces. {_regions(rows)} "
+        f"{_agreement(rows)}",
         "",
         _target(rows),
     ]
@@ -210,10 +222,10 @@ def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
 
 
 def _target(rows: list[Row]) -> str:
-    files = [r for r in rows if r.summary.dropped == 0 and r.scene == FIVE]
+    files = [r for r in rows if r.scene == FIVE and not r.label.startswith("live stream")]
     met = [r for r in files if r.summary.fps >= TARGET_FPS]
     default = next((r for r in files if r.label == LIVE_DEFAULT), None)
-    live = next((r for r in rows if r.label.startswith("live stream")), None)
+    live = next((r for r in rows if r.label.startswith("live stream") and r.liveness), None)
     text = (
         f"Target, at least {TARGET_FPS:g} processed frames/s at 640x480 with up to five "
         f"faces on 2 cores, no frame of a {TARGET_FPS:g} frames/s source dropped: "
@@ -223,7 +235,7 @@ def _target(rows: list[Row]) -> str:
         text += f"; the live default ({LIVE_DEFAULT}) runs at {default.summary.fps:.1f}"
     if live is not None:
         s = live.summary
-        verdict = s.dropped == 0 and s.fps >= TARGET_FPS
+        verdict = s.dropped == 0  # every frame processed as it came: the source's rate
         text += (
             f"; a stream served at {TARGET_FPS:g} frames/s with the defaults (liveness on, "
             f"as for every live source): {s.fps:.1f} processed, {s.dropped} of "
@@ -249,14 +261,19 @@ def _regions(rows: list[Row]) -> str:
 def _agreement(rows: list[Row]) -> str:
     texts = []
     for scene in (FIVE, ONE):
-        files = [r.summary for r in rows if r.summary.dropped == 0 and r.scene == scene]
+        files = [
+            r.summary
+            for r in rows
+            if r.summary.dropped == 0 and r.scene == scene and not r.liveness
+        ]
         outcomes = {(s.accepted, s.unknown, s.handovers) for s in files}
         if len(outcomes) > 1:
             texts.append(f"With {scene}, the settings did not all make the same decisions.")
         elif outcomes:
             accepted, unknown, handovers = outcomes.pop()
             texts.append(
-                f"With {scene}, every setting that read every frame made the same "
+                f"With {scene}, every setting that read every frame without liveness "
+                "(the files, and the stream with liveness off) made the same "
                 f"decisions: {accepted} accepted, {unknown} unknown, {handovers} track(s) "
                 "handed over from one person to another and noticed."
             )
@@ -280,6 +297,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="facedb-watch-bench-"))
     own_server = not os.environ.get("FACEDB_DATABASE_URL")
     base = Settings.load({"home": work / "home" if own_server else None, "threads": args.threads})
+    off = base.replace(liveness="off")
     try:
         enrolling = FaceService(base)
         video = write_video(work / "scene.avi", scene(args.faces, enrolling.pipeline), FRAMES)
@@ -300,9 +318,11 @@ def main() -> None:
             options = WatchOptions(source=str(videos[name]), detect_every=every, roi=roi)
             rows.append(measure(label, base.replace(**overrides), options, name))
         if args.live_fps > 0:
-            with mjpeg_server(read_frames(video), args.live_fps, connections=1) as url:
-                label = f"live stream at {args.live_fps:g} frames/s, defaults"
-                rows.append(measure(label, base, WatchOptions(source=url, reconnect_attempts=0)))
+            for label, settings in (("defaults", base), ("liveness off", off)):
+                with mjpeg_server(read_frames(video), args.live_fps, connections=1) as url:
+                    options = WatchOptions(source=url, reconnect_attempts=0)
+                    label = f"live stream at {args.live_fps:g} frames/s, {label}"
+                    rows.append(measure(label, settings, options, live=True))
     finally:
         if own_server:
             with embedded.home_lock(work / "home"):

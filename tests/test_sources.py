@@ -16,7 +16,13 @@ import pytest
 from PIL import Image, ImageOps
 
 from facedb.errors import ImageError, SourceError
-from facedb.media.frames import CaptureSource, FolderSource, ImageSource, open_source
+from facedb.media.frames import (
+    CaptureSource,
+    FolderSource,
+    ImageSource,
+    is_live_spec,
+    open_source,
+)
 from facedb.media.images import read_image
 from facedb.secrets import redact_url
 
@@ -360,3 +366,33 @@ def test_credentials_never_shown() -> None:
 def test_limit_must_be_positive(faces_dir: Path) -> None:
     with pytest.raises(ValueError, match="limit"):
         open_source(str(faces_dir / "bad"), limit=0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "live"),
+    [
+        ("0", True),
+        ("12", True),
+        ("rtsp://127.0.0.1:8554/door", True),
+        ("HTTP://127.0.0.1/stream.mjpg", True),
+        ("./0", False),
+        ("1234", False),  # not a camera index: a file of that name
+        ("clip.mp4", False),
+        ("/srv/photos", False),
+        ("-", False),
+    ],
+)
+def test_live_specs_are_told_before_opening(spec: str, live: bool) -> None:
+    assert is_live_spec(spec) is live
+
+
+def test_is_live_spec_agrees_with_the_opened_source(tmp_path: Path, faces_dir: Path) -> None:
+    path = tmp_path / "clip.avi"
+    _write_video(path, "MJPG", faces_dir, count=2, fps=5.0)
+    for spec in (
+        str(path),
+        str(faces_dir / "compreface/imgtools_test_files"),
+        str(faces_dir / "compreface/imgtools_test_files/einstein.webp"),
+    ):
+        with open_source(spec) as source:
+            assert source.is_live is is_live_spec(spec)

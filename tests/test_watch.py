@@ -209,6 +209,42 @@ def test_ctrl_c_on_a_live_stream_exits_cleanly_with_a_summary(
     assert "Traceback" not in errors
 
 
+def test_a_live_watch_runs_its_models_before_the_first_frame(
+    service: FaceService, scene: tuple[Path, list[Actor]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnxruntime's first runs cost 100-150 ms: on a live source they would be frames
+    dropped on the first faces, so a live watch pays them before opening the source;
+    a file (nothing to drop) does not."""
+    video, _ = scene
+    calls: list[str] = []
+    warm_up = service.pipeline.warm_up
+
+    def warming(**kwargs: bool) -> None:
+        calls.append("warm")
+        warm_up(**kwargs)
+
+    def opening(spec: str) -> FrameSource:
+        calls.append("open")
+        return open_source(spec)
+
+    monkeypatch.setattr(service.pipeline, "warm_up", warming)
+    monkeypatch.setattr("facedb.watch.loop.open_source", opening)
+    with mjpeg_server(read_frames(video)[:10], fps=30, connections=1) as url:
+        watch(service, WatchOptions(source=url, reconnect_attempts=0, max_frames=3))
+    assert calls[:2] == ["warm", "open"]
+    calls.clear()
+    watch(service, WatchOptions(source=str(video), max_frames=3))
+    assert calls == ["open"]
+
+
+def test_warm_up_runs_the_liveness_model_only_when_asked(settings: Settings) -> None:
+    pipeline = FacePipeline(settings)
+    pipeline.warm_up(liveness=False)
+    assert pipeline._detector is not None and pipeline._liveness is None
+    pipeline.warm_up(liveness=True)
+    assert pipeline._liveness is not None
+
+
 def test_watch_refuses_bad_sources_and_outputs(settings: Settings, tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(main, ["watch", "--source", str(tmp_path / "nope.mp4")])

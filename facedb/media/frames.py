@@ -231,6 +231,12 @@ class CaptureSource(FrameSource):
         self._capture.release()
 
 
+def is_live_spec(spec: str) -> bool:
+    """Whether ``spec`` names a camera or a network stream (what open_source opens as
+    a live source), without opening it."""
+    return bool(_CAMERA_RE.match(spec) or _URL_RE.match(spec))
+
+
 def open_source(
     spec: str,
     *,

@@ -27,6 +27,12 @@ from facedb.vision.types import AnalysedFace, DetectedFace
 log = logging.getLogger(__name__)
 
 
+# What warm_up runs on: a camera's usual frame, and the batch sizes of a watch's first
+# faces (one, then a few).
+WARM_FRAME = (480, 640)
+WARM_BATCHES = (1, 4)
+
+
 class FacePipeline:
     """Detect, align, check quality and embed faces with the models of ``settings``.
 
@@ -61,6 +67,20 @@ class FacePipeline:
     def load(self) -> None:
         """Load the detector and embedder now (otherwise they load on first use)."""
         _ = self.detector, self.embedder
+
+    def warm_up(self, frame_shape: tuple[int, int] = WARM_FRAME, *, liveness: bool) -> None:
+        """Runs each model (the liveness model too when ``liveness``) on blank inputs,
+        twice: onnxruntime's first runs of a session allocate and plan, 100-150 ms in
+        all on 2 cores, which a live source would pay as dropped frames on its first
+        faces. ``frame_shape``: (height, width) of the frames to come."""
+        frame = np.zeros((*frame_shape, 3), dtype=np.uint8)
+        box = np.array([0.0, 0.0, frame_shape[1] / 2, frame_shape[0] / 2], dtype=np.float32)
+        aligned = np.zeros((112, 112, 3), dtype=np.uint8)
+        for batch in WARM_BATCHES:
+            self.detect(frame)
+            self.embed_aligned([aligned] * batch)
+            if liveness:
+                self.liveness.scores([self.liveness.crop(frame, box)] * batch)
 
     @property
     def detector(self) -> ScrfdDetector:

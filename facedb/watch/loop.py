@@ -44,7 +44,7 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.errors import InvalidInputError, SourceError
-from facedb.media.frames import FrameSource, open_source
+from facedb.media.frames import FrameSource, is_live_spec, open_source
 from facedb.service import FaceService
 from facedb.vision.types import AnalysedFace, Frame
 from facedb.watch.deciding import RETRY_S, Decider, Request, request
@@ -134,7 +134,11 @@ def watch(
     window = Window() if options.show else None  # fails now when there is no display
     if options.output is not None:
         check_output(options.output)
-    service.pipeline.load()
+    pipeline = service.pipeline
+    if is_live_spec(options.source):  # before the camera delivers its first frame
+        pipeline.warm_up(liveness=pipeline.liveness_enabled(is_live=True))
+    else:
+        pipeline.load()
     decider = Decider(service, options.threshold, retry_s=options.retry_s)
     decider.start()
     source = open_source(options.source)
