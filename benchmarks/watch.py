@@ -271,9 +271,11 @@ def _agreement(rows: list[Row]) -> str:
             texts.append(f"With {scene}, the settings did not all make the same decisions.")
         elif outcomes:
             accepted, unknown, handovers = outcomes.pop()
+            streamed = any(r.scene == scene and r.label.startswith("live stream") for r in rows)
+            which = " (the files, and the stream with liveness off)" if streamed else ""
             texts.append(
-                f"With {scene}, every setting that read every frame without liveness "
-                "(the files, and the stream with liveness off) made the same "
+                f"With {scene}, every setting that read every frame without liveness{which} "
+                "made the same "
                 f"decisions: {accepted} accepted, {unknown} unknown, {handovers} track(s) "
                 "handed over from one person to another and noticed."
             )
