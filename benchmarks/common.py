@@ -102,13 +102,23 @@ def benchmark_images(limit: int) -> list[Path]:
 
 
 def cpu_model() -> str:
+    """The CPU's name and its widest vector instructions: two "AMD EPYC" machines of
+    this project differ by 2x in frame time, with and without AVX-512."""
+    name, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if line.startswith("model name") and not name:
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    name = name or platform.processor() or "unknown"
+    if "avx512f" in flags:
+        return f"{name}, AVX-512" + (" VNNI" if "avx512_vnni" in flags else "")
+    if "avx2" in flags:
+        return f"{name}, AVX2, no AVX-512"
+    return name
 
 
 def load_average() -> tuple[float, float, float]:

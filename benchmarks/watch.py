@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video  # noqa: E402
 
-from benchmarks.common import write_section  # noqa: E402
+from benchmarks.common import cpu_model, write_section  # noqa: E402
 from benchmarks.targets import BY_KEY  # noqa: E402
 from facedb.config import Settings  # noqa: E402
 from facedb.service import FaceService  # noqa: E402
@@ -157,14 +157,7 @@ def measure(
 
 
 def section(rows: list[Row], threads: int, load: float, live_fps: float) -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     lines = [
         HEADING,
         "",
