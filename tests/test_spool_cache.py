@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
@@ -305,4 +305,23 @@ def test_cache_matching_agrees_with_the_database(settings: Settings, tmp_path: P
             )
         assert cache.similarity_to_user(inactive.id, probes[0]) is not None
         assert cache.similarity_to_user(10**9, probes[0]) is None
+    service.close()
+
+
+def test_search_options_last_one_transaction(settings: Settings, tmp_path: Path) -> None:
+    """identify's ef_search and iterative scan are the transaction's own: the pooled
+    connection's next transaction has the server's settings again."""
+    setting = text("SELECT current_setting(:name, true)")
+    pid = text("SELECT pg_backend_pid()")
+    service = FaceService(settings.replace(home=tmp_path))
+    with service.transaction() as session:
+        backend = session.execute(pid).scalar_one()
+        gallery.identify(session, _unit(np.random.default_rng(3), 1), MODEL, ef_search=357)
+        assert session.execute(setting, {"name": "hnsw.ef_search"}).scalar_one() == "357"
+        scan = session.execute(setting, {"name": "hnsw.iterative_scan"}).scalar_one()
+        assert scan == "relaxed_order"
+    with service.transaction() as session:
+        assert session.execute(pid).scalar_one() == backend  # the same pooled connection
+        assert session.execute(setting, {"name": "hnsw.ef_search"}).scalar_one() == "40"
+        assert session.execute(setting, {"name": "hnsw.iterative_scan"}).scalar_one() == "off"
     service.close()

@@ -148,11 +148,16 @@ def replace_embeddings(
     add_embeddings(session, user_id, embeddings, model)
 
 
+# Local to the transaction (as SET LOCAL), so a pooled connection never carries them
+# into another query; both in one round trip.
+_SEARCH_OPTIONS_SQL = text(
+    "SELECT set_config('hnsw.ef_search', :ef_search, true),"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+)
+
+
 def _set_search_options(session: Session, ef_search: int) -> None:
-    # SET LOCAL lasts until the end of the transaction, so a pooled connection
-    # never carries it into another query.
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
-    session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    session.execute(_SEARCH_OPTIONS_SQL, {"ef_search": str(int(ef_search))})
 
 
 # One round trip for any number of probes: each probe reads its k nearest
