@@ -55,6 +55,7 @@ from facedb.vision.models import load_manifest
 HEADING = "## 1:N decisions at the gallery's size (issue 18)"
 EF_VALUES = (20, 40, 64, 100, 200)  # identify reads at least NEAREST_K (20)
 SAMPLE_FACES = 20_000  # as facedb.policy's self-search
+MEMORY_CANDIDATES = (64, 256)  # binary-code candidates re-ranked, in memory
 
 Decision = tuple[str, int]  # (decision, person id or -1)
 
@@ -91,20 +92,50 @@ def exact_candidates(g: Gallery, probes: np.ndarray) -> tuple[list[list[Match]],
     index.add(g.vectors)
     k = gallery_store.NEAREST_K
     similarity, ids = index.search(probes, k)
-    out = []
-    for sims, rows in zip(similarity, ids, strict=True):
-        best: dict[int, float] = {}
-        for s, row in zip(sims, rows, strict=True):
-            person = int(g.person[row])
-            best[person] = max(best.get(person, -1.0), float(s))
-        ranked = sorted(best.items(), key=lambda p: -p[1])
-        out.append([Match(p, f"person-{p}", s) for p, s in ranked])
+    out = [_people(g, sims, rows) for sims, rows in zip(similarity, ids, strict=True)]
     times = []
     for probe in probes[:200]:
         t0 = time.perf_counter()
         index.search(probe[None, :], k)
         times.append((time.perf_counter() - t0) * 1000)
     return out, times
+
+
+def _people(g: Gallery, sims: np.ndarray, rows: np.ndarray) -> list[Match]:
+    """The people of some faces, best score per person, most similar first."""
+    best: dict[int, float] = {}
+    for sim, row in zip(sims, rows, strict=True):
+        person = int(g.person[row])
+        best[person] = max(best.get(person, -1.0), float(sim))
+    ranked = sorted(best.items(), key=lambda p: -p[1])
+    return [Match(p, f"person-{p}", s) for p, s in ranked]
+
+
+def binary_codes_search(
+    g: Gallery, probes: np.ndarray, candidates: int
+) -> tuple[list[list[Match]], list[float]]:
+    """In memory, not in PostgreSQL: an exact Hamming scan over 64-byte sign codes
+    (FAISS IndexBinaryFlat, pgvector's binary_quantize bits), its ``candidates``
+    nearest re-ranked on the float vectors, the NEAREST_K best grouped by person.
+    Per probe results, and ms a probe (1 thread, one probe a call, re-rank included)."""
+    faiss.omp_set_num_threads(1)
+    index = faiss.IndexBinaryFlat(g.vectors.shape[1])
+    index.add(np.packbits(g.vectors > 0, axis=1))
+    k = gallery_store.NEAREST_K
+
+    def one(probe: np.ndarray) -> list[Match]:
+        _, rows = index.search(np.packbits(probe[None, :] > 0, axis=1), candidates)
+        rows = rows[0][rows[0] >= 0]
+        sims = g.vectors[rows] @ probe
+        top = np.argsort(-sims)[:k]
+        return _people(g, sims[top], rows[top])
+
+    found, times = [], []
+    for probe in probes:
+        t0 = time.perf_counter()
+        found.append(one(probe))
+        times.append((time.perf_counter() - t0) * 1000)
+    return found, times
 
 
 def identify_all(engine: Engine, probes: np.ndarray) -> dict[int, tuple[list[float], list[Any]]]:
@@ -164,6 +195,22 @@ def run_size(size: int, probes: int) -> dict[str, Any]:
     one_to_one = manifest_threshold()
     margin = Settings.load({}).margin
     exact, faiss_ms = exact_candidates(g, all_probes)
+    want = [decide(m, threshold, margin) for m in exact]
+    memory = []
+    for candidates in MEMORY_CANDIDATES:
+        found, times = binary_codes_search(g, all_probes, candidates)
+        got = [decide(m, threshold, margin) for m in found]
+        memory.append(
+            {
+                "candidates": candidates,
+                "p50_ms": percentile(times, 50),
+                "p99_ms": percentile(times, 99),
+                "genuine": agreement(got, want, slice(0, n)),
+                "impostor": agreement(got, want, slice(n, None)),
+                "all": agreement(got, want, slice(None)),
+            }
+        )
+        print("    memory", json.dumps(memory[-1]), file=sys.stderr)
     entry: dict[str, Any] = {
         "size": size,
         "people": g.people,
@@ -172,6 +219,7 @@ def run_size(size: int, probes: int) -> dict[str, Any]:
         "margin": margin,
         "one_to_one": one_to_one,
         "faiss_flat_p50_ms": percentile(faiss_ms, 50),
+        "memory": memory,
     }
     with bench_database() as first:
         entry["postgres"], entry["pgvector"] = server_version(first.engine)
@@ -255,6 +303,29 @@ def section(result: dict[str, Any]) -> str:
                 f"{p['all']['agree']:.2%} | {p['exact_genuine_accepted']:.1%} / "
                 f"{p['exact_impostor_accepted']:.2%} | {o['all']['differ']} of "
                 f"{o['all']['probes']} |"
+            )
+    lines += [
+        "",
+        "The in-memory reference, outside PostgreSQL (one thread, one probe a call): exact "
+        "search on the float vectors (FAISS flat), and an exact Hamming scan over 64-byte "
+        "sign codes (FAISS IndexBinaryFlat on the bits pgvector's `binary_quantize` "
+        "gives) whose nearest candidates are re-ranked on the float vectors, then grouped "
+        "and decided as above:",
+        "",
+        "| faces | search | p50 ms | p99 ms | differ, genuine | differ, impostors | agree |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in sizes:
+        lines.append(
+            f"| {s['size']:,} | FAISS flat, float32 (exact) | {s['faiss_flat_p50_ms']:.2f} | "
+            "– | 0 (exact) | 0 (exact) | 100% |"
+        )
+        for m in s["memory"]:
+            lines.append(
+                f"| {s['size']:,} | binary codes, {m['candidates']} candidates re-ranked | "
+                f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['genuine']['differ']} of "
+                f"{m['genuine']['probes']} | {m['impostor']['differ']} of "
+                f"{m['impostor']['probes']} | {m['all']['agree']:.2%} |"
             )
     lines += [
         "",

@@ -25,8 +25,17 @@ WEIGHTS = SHARED / "weights"
 # Tests and CI run on the shared model files, and never touch the user's own
 # FACEDB_HOME; both are set before any facedb settings load.
 os.environ.setdefault("FACEDB_WEIGHTS", str(WEIGHTS))
-os.environ["FACEDB_HOME"] = tempfile.mkdtemp(prefix="facedb-test-home-")
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="facedb-test-home-"))
+os.environ["FACEDB_HOME"] = str(SESSION_HOME)
 os.environ.pop("FACEDB_DATABASE_URL", None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A command run by a test without a database starts an embedded server under the
+    session's FACEDB_HOME: stopped and removed here, not left running."""
+    with embedded.home_lock(SESSION_HOME):
+        embedded.stop(SESSION_HOME)
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

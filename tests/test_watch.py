@@ -237,6 +237,29 @@ def test_a_live_watch_runs_its_models_before_the_first_frame(
     assert calls == ["open"]
 
 
+def test_a_stalled_camera_does_not_hold_a_decision_back(
+    service: FaceService, scene: tuple[Path, list[Actor]]
+) -> None:
+    """A live detection frame is decided when the next frame comes (its embeddings run
+    meanwhile); a camera that then stalls must not hold the decision until it delivers
+    again. Obama is in view from the first frame: his first sample is taken on the
+    third detection (frame 4), and the stream stalls right after it for 8 s."""
+    video, _ = scene
+    frames: list[float] = []
+    events: list[tuple[float, WatchEvent]] = []
+    with mjpeg_server(read_frames(video)[:7], fps=10, connections=1, stall=(5, 8.0)) as url:
+        watch(
+            service,
+            WatchOptions(source=url, reconnect_attempts=0),
+            on_event=lambda e: events.append((time.monotonic(), e)),
+            on_frame=lambda f: frames.append(time.monotonic()),
+        )
+    accepted = [(t, e) for t, e in events if e.decision == "accepted"]
+    assert accepted and accepted[0][1].name == "Barack Obama"
+    stalled_at = frames[4]  # the fifth frame, the last before the stall
+    assert accepted[0][0] - stalled_at < 4.0  # not 8 s later, when the stream went on
+
+
 def test_warm_up_runs_the_liveness_model_only_when_asked(settings: Settings) -> None:
     pipeline = FacePipeline(settings)
     pipeline.warm_up(liveness=False)

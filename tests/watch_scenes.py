@@ -135,12 +135,15 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
 
 @contextmanager
-def mjpeg_server(frames: list[np.ndarray], fps: float, connections: int) -> Iterator[str]:
+def mjpeg_server(
+    frames: list[np.ndarray], fps: float, connections: int, stall: tuple[int, float] = (0, 0.0)
+) -> Iterator[str]:
     """A local MJPEG-over-HTTP stream (what many IP cameras serve), for live tests.
 
     Each of the first ``connections`` clients gets every frame, paced at ``fps``, and
     then the connection is closed (the stream "drops"); later clients get 404 (the
-    camera is gone). Yields the stream's URL.
+    camera is gone). ``stall``: (n, seconds): after the n-th frame the stream sends
+    nothing for that long, the connection open. Yields the stream's URL.
     """
     parts = [cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames]
     served = itertools.count(1)
@@ -165,6 +168,9 @@ def mjpeg_server(frames: list[np.ndarray], fps: float, connections: int) -> Iter
                         + part
                         + b"\r\n"
                     )
+                    if i + 1 == stall[0]:
+                        time.sleep(stall[1])
+                        started += stall[1]
                     # On a fixed schedule, as a camera: the writes' time is not added.
                     time.sleep(max(0.0, started + (i + 1) / fps - time.monotonic()))
             except (BrokenPipeError, ConnectionResetError):

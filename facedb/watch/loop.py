@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 # (docs/BENCHMARKS.md, "Live watch"), and at 10+ frames/s a face moves little in one
 # frame, so the tracker's predicted box is as good as a detection for drawing.
 LIVE_DETECT_EVERY = 2
+# A live source's detection frame is decided when the next frame comes (its
+# embeddings run meanwhile), or after this many seconds without one.
+SETTLE_WAIT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,8 @@ class _Watcher:
             backoff=self.options.reconnect_backoff,
         ).start()
         while True:
+            if self._pending is not None and not self.reader.wait(SETTLE_WAIT_S):
+                self._settle()  # a camera that stalls must not hold a decision back
             try:
                 frame = self.reader.next()
             except SourceError as exc:  # lost for good: stop with a summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from facedb.errors import FacedbError, SourceError
@@ -60,6 +61,18 @@ class LatestFrameReader:
     def start(self) -> LatestFrameReader:
         self._thread.start()
         return self
+
+    def wait(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for a frame (or the source's end); True when
+        ``next`` would answer at once."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._latest is None and not self._finished:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, _POLL_S))
+            return True
 
     def next(self) -> Frame | None:
         """The newest frame not yet taken; waits for one. None when the source has
