@@ -338,7 +338,55 @@ def section(result: dict[str, Any]) -> str:
         )
         + ".",
     ]
+    lines += ["", _reading(sizes), "", _target(sizes)]
     return "\n".join(lines) + "\n"
+
+
+def _reading(sizes: list[dict[str, Any]]) -> str:
+    impostors = max(q["policy"]["impostor"]["differ"] for s in sizes for q in s["queries"])
+    return (
+        "Nearly every differing decision is a genuine probe's: impostors differ in at "
+        f"most {impostors} of {sizes[0]['queries'][0]['policy']['impostor']['probes']} at "
+        "any ef_search. The synthetic identities are isotropic (benchmarks/synth.py): a "
+        "probe's nearest own face is at a cosine of about 0.74 (median; 0.42 for the "
+        "lowest 5 %) while every other face is at 0.01 ± 0.07, so the graph walk has no "
+        "slope toward the enrolled person until it happens on one of their neighbours, and "
+        "more breadth (ef_search) is the only remedy; real embeddings lie closer to a "
+        "low-dimensional set, so these agreements are lower bounds. A scan of compact "
+        "codes has no such blind spot: a pair at 0.74 differs in about 120 of 512 sign "
+        "bits (at 0.42, about 185), strangers in about 256."
+    )
+
+
+def _target(sizes: list[dict[str, Any]]) -> str:
+    goal = {100_000: 2.0, 1_000_000: 10.0}
+    parts, met = [], True
+    for s in sizes:
+        if s["size"] not in goal:
+            continue
+        good = [q for q in s["queries"] if q["policy"]["all"]["agree"] >= 0.999]
+        fast = [q for q in good if q["p50_ms"] < goal[s["size"]]]
+        best = max(s["queries"], key=lambda q: q["policy"]["all"]["agree"])
+        met = met and bool(fast)
+        memory = max(s["memory"], key=lambda m: m["all"]["agree"])
+        parts.append(
+            f"at {s['size']:,} faces, "
+            + (
+                f"ef_search {fast[0]['ef_search']}: {fast[0]['p50_ms']:.2f} ms"
+                if fast
+                else f"no ef_search reaches 99.9 % (best {best['policy']['all']['agree']:.2%}"
+                f" at ef_search {best['ef_search']}, p50 {best['p50_ms']:.2f} ms)"
+            )
+            + f"; in memory, binary codes with {memory['candidates']} re-ranked: "
+            f"{memory['p50_ms']:.2f} ms, {memory['all']['agree']:.2%}"
+        )
+    verdict = "**met**" if met else "**not met** in PostgreSQL"
+    return (
+        "Target, p50 under 2 ms at 100,000 faces and under 10 ms at 1,000,000 with the "
+        "decision of exact search for at least 99.9 % of probes: "
+        + "; ".join(parts)
+        + f". {verdict}."
+    )
 
 
 def main() -> None:
