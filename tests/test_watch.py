@@ -186,9 +186,17 @@ def test_watch_ctrl_c_stops_with_a_summary(
     assert summary.frames == 5
 
 
+def _default_sigint() -> None:
+    # A job started with & in a script ignores SIGINT, and so would its children:
+    # the watch must get Ctrl-C as a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_on_a_live_stream_exits_cleanly_with_a_summary(
-    service: FaceService, scene: tuple[Path, list[Actor]]
+    service: FaceService, scene: tuple[Path, list[Actor]], stop: signal.Signals
 ) -> None:
+    """Ctrl-C, or a service manager's SIGTERM, ends a live watch with its summary."""
     video, _ = scene
     with mjpeg_server(read_frames(video) * 2, fps=10, connections=1) as url:
         process = subprocess.Popen(
@@ -196,10 +204,11 @@ def test_ctrl_c_on_a_live_stream_exits_cleanly_with_a_summary(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_default_sigint,
         )
         assert process.stdout is not None
         first = process.stdout.readline()  # the first decision: the watch is running
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         rest, errors = process.communicate(timeout=60)
     assert process.returncode == 0, errors
     assert json.loads(first)["type"] == "event"

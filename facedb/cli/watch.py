@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -118,7 +121,7 @@ def watch_command(
     track ("unknown"), as is a track of presentation attacks ("spoof", when
     liveness is on). When someone else takes a track's place, it is decided
     again. Each event is printed as it happens (JSON lines with --json), and a
-    summary at the end or on Ctrl-C.
+    summary at the end or on Ctrl-C (or SIGTERM).
 
     While the database is unreachable the watch goes on: it decides from this
     kiosk's gallery cache and spools the events, sent once the database is back.
@@ -149,12 +152,13 @@ def watch_command(
     if metrics_port is not None:
         _serve_metrics(service, metrics_host, metrics_port)
     try:
-        summary = watch(
-            service,
-            options,
-            on_event=_printer(as_json, actions),
-            on_frame=_frame_counter() if metrics_port is not None else None,
-        )
+        with _terminate_as_interrupt():
+            summary = watch(
+                service,
+                options,
+                on_event=_printer(as_json, actions),
+                on_frame=_frame_counter() if metrics_port is not None else None,
+            )
     finally:
         if actions is not None:
             actions.close()
@@ -164,6 +168,21 @@ def watch_command(
         click.echo(describe_summary(summary))
     if summary.lost is not None:
         raise SourceError(summary.lost)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager stopping the watch) ends it as Ctrl-C does: the
+    pending decision made and logged, the summary printed, exit status 0."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _printer(as_json: bool, actions: ActionRunner | None = None) -> Callable[[WatchEvent], None]:

@@ -33,10 +33,12 @@ class Health:
 
 
 def warm_up(rt: Runtime) -> None:
-    """Loads the models and opens the database. Failures are logged, not raised: until
-    they work, requests answer 503 and /v1/health says why."""
+    """Loads and runs the models (onnxruntime's first runs would otherwise be the first
+    request's: FacePipeline.warm_up) and opens the database. Failures are logged, not
+    raised: until they work, requests answer 503 and /v1/health says why."""
     try:
-        rt.pipeline.load()
+        pipeline = rt.pipeline
+        pipeline.warm_up(liveness=pipeline.liveness_enabled(is_live=False))  # uploads
         log.info("models loaded: %s", rt.pipeline.providers())
     except FacedbError as exc:
         log.error("models unusable: %s", exc.message)
