@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -140,6 +141,39 @@ def test_slices_on_parallel_connections_write_the_same_bytes(
     monkeypatch.setattr(payroll.os, "cpu_count", lambda: 3)
     assert len(payroll._slices(list(range(14)), 3)) == 3
     assert _copied(service) == expected
+
+
+def test_exports_at_once_share_the_extra_connections(
+    service: TimeAttendance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The later slices' connections are bounded for the whole process (an API serving
+    several exports at once): with none free, an export runs on its own connection
+    and writes the same bytes; the connections are given back after each export."""
+    expected = _reference(service)
+    monkeypatch.setattr(payroll, "MIN_SLICE", 1)
+    monkeypatch.setattr(payroll.os, "cpu_count", lambda: 4)
+    opened: list[int] = []
+    connect = payroll.direct.connect
+
+    def counting(settings: Settings) -> Any:
+        opened.append(1)
+        return connect(settings)
+
+    monkeypatch.setattr(payroll.direct, "connect", counting)
+    held = payroll._take_connections(payroll.MAX_CONNECTIONS - 1)  # another export's
+    assert held == payroll.MAX_CONNECTIONS - 1
+    try:
+        assert _copied(service) == expected
+        assert len(opened) == 1
+    finally:
+        for _ in range(held):
+            payroll._EXTRA_CONNECTIONS.release()
+    opened.clear()
+    assert _copied(service) == expected
+    assert len(opened) == payroll.MAX_CONNECTIONS  # free again: one per slice
+    assert payroll._take_connections(9) == payroll.MAX_CONNECTIONS - 1  # all given back
+    for _ in range(payroll.MAX_CONNECTIONS - 1):
+        payroll._EXTRA_CONNECTIONS.release()
 
 
 def test_scoped_exports_and_unknown_names(service: TimeAttendance) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from datetime import date
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from facedb.timeattendance.service import TimeAttendance
 
 MAX_CONNECTIONS = 4
+# The connections of later slices, for all the exports of this process together (an
+# API serving several reporters at once): an export that finds none free runs on its
+# own connection only.
+_EXTRA_CONNECTIONS = threading.BoundedSemaphore(MAX_CONNECTIONS - 1)
 MIN_SLICE = 200  # people
 SPOOL_IN_MEMORY = 16 * 2**20  # bytes of a later slice kept in memory, then a temporary file
 
@@ -64,28 +69,52 @@ def write_payroll_csv(
             user_ids = service.scope(site=site, group=group, person=person)
     with direct.connect(settings) as conn:
         people = people_in_order(conn, user_ids)
-        slices = _slices(people, os.cpu_count() or 1)
-        if len(slices) == 1:
-            copy_payroll_csv(conn, out, date_from, date_to, zone, people)
-            return
-        # timesheet() runs in one server process per connection: the later slices run
-        # on connections of their own meanwhile, spooled, and follow the first in order.
-        with ExitStack() as stack:
-            pool = stack.enter_context(ThreadPoolExecutor(len(slices) - 1))
-            later = []
-            for ids in slices[1:]:
-                spool = stack.enter_context(tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY))
-                later.append(
-                    (
-                        spool,
-                        pool.submit(_copy_slice, settings, spool, date_from, date_to, zone, ids),
-                    )
+        extra = _take_connections(len(_slices(people, os.cpu_count() or 1)) - 1)
+        try:
+            _write_slices(settings, conn, out, date_from, date_to, zone, _slices(people, extra + 1))
+        finally:
+            for _ in range(extra):
+                _EXTRA_CONNECTIONS.release()
+
+
+def _take_connections(wanted: int) -> int:
+    """Up to ``wanted`` connections for later slices, as many as are free now."""
+    taken = 0
+    while taken < wanted and _EXTRA_CONNECTIONS.acquire(blocking=False):
+        taken += 1
+    return taken
+
+
+def _write_slices(
+    settings: Settings,
+    conn: Any,
+    out: IO[bytes],
+    date_from: date,
+    date_to: date,
+    zone: str,
+    slices: list[list[int]],
+) -> None:
+    if len(slices) == 1:
+        copy_payroll_csv(conn, out, date_from, date_to, zone, slices[0])
+        return
+    # timesheet() runs in one server process per connection: the later slices run
+    # on connections of their own meanwhile, spooled, and follow the first in order.
+    with ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(len(slices) - 1))
+        later = []
+        for ids in slices[1:]:
+            spool = stack.enter_context(tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY))
+            later.append(
+                (
+                    spool,
+                    pool.submit(_copy_slice, settings, spool, date_from, date_to, zone, ids),
                 )
-            copy_payroll_csv(conn, out, date_from, date_to, zone, slices[0])
-            for spool, done in later:
-                done.result()
-                spool.seek(0)
-                shutil.copyfileobj(spool, out)
+            )
+        copy_payroll_csv(conn, out, date_from, date_to, zone, slices[0])
+        for spool, done in later:
+            done.result()
+            spool.seek(0)
+            shutil.copyfileobj(spool, out)
 
 
 def _slices(people: list[int], cpus: int) -> list[list[int]]:
