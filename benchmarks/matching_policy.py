@@ -35,7 +35,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from benchmarks import matching
@@ -161,23 +161,7 @@ def identify_all(engine: Engine, probes: np.ndarray) -> dict[int, tuple[list[flo
 
 def server_ms(engine: Engine, probes: np.ndarray, ef: int) -> float:
     """p50 of identify's statement inside the server (EXPLAIN ANALYZE, TIMING OFF)."""
-    sql = text(
-        "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + str(gallery_store._IDENTIFY_SQL.text)
-    )
-    times = []
-    with Session(engine) as session, session.begin():
-        session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef, gallery_store.NEAREST_K)}"))
-        session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        for probe in probes:
-            params = {
-                "probes": [gallery_store.vector_literal(probe)],
-                "model": matching.MODEL,
-                "k": gallery_store.NEAREST_K,
-                "scope": None,
-            }
-            plan = session.execute(sql, params).scalar_one()[0]
-            times.append(float(plan["Planning Time"]) + float(plan["Execution Time"]))
-    return percentile(times, 50)
+    return percentile(matching._server_ms(engine, probes, ef), 50)
 
 
 def agreement(found: list[Decision], exact: list[Decision], rows: slice) -> dict[str, Any]:
