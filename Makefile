@@ -34,8 +34,14 @@ $(VENV)/.bench: $(BIN)/facedb
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
+# The generated block, then the sections each written by a script of its own.
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run --full
+	$(BIN)/python -m benchmarks.cold_verify --write docs/BENCHMARKS.md
+	$(BIN)/python -m benchmarks.frames --write docs/BENCHMARKS.md
+	$(BIN)/python -m benchmarks.timesheet --write docs/BENCHMARKS.md
+	$(BIN)/python -m benchmarks.watch --threads 0 --write docs/BENCHMARKS.md
+	$(BIN)/python -m benchmarks.matching_policy --sizes 100000 --probes 2000 --write docs/BENCHMARKS.md
 
 bench-quick: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run --quick

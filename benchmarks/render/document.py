@@ -32,8 +32,9 @@ def _intro(results: dict[str, Any]) -> str:
     command = "make bench-quick" if results["mode"] == "quick" else "make bench"
     return (
         f"Made by `{command}` (`python -m benchmarks.run --{results['mode']}`); `make bench` "
-        "(15–40 min on this 2-core machine, depending on its load) writes this file and its "
-        "plots (docs/bench_*.png), `make bench-quick` (smaller sizes, target "
+        "(15–40 min on this 2-core machine, depending on its load) writes this block and its "
+        "plots (docs/bench_*.png), then the sections after it, each with its own script "
+        "(about 15 min more), `make bench-quick` (smaller sizes, target "
         f"{BY_KEY['bench_quick.minutes'].bound()}) writes "
         "benchmarks/results/quick/BENCHMARKS.md. The first run creates insightface's "
         "virtualenv (benchmarks/.venv-insightface) and caches the real embeddings "
