@@ -21,9 +21,12 @@ from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
 from benchmarks.common import percentile
+from benchmarks.decisions import Decision, decide, exact_candidates, policy_threshold
 from benchmarks.pg import bench_database, copy_in, restart, server_version, setting
 from benchmarks.synth import Gallery, RealEmbeddings, SynthModel, build_gallery
 from benchmarks.targets import manifest_threshold
+from facedb.config import Settings
+from facedb.domain.people import Match
 from facedb.store import gallery as gallery_store
 from facedb.store.schema import FaceEmbedding
 
@@ -180,18 +183,17 @@ def insert_with_index(engine: Engine, g: Gallery, rows: int) -> float:
 
 def _identify_ms(
     engine: Engine, probes: np.ndarray, ef: int
-) -> tuple[list[float], list[tuple[int, float]]]:
-    """Per probe: milliseconds of one facedb 1:N transaction, and (top person, similarity)."""
+) -> tuple[list[float], list[list[Match]]]:
+    """Per probe: milliseconds of one facedb 1:N transaction, and the people it found."""
     times: list[float] = []
-    tops: list[tuple[int, float]] = []
+    found: list[list[Match]] = []
     for probe in probes:
         t0 = time.perf_counter()
         with Session(engine) as session, session.begin():
             matches = gallery_store.identify(session, probe[None, :], MODEL, ef_search=ef)
         times.append((time.perf_counter() - t0) * 1000)
-        best = matches[0][0] if matches and matches[0] else None
-        tops.append((best.user_id, best.similarity) if best else (-1, -1.0))
-    return times, tops
+        found.append(matches[0] if matches else [])
+    return times, found
 
 
 def _server_ms(engine: Engine, probes: np.ndarray, ef: int) -> list[float]:
@@ -332,31 +334,29 @@ def _recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     return float(np.mean(hits)) / k
 
 
-def _decisions_agree(
-    tops: list[tuple[int, float]], exact_person: np.ndarray, exact_sim: np.ndarray
-) -> float:
-    """Share of probes given the same decision as exact search at the manifest's default
-    threshold: both unknown, or both accepted as the same person."""
-    threshold = manifest_threshold()
-    same = 0
-    for (person, sim), want, want_sim in zip(tops, exact_person, exact_sim, strict=True):
-        accepted, want_accepted = sim >= threshold, want_sim >= threshold
-        same += accepted == want_accepted and (not accepted or person == want)
-    return same / len(tops)
+def _decisions_agree(found: list[list[Match]], exact: list[Decision], threshold: float) -> float:
+    """Share of probes given exact search's decision, both decided as facedb decides
+    (benchmarks/decisions.py): the same person accepted, both ambiguous or both unknown."""
+    margin = Settings.load({}).margin
+    same = sum(decide(m, threshold, margin) == want for m, want in zip(found, exact, strict=True))
+    return same / len(found)
 
 
 def query_size(engine: Engine, g: Gallery, efs: list[int]) -> dict[str, Any]:
     probes = np.concatenate([g.genuine_probes, g.impostor_probes]).astype(np.float32)
-    exact_ids, exact_sim, faiss_ms = faiss_reference(g, probes)
+    exact_ids, _, faiss_ms = faiss_reference(g, probes)
     exact_person = g.person[exact_ids[:, 0] - 1]
+    threshold, _ = policy_threshold(g)
+    margin = Settings.load({}).margin
+    exact = [decide(m, threshold, margin) for m in exact_candidates(g, probes)[0]]
     _identify_ms(engine, probes, efs[-1])  # warm the cache: index and table pages
     rows = []
     for ef in efs:
-        times, tops = _identify_ms(engine, probes, ef)
+        times, found = _identify_ms(engine, probes, ef)
         server = _server_ms(engine, probes, ef)
         nearest = _nearest_ids(engine, probes, ef)
         n = len(g.genuine_probes)
-        people = np.asarray([person for person, _ in tops])
+        people = np.asarray([m[0].user_id if m else -1 for m in found])
         rows.append(
             {
                 "ef_search": ef,
@@ -371,7 +371,7 @@ def query_size(engine: Engine, g: Gallery, efs: list[int]) -> dict[str, Any]:
                 "genuine_recall_at_10": _recall(nearest[:n], exact_ids[:n], 10),
                 "impostor_recall_at_1": _recall(nearest[n:], exact_ids[n:], 1),
                 "impostor_recall_at_10": _recall(nearest[n:], exact_ids[n:], 10),
-                "decisions_agree": _decisions_agree(tops, exact_person, exact_sim),
+                "decisions_agree": _decisions_agree(found, exact, threshold),
                 "genuine_found": float(np.mean(people[:n] == g.genuine_person)),
             }
         )
@@ -379,6 +379,7 @@ def query_size(engine: Engine, g: Gallery, efs: list[int]) -> dict[str, Any]:
     exact_sql = _exact_sql_ms(engine, probes[:10])
     return {
         "probes": len(probes),
+        "policy_threshold": threshold,
         "round_trip_p50_ms": percentile(_round_trip_ms(engine, len(probes)), 50),
         "queries": rows,
         "faiss_p50_ms": percentile(faiss_ms, 50),

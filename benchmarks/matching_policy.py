@@ -40,75 +40,17 @@ from sqlalchemy.orm import Session
 
 from benchmarks import matching
 from benchmarks.common import cpu_model, percentile, write_section
+from benchmarks.decisions import Decision, decide, exact_candidates, people_of, policy_threshold
 from benchmarks.pg import bench_database, restart, server_version
 from benchmarks.synth import Gallery, build_gallery, fit, real_embeddings
 from benchmarks.targets import manifest_threshold
 from facedb.config import Settings
-from facedb.decision import judge_search
 from facedb.domain.people import Match
-from facedb.identification import selfsearch
-from facedb.identification.policy import Calibration, open_set_threshold
-from facedb.identification.tail import ImpostorTail
 from facedb.store import gallery as gallery_store
-from facedb.vision.models import load_manifest
 
 HEADING = "## 1:N decisions at the gallery's size (issue 18)"
 EF_VALUES = (20, 40, 64, 100, 200)  # identify reads at least NEAREST_K (20)
-SAMPLE_FACES = 20_000  # as facedb.policy's self-search
 MEMORY_CANDIDATES = (64, 256)  # binary-code candidates re-ranked, in memory
-
-Decision = tuple[str, int]  # (decision, person id or -1)
-
-
-def policy_threshold(g: Gallery) -> tuple[float, str]:
-    """facedb's 1:N threshold for this gallery (the defaults: FPIR target, 1:1 floor),
-    from the model's impostor tail and the gallery's own self-search."""
-    spec = next(s for s in load_manifest().values() if s.role == "embedder" and s.default)
-    prior = ImpostorTail.from_json(spec.impostor_tail) if spec.impostor_tail else None
-    rng = np.random.default_rng(1)
-    sample = rng.choice(len(g.vectors), min(SAMPLE_FACES, len(g.vectors)), replace=False)
-    own = selfsearch.impostor_tail(g.vectors[sample], g.person[sample])
-    settings = Settings.load({})
-    chosen = open_set_threshold(
-        Calibration(prior, own),
-        fpir=settings.fpir,
-        persons=g.people,
-        faces=len(g.vectors),
-        one_to_one=manifest_threshold(),
-    )
-    return chosen.value, chosen.calibration
-
-
-def decide(matches: list[Match], threshold: float, margin: float) -> Decision:
-    verdict = judge_search(matches, threshold, margin)
-    return verdict.decision, verdict.person.user_id if verdict.person is not None else -1
-
-
-def exact_candidates(g: Gallery, probes: np.ndarray) -> tuple[list[list[Match]], list[float]]:
-    """Per probe, the people of its NEAREST_K nearest faces by exact search (best score
-    per person, most similar first), as identify groups them; and FAISS's ms a probe."""
-    faiss.omp_set_num_threads(1)
-    index = faiss.IndexFlatIP(g.vectors.shape[1])
-    index.add(g.vectors)
-    k = gallery_store.NEAREST_K
-    similarity, ids = index.search(probes, k)
-    out = [_people(g, sims, rows) for sims, rows in zip(similarity, ids, strict=True)]
-    times = []
-    for probe in probes[:200]:
-        t0 = time.perf_counter()
-        index.search(probe[None, :], k)
-        times.append((time.perf_counter() - t0) * 1000)
-    return out, times
-
-
-def _people(g: Gallery, sims: np.ndarray, rows: np.ndarray) -> list[Match]:
-    """The people of some faces, best score per person, most similar first."""
-    best: dict[int, float] = {}
-    for sim, row in zip(sims, rows, strict=True):
-        person = int(g.person[row])
-        best[person] = max(best.get(person, -1.0), float(sim))
-    ranked = sorted(best.items(), key=lambda p: -p[1])
-    return [Match(p, f"person-{p}", s) for p, s in ranked]
 
 
 def binary_codes_search(
@@ -128,7 +70,7 @@ def binary_codes_search(
         rows = rows[0][rows[0] >= 0]
         sims = g.vectors[rows] @ probe
         top = np.argsort(-sims)[:k]
-        return _people(g, sims[top], rows[top])
+        return people_of(g, sims[top], rows[top])
 
     found, times = [], []
     for probe in probes:

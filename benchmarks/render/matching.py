@@ -21,6 +21,22 @@ def servers(m: dict[str, Any], size: dict[str, Any]) -> list[tuple[dict[str, Any
     return servers
 
 
+def _decided(m: dict[str, Any]) -> str:
+    """How the decisions compared were made."""
+    thresholds = [
+        f"{s['policy_threshold']:.3f} at {s['size']:,} faces"
+        for s in m["sizes"]
+        if "policy_threshold" in s
+    ]
+    if not thresholds:  # results of before 2 Dec 2026
+        return "at " + _threshold(m) + ": the same person accepted, or both unknown."
+    return (
+        "both decided as facedb decides (benchmarks/decisions.py): at its threshold for "
+        "the gallery's size (" + ", ".join(thresholds) + ") and with the margin over the "
+        "second person; the same person accepted, both ambiguous or both unknown."
+    )
+
+
 def _threshold(m: dict[str, Any]) -> str:
     used, now = m["threshold"], manifest_threshold()
     if used == now:
@@ -47,14 +63,12 @@ def section(m: dict[str, Any], sim_png: Path, match_png: Path) -> str:
         f"A dedicated embedded server (PostgreSQL {m['postgres']}, pgvector {m['pgvector']}, "
         f"shared_buffers {m['shared_buffers']}) in a temporary FACEDB_HOME, schema by facedb's "
         "migrations. Each probe is one facedb transaction through "
-        "`facedb.store.gallery.identify` (SET LOCAL hnsw.ef_search and iterative scan, the "
+        "`facedb.store.gallery.identify` (hnsw.ef_search and the iterative scan set for the transaction, the "
         "20 nearest embeddings over the HNSW index in a LATERAL join, best score per person), "
         "timed from the client: round trips, SQLAlchemy and the vector's text form "
         "included. *Recall@k* compares the k nearest embedding ids of the same index scan "
         "(same settings) with exact search (FAISS IndexFlatIP); *decisions agree* is the share of "
-        "probes that get the same decision as exact search at "
-        + _threshold(m)
-        + ": the same person accepted, or both unknown."
+        "probes that get the same decision as exact search, " + _decided(m)
     )
     listed = [size["size"] for size in m["sizes"]]
     if listed != [10_000, 100_000]:
