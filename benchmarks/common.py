@@ -8,6 +8,7 @@ implementations by ratios measured side by side in the same run.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import platform
 import statistics
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -150,3 +152,27 @@ def write_section(path: Path, heading: str, text: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new, encoding="utf-8")
+
+
+# The targets measured by the scripts that write a section of their own (watch.py,
+# frames.py, ...): each records its figure here, and `make bench` renders the Targets
+# table last, with them (`benchmarks.run --full --render`).
+STANDALONE = RESULTS / "standalone.json"
+
+
+def record_measured(key: str, value: float, detail: str, where: str = "") -> None:
+    """Keeps one target's measurement of a standalone script for the Targets table."""
+    data = json.loads(STANDALONE.read_text()) if STANDALONE.exists() else {}
+    when = time.strftime("%Y-%m-%d")
+    data[f"{key}|{where}"] = {
+        "key": key,
+        "value": value,
+        "detail": detail,
+        "where": f"{where}, {when}" if where else when,
+    }
+    STANDALONE.parent.mkdir(parents=True, exist_ok=True)
+    STANDALONE.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def standalone_measured() -> list[dict[str, Any]]:
+    return list(json.loads(STANDALONE.read_text()).values()) if STANDALONE.exists() else []

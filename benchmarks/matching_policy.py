@@ -39,7 +39,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from benchmarks import matching
-from benchmarks.common import cpu_model, percentile, write_section
+from benchmarks.common import cpu_model, percentile, record_measured, write_section
 from benchmarks.decisions import Decision, decide, exact_candidates, people_of, policy_threshold
 from benchmarks.pg import bench_database, restart, server_version
 from benchmarks.synth import Gallery, build_gallery, fit, real_embeddings
@@ -315,6 +315,24 @@ def _target(sizes: list[dict[str, Any]]) -> str:
     )
 
 
+def record_targets(result: dict[str, Any]) -> None:
+    """Each size's closest row to the 1:N targets, for the Targets table."""
+    for s in result["sizes"]:
+        q = max(s["queries"], key=lambda q: (q["policy"]["all"]["agree"], -q["p50_ms"]))
+        agree = q["policy"]["all"]
+        where = f"{s['size']:,} faces, decided as facedb decides, {agree['probes']:,} probes"
+        ef = f"(ef_search {q['ef_search']})"
+        record_measured(
+            f"matching.decisions_agree.{s['size']}",
+            agree["agree"],
+            f"{agree['agree']:.2%}, {agree['differ']} differ {ef}",
+            where,
+        )
+        record_measured(
+            f"matching.p50_ms.{s['size']}", q["p50_ms"], f"{q['p50_ms']:.2f} ms {ef}", where
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000", help="gallery sizes, comma-separated")
@@ -331,6 +349,7 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.write is not None:
         write_section(args.write, HEADING, section(result))
+        record_targets(result)
         print(f"wrote the {HEADING[3:]!r} section of {args.write}", file=sys.stderr)
     print(section(result))
 

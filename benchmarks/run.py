@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         results["machine"]["load_average_end"] = common.load_average()
         results["seconds"] = time.perf_counter() - started
         store.write_text(json.dumps(results, indent=1))
+    if not quick:
+        results["standalone"] = common.standalone_measured()
     render(results, out)
     print(f"benchmarks: wrote {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 

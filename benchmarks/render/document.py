@@ -75,6 +75,7 @@ def measurements(results: dict[str, Any]) -> list[Measured]:
     ):
         if results.get(name):
             out += module.measurements(results[name])
+    out += [Measured(**m) for m in results.get("standalone", [])]
     # The sections' own times, as the Machine paragraph gives them: a run of one
     # section keeps the others' saved results, so its total time would not do.
     if results["mode"] == "quick" and all(s in results for s in SECTIONS):

@@ -41,7 +41,7 @@ def vector_literal(vector: np.ndarray) -> str:
     values = np.asarray(vector, dtype=np.float32).reshape(-1)
     if values.shape[0] != EMBEDDING_DIM or not np.isfinite(values).all():
         raise InvalidInputError(f"an embedding has {EMBEDDING_DIM} finite values")
-    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+    return "[" + ",".join(map(repr, values.tolist())) + "]"  # tolist: the floats in C
 
 
 def find_user(session: Session, name: str) -> User | None:

@@ -183,7 +183,7 @@ def write_person(
         user_id=user.id,
         created=created,
         added=len(faces),
-        total=gallery.count_embeddings(session, user.id),
+        total=len(faces) if created else gallery.count_embeddings(session, user.id),
         frames=capture.frames,
         faces_rejected=len(capture.rejected),
         lookalikes=tuple(lookalikes),
