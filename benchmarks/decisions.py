@@ -11,36 +11,36 @@ import numpy as np
 
 from benchmarks.synth import Gallery
 from benchmarks.targets import manifest_threshold
+from facedb import policy
 from facedb.config import Settings
-from facedb.decision import judge_search
+from facedb.decision import ThresholdChoice, judge_search
 from facedb.domain.people import Match
 from facedb.identification import selfsearch
-from facedb.identification.policy import Calibration, open_set_threshold
-from facedb.identification.tail import ImpostorTail
 from facedb.store import gallery as gallery_store
+from facedb.store.calibration import GallerySize
 from facedb.vision.models import load_manifest
-
-SAMPLE_FACES = 20_000  # as facedb.policy's self-search
 
 Decision = tuple[str, int]  # (decision, person id or -1)
 
 
 def policy_threshold(g: Gallery) -> tuple[float, str]:
-    """facedb's 1:N threshold for this gallery (the defaults: FPIR target, 1:1 floor),
-    from the model's impostor tail and the gallery's own self-search."""
+    """facedb's 1:N threshold for this gallery (facedb.policy.search_policy, the default
+    settings), from the model's impostor tail and the gallery's own self-search on a
+    sample of its faces, as facedb.policy.refresh_gallery_calibration makes it."""
     spec = next(s for s in load_manifest().values() if s.role == "embedder" and s.default)
-    prior = ImpostorTail.from_json(spec.impostor_tail) if spec.impostor_tail else None
     rng = np.random.default_rng(1)
-    sample = rng.choice(len(g.vectors), min(SAMPLE_FACES, len(g.vectors)), replace=False)
+    sample = rng.choice(len(g.vectors), min(policy.SAMPLE_FACES, len(g.vectors)), replace=False)
     own = selfsearch.impostor_tail(g.vectors[sample], g.person[sample])
-    settings = Settings.load({})
-    chosen = open_set_threshold(
-        Calibration(prior, own),
-        fpir=settings.fpir,
-        persons=g.people,
-        faces=len(g.vectors),
-        one_to_one=manifest_threshold(),
+    state = policy.GalleryState(
+        GallerySize(g.people, len(g.vectors)), own.to_json() if own is not None else None
     )
+    chosen = policy.search_policy(
+        Settings.load({}),
+        state,
+        spec.impostor_tail,
+        ThresholdChoice(manifest_threshold(), "default"),
+    ).open_set
+    assert chosen is not None
     return chosen.value, chosen.calibration
 
 

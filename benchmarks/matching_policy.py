@@ -320,7 +320,7 @@ def record_targets(result: dict[str, Any]) -> None:
     for s in result["sizes"]:
         q = max(s["queries"], key=lambda q: (q["policy"]["all"]["agree"], -q["p50_ms"]))
         agree = q["policy"]["all"]
-        where = f"{s['size']:,} faces, decided as facedb decides, {agree['probes']:,} probes"
+        where = f"decided as facedb decides, {agree['probes']:,} probes"
         ef = f"(ef_search {q['ef_search']})"
         record_measured(
             f"matching.decisions_agree.{s['size']}",
