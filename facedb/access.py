@@ -6,6 +6,7 @@ sha256, so a stolen database does not give working keys. Roles:
     kiosk     verify and identify (what a door or a tablet at the entrance needs)
     reporter  the attendance log and reports
     admin     everything: enrol, list and remove people, and the above
+    device    verify with an embedding it computed itself (vision at the edge), only
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ TOKEN_BYTES = 32
 # Longer tokens are refused before hashing: no real key is near this.
 MAX_TOKEN_LENGTH = 200
 
-ACTIONS = ("verify", "identify", "enrol", "users", "attendance", "report")
+ACTIONS = ("verify", "identify", "enrol", "users", "attendance", "report", "verify_embedding")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "kiosk": frozenset({"verify", "identify"}),
     "reporter": frozenset({"attendance", "report"}),
-    "admin": frozenset(ACTIONS),
+    # An embedding is trusted as the device's own camera's: only a device key sends one.
+    "admin": frozenset(ACTIONS) - {"verify_embedding"},
+    "device": frozenset({"verify_embedding"}),
 }
 
 

@@ -35,6 +35,9 @@ class Settings:
     home: Path = field(default_factory=_default_home)
     # libpq / SQLAlchemy URL of an external server; None means the embedded one.
     database_url: str | None = None
+    # A streaming replica of that server for searches and reports (writes stay on the
+    # primary; store/replica.py keeps each session's reads after its own writes).
+    replica_url: str | None = None
     # Extra folder searched first for model files (then the repo's weights/).
     weights: Path | None = None
     # Execution provider: auto | cpu | cuda.
@@ -89,6 +92,10 @@ class Settings:
     # HNSW search breadth for 1:N queries (pgvector's default is 40): 200 gives
     # recall@1 0.99 at 100k faces (docs/BENCHMARKS.md); below 10k, 100 is enough.
     ef_search: int = 200
+    # Two-stage 1:N (store/search.py): the index's accept stands when it clears the
+    # threshold and the margin by this much; anything else is searched again exactly
+    # (a scan that cannot miss). 1 makes every search exact.
+    search_clear: float = 0.05
     # Intra-op threads for onnxruntime; 0 = all cores.
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.
@@ -197,6 +204,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "cluster_similarity": (0.0, 1.0),
     "duplicate_rate": (1e-9, 0.5),
     "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
+    "search_clear": (0.0, 1.0),
     "threads": (0, 4096),
     "api_max_request_mb": (0.001, 100_000.0),
     "cache_max_age": (0.0, 10 * _YEAR_S),

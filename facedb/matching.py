@@ -22,6 +22,7 @@ from facedb.domain.people import Match
 from facedb.store import attendance, calibration, gallery
 from facedb.store.calibration import GallerySize
 from facedb.store.schema import Threshold
+from facedb.store.search import Search, two_stage
 
 # pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
 COOLDOWN_LOCK = 0x46444243  # "FDBC"
@@ -41,6 +42,18 @@ class Matcher(Protocol):
         self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
     ) -> list[Match]: ...
 
+    def search(
+        self,
+        probe: np.ndarray,
+        model: str,
+        scope: Sequence[int] | None,
+        threshold: float,
+        margin: float,
+    ) -> Search:
+        """A decision's 1:N: people as ``identify`` finds them, with exact search's
+        answer wherever the index's may differ from it (store/search.py)."""
+        ...
+
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize: ...
 
     def gallery_tail(self, model: str) -> dict[str, Any] | None: ...
@@ -59,9 +72,10 @@ class SqlMatcher:
 
     offline = False
 
-    def __init__(self, session: Session, ef_search: int) -> None:
+    def __init__(self, session: Session, ef_search: int, clear: float = 0.05) -> None:
         self.session = session
         self.ef_search = ef_search
+        self.clear = clear  # store/search.py: a clear accept of the index stands
 
     def calibrated_threshold(self, model: str) -> float | None:
         calibrated = self.session.get(Threshold, model)
@@ -76,6 +90,25 @@ class SqlMatcher:
         return gallery.identify(
             self.session, probe, model, ef_search=self.ef_search, user_ids=scope
         )[0]
+
+    def search(
+        self,
+        probe: np.ndarray,
+        model: str,
+        scope: Sequence[int] | None,
+        threshold: float,
+        margin: float,
+    ) -> Search:
+        return two_stage(
+            self.session,
+            probe,
+            model,
+            threshold=threshold,
+            margin=margin,
+            clear=self.clear,
+            ef_search=self.ef_search,
+            user_ids=scope,
+        )
 
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
         return calibration.gallery_size(self.session, model, scope)

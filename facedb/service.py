@@ -26,6 +26,7 @@ from facedb.offline.matcher import CacheMatcher
 from facedb.offline.spool import ReplayResult, SpoolStatus
 from facedb.store.calibration import LookalikeRow, StoredCalibration
 from facedb.usecases import (
+    edge,
     enrolment,
     health,
     offline,
@@ -184,7 +185,7 @@ class FaceService(Runtime):
 
     def verify(
         self,
-        source: str | FrameSource,
+        source: str | FrameSource | Capture,
         *,
         name: str | None = None,
         frames: int = verification.FACES_PER_DECISION,
@@ -210,6 +211,19 @@ class FaceService(Runtime):
             aligned=aligned,
             site=site,
             group=group,
+        )
+
+    def verify_embedding(
+        self,
+        embedding: Sequence[float],
+        *,
+        model: str,
+        device: str,
+        name: str | None = None,
+        liveness: float | None = None,
+    ) -> results.VerifyResult:
+        return edge.verify_embedding(
+            self, embedding, model=model, device=device, name=name, liveness=liveness
         )
 
     def identify_faces(self, image: np.ndarray, *, top: int = 3) -> results.IdentifyResult:

@@ -25,10 +25,12 @@ _header = APIKeyHeader(
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def require(action: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
-    """A dependency: the request's key, which must allow ``action`` (facedb.access)."""
-    if action not in access.ACTIONS:
-        raise ValueError(f"unknown action {action!r}")
+def require(action: str, *others: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
+    """A dependency: the request's key, which must allow ``action`` or one of the
+    ``others`` (facedb.access; the route then checks which its request is)."""
+    for name in (action, *others):
+        if name not in access.ACTIONS:
+            raise ValueError(f"unknown action {name!r}")
 
     async def check(
         request: Request,
@@ -47,7 +49,7 @@ def require(action: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
         key = await state.run(lambda: access.authenticate(state.service, token))
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
-        if not access.allows(key.role, action):
+        if not any(access.allows(key.role, a) for a in (action, *others)):
             raise ApiError(403, "forbidden", f"a {key.role} key may not use {action}")
         return key
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from facedb import access
 from facedb.api import docs
 from facedb.api.auth import require
 from facedb.api.errors import ApiError
@@ -16,12 +17,13 @@ from facedb.api.schemas import (
     IdentifyFields,
     IdentifyJson,
     IdentifyOut,
+    VerifyEmbeddingJson,
     VerifyFields,
     VerifyJson,
     VerifyOut,
 )
 from facedb.api.state import state_of
-from facedb.api.uploads import read_body
+from facedb.api.uploads import read_body, read_embedding
 from facedb.domain.keys import ApiKeyInfo
 from facedb.errors import NoFaceError
 from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
@@ -68,7 +70,8 @@ async def enrol(request: Request, _: Annotated[ApiKeyInfo, Depends(require("enro
     openapi_extra=docs.image_body(VerifyFields, VerifyJson, many=True),
 )
 async def verify(
-    request: Request, key: Annotated[ApiKeyInfo, Depends(require("verify"))]
+    request: Request,
+    key: Annotated[ApiKeyInfo, Depends(require("verify", "verify_embedding"))],
 ) -> VerifyOut:
     """Who is this (1:N), or is it the claimed `name` (1:1)? Logged as attendance.
 
@@ -77,7 +80,17 @@ async def verify(
     as its device. An image with no face is 422 `no_face` and is not logged (a kiosk
     polls an empty scene twice a second); faces that all fail the quality gate are
     422 `bad_quality`, logged.
+
+    Vision at the edge: a **device** key sends instead the embedding its own models
+    computed, as JSON `{"embedding": [512 numbers], "model": "<embedder>", "name":
+    ..., "liveness": ...}`, for the gallery's model only; the answer is the same, with
+    no images or faces. A device key sends no images; no other key sends embeddings.
     """
+    embedded = await read_embedding(request, VerifyEmbeddingJson)
+    if embedded is not None:
+        return await _verify_embedding(request, key, embedded)
+    if not access.allows(key.role, "verify"):
+        raise ApiError(403, "forbidden", f"a {key.role} key sends an embedding, not images")
     fields, upload = await read_body(request, VerifyFields, VerifyJson, "images")
     state = state_of(request)
 
@@ -92,6 +105,30 @@ async def verify(
     if result.decision == "bad_quality":
         raise ApiError(422, "bad_quality", "no usable face: " + "; ".join(result.reasons))
     return VerifyOut.of(result, origins)
+
+
+async def _verify_embedding(
+    request: Request, key: ApiKeyInfo, body: VerifyEmbeddingJson
+) -> VerifyOut:
+    if not access.allows(key.role, "verify_embedding"):
+        raise ApiError(
+            403,
+            "forbidden",
+            "only a device key may send an embedding (facedb keys create --role device)",
+        )
+    state = state_of(request)
+
+    def work() -> VerifyResult:
+        return state.service.verify_embedding(
+            body.embedding,
+            model=body.model,
+            device=key.name,
+            name=body.name,
+            liveness=body.liveness,
+        )
+
+    result = await state.run(work)
+    return VerifyOut.of(result, []).model_copy(update={"images": 0, "faces": []})
 
 
 @router.post(

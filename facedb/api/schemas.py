@@ -19,6 +19,9 @@ from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
 
 # Images in one request: enough for a short burst of camera frames.
 MAX_IMAGES = 10
+# Numbers in a device's embedding (store/schema.py EMBEDDING_DIM, which the API may
+# not import; usecases/edge.py checks it again).
+EMBEDDING_LENGTH = 512
 
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
 Box = Annotated[
@@ -59,6 +62,23 @@ class VerifyFields(_In):
 
 class VerifyJson(VerifyFields):
     images: list[Base64Image] = Field(min_length=1, max_length=MAX_IMAGES)
+
+
+class VerifyEmbeddingJson(_In):
+    """Vision at the edge (a device key): the embedding a device computed itself."""
+
+    embedding: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        min_length=EMBEDDING_LENGTH,
+        max_length=EMBEDDING_LENGTH,
+        description="The face's embedding: 512 numbers (normalised here).",
+    )
+    model: str = Field(
+        min_length=1, max_length=200, description="The embedder that computed it: the gallery's."
+    )
+    name: Name | None = Field(None, description="The claimed identity (1:1); none: 1:N.")
+    liveness: float | None = Field(
+        None, ge=0.0, le=1.0, description="The device's liveness score, recorded as its claim."
+    )
 
 
 class IdentifyFields(_In):

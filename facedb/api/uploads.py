@@ -62,6 +62,21 @@ async def read_body(
     return fields, Upload(images)
 
 
+async def read_embedding(request: Request, json_model: type[F]) -> F | None:
+    """A device's embedding body (JSON with an "embedding" key), validated by
+    ``json_model``; None for any other body (images, read by ``read_body``)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not (media == "application/json" or media.endswith("+json")):
+        return None
+    try:
+        payload = json.loads(await request.body())  # Starlette keeps the body for read_body
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None  # read_body says what is wrong with it
+    if not isinstance(payload, dict) or "embedding" not in payload:
+        return None
+    return validate(json_model, payload)
+
+
 def validate(model: type[F], raw: dict[str, Any]) -> F:
     try:
         return model.model_validate(raw)

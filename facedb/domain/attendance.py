@@ -32,6 +32,8 @@ class AttendanceEvent:
     fpir_target: float | None = None
     runner_up: float | None = None
     scope: str | None = None
+    # 1:N: which stage of the search decided (store/search.py): index or exact.
+    search_stage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
     facedb_decisions_total{kind,decision,device,offline}   decisions logged (rows
                                                            written; repeats within
                                                            the cooldown are not)
+    facedb_search_stage_decisions_total{stage}   1:N decisions logged, by the
+                                           stage of the search that decided: index
+                                           (a clear accept) or exact (store/search.py)
     facedb_stage_seconds{stage}            detect, embed, liveness (model runs),
                                            match, write, database (SQL statements:
                                            nearest-neighbour, INSERT/UPDATE/DELETE, other)
@@ -53,6 +56,12 @@ DECISIONS = Counter(
     ["kind", "decision", "device", "offline"],
     registry=REGISTRY,
 )
+SEARCH_STAGE_DECISIONS = Counter(
+    "facedb_search_stage_decisions",
+    "1:N decisions logged, by the search stage that decided (index or exact)",
+    ["stage"],
+    registry=REGISTRY,
+)
 STAGE_SECONDS = Histogram(
     "facedb_stage_seconds",
     "Time per stage: detect, embed, liveness (model runs); match, write, database (SQL)",
@@ -85,6 +94,8 @@ DELIVERIES = Counter(
 def count_decisions(events: Sequence[AttendanceEvent]) -> None:
     for event in events:
         DECISIONS.labels(event.kind, event.decision, event.device, str(event.offline).lower()).inc()
+        if event.search_stage is not None:
+            SEARCH_STAGE_DECISIONS.labels(event.search_stage).inc()
 
 
 def count_watch_frame(frame: Any) -> None:

@@ -15,6 +15,7 @@ from facedb.errors import NoGalleryCacheError
 from facedb.offline.gallery_cache import GalleryCache
 from facedb.offline.spool import Spool
 from facedb.store.calibration import GallerySize
+from facedb.store.search import STAGE_EXACT, Search
 
 
 class CacheMatcher:
@@ -52,6 +53,17 @@ class CacheMatcher:
         # The cache holds no memberships: offline, a scoped kiosk searches everyone,
         # with the threshold for that size (gallery_size ignores the scope too).
         return self._gallery().identify(probe)
+
+    def search(
+        self,
+        probe: np.ndarray,
+        model: str,
+        scope: Sequence[int] | None,
+        threshold: float,
+        margin: float,
+    ) -> Search:
+        # The cache is searched by a scan of every face in memory: exact search.
+        return Search(self.identify(probe, model, scope), STAGE_EXACT)
 
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
         cache = self._gallery()

@@ -45,6 +45,7 @@ _FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("gallery_faces", "int", False),
     ("fpir_target", "float", False),
     ("runner_up", "float", False),
+    ("search_stage", "str?", False),
 )
 
 

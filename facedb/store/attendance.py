@@ -55,6 +55,7 @@ def log_event(session: Session, event: AttendanceEvent) -> bool:
             fpir_target=event.fpir_target,
             runner_up=event.runner_up,
             scope=event.scope,
+            search_stage=event.search_stage,
         )
         .on_conflict_do_nothing(index_elements=[Attendance.event_id])
         .returning(Attendance.id)

@@ -5,6 +5,7 @@ embeddings L2-normalised. 1:N runs over the HNSW index (hnsw.ef_search set per
 transaction, iterative index scans so that the filter on model still returns k
 rows), then keeps the best score per person. 1:1 is exact over the claimed
 person's own embeddings.
+A decision's 1:N is store/search.py's two-stage search over these queries.
 """
 
 from __future__ import annotations
@@ -195,14 +196,17 @@ def identify(
     top: int = 5,
     ef_search: int = 100,
     user_ids: Sequence[int] | None = None,
+    exact: bool = False,
 ) -> list[list[Match]]:
     """For each probe (float32 [P, 512]), the best-matching people, most similar first;
-    ``user_ids``: only among these people (a site's or group's scope), else everyone."""
+    ``user_ids``: only among these people (a site's or group's scope), else everyone.
+    ``exact``: a scan of every face of the model in the scope, not the index."""
     probes = np.asarray(probes, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
     if probes.shape[0] == 0:
         return []
-    _set_search_options(session, max(ef_search, NEAREST_K))
-    exact = user_ids is not None and len(user_ids) <= EXACT_SCOPE_PEOPLE
+    # No floor at k: the iterative scan still returns k rows with an ef_search below it.
+    _set_search_options(session, ef_search)
+    exact = exact or is_exact_scope(user_ids)
     rows = session.execute(
         _IDENTIFY_EXACT_SQL if exact else _IDENTIFY_SQL,
         {
@@ -218,6 +222,10 @@ def identify(
         if len(matches) < top:
             matches.append(Match(int(user_id), str(name), float(similarity)))
     return results
+
+
+def is_exact_scope(user_ids: Sequence[int] | None) -> bool:
+    return user_ids is not None and len(user_ids) <= EXACT_SCOPE_PEOPLE
 
 
 def similarity_to_user(

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from facedb.domain.constants import API_KEY_ROLES, DECISIONS
+from facedb.domain.constants import API_KEY_ROLES, DECISIONS, SEARCH_STAGES
 from facedb.domain.names import NAME_MAX_LENGTH
 
 EMBEDDING_DIM = 512
@@ -130,10 +130,14 @@ class Attendance(Base):
     fpir_target: Mapped[float | None] = mapped_column(Float)
     runner_up: Mapped[float | None] = mapped_column(Float)
     scope: Mapped[str | None] = mapped_column(Text)
+    # 1:N: the stage of the two-stage search that decided (store/search.py): index
+    # (a clear accept of the HNSW index) or exact (a scan of every face in the scope).
+    search_stage: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(_in("kind", KINDS), name="attendance_kind_check"),
         CheckConstraint(_in("decision", DECISIONS), name="attendance_decision_check"),
+        CheckConstraint(_in("search_stage", SEARCH_STAGES), name="attendance_search_stage_check"),
         Index("attendance_occurred_at_idx", "occurred_at"),
         Index("attendance_user_id_occurred_at_idx", "user_id", "occurred_at"),
     )

@@ -61,7 +61,7 @@ class _Attempt:
 
 def verify(
     rt: Runtime,
-    source: str | FrameSource,
+    source: str | FrameSource | Capture,
     *,
     name: str | None,
     frames: int,
@@ -75,7 +75,8 @@ def verify(
     group: str | None,
 ) -> VerifyResult:
     """Who is in front of the camera (1:N), or is it the claimed person (1:1)?
-    ``source``: a spec for open_source, or an open FrameSource (closed after use).
+    ``source``: a spec for open_source, or an open FrameSource (closed after use), or
+    faces already captured (a device's own embedding: usecases/edge.py).
     Logs one attendance row, except a repeat within the cooldown, and except a
     no_face decision when ``log_no_face`` is off (a kiosk polling an empty scene).
     ``device``: the kiosk to log, when not this machine (settings.device_name).
@@ -88,7 +89,11 @@ def verify(
     a later command reaches the database; with no usable cache the attempt is
     spooled as unknown and NoGalleryCacheError raised."""
     claimed = _claimed_user(rt, name, device) if name is not None else None
-    capture = rt.capture(source, wanted=frames, timeout=timeout, on_frame=on_frame, aligned=aligned)
+    capture = (
+        source
+        if isinstance(source, Capture)
+        else rt.capture(source, wanted=frames, timeout=timeout, on_frame=on_frame, aligned=aligned)
+    )
     attempt = _Attempt(
         capture=capture,
         used=capture.best(FACES_PER_DECISION),
@@ -104,7 +109,8 @@ def verify(
     if not isinstance(claimed, CachedUser):  # a claim found offline is decided offline
         try:
             with rt.transaction() as session:
-                result = _decide(rt, SqlMatcher(session, rt.settings.ef_search), attempt)
+                matcher = SqlMatcher(session, rt.settings.ef_search, rt.settings.search_clear)
+                result = _decide(rt, matcher, attempt)
         except DatabaseUnreachableError as exc:
             # Said once in the answer (offline) rather than on stderr at every attempt.
             log.info("deciding offline: %s", exc)
@@ -127,6 +133,7 @@ def _decide(rt: Runtime, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
             scope = org.user_ids_in_scope(matcher.session, attempt.site, attempt.group)
         rules = search_policy(rt, matcher, attempt.threshold, scope)
     candidates: list[Match] = []
+    stage: str | None = None
     verdict = screen(
         used,
         capture.rejected_faces,
@@ -138,7 +145,10 @@ def _decide(rt: Runtime, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
         person = Match(claimed.id, claimed.name, similarity or 0.0)
         verdict = judge_claim(person, similarity, rules.one_to_one.value)
     elif verdict is None:
-        candidates = matcher.identify(mean_embedding(used), model, scope)
+        found = matcher.search(
+            mean_embedding(used), model, scope, rules.search_threshold, rules.margin
+        )
+        candidates, stage = found.matches, found.stage
         verdict = judge_search(candidates, rules.search_threshold, rules.margin)
     weakest = least_live(used or capture.rejected_faces)
     liveness = weakest.face.liveness if weakest is not None else None
@@ -164,6 +174,7 @@ def _decide(rt: Runtime, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
         fpir_target=open_set.fpir_target if open_set else None,
         runner_up=verdict.runner_up,
         scope=attempt.scope if claimed is None else None,
+        search_stage=stage,
     )
     logged = _log(rt, matcher, event, verdict, attempt.log_no_face)
     if logged:  # a doubtful decision's face, with its event (docs/REVIEW.md)
