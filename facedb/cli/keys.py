@@ -30,8 +30,13 @@ def create(name: str, role: str, as_json: bool) -> None:
     """Create a key and print it, once.
 
     \b
-    Example:
+    Roles: kiosk (verify and identify with images), device (verify with an
+    embedding it computed itself), reporter (attendance and reports), admin.
+
+    \b
+    Examples:
       facedb keys create --name front-door --role kiosk
+      facedb keys create --name gate-2 --role device
     """
     new = access.create_key(open_service(), name, role)
     if as_json:
