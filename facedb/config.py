@@ -38,6 +38,8 @@ class Settings:
     # A streaming replica of that server for searches and reports (writes stay on the
     # primary; store/replica.py keeps each session's reads after its own writes).
     replica_url: str | None = None
+    # How long a read waits for the replica to catch up before the primary answers.
+    replica_wait: float = 0.5
     # Extra folder searched first for model files (then the repo's weights/).
     weights: Path | None = None
     # Execution provider: auto | cpu | cuda.
@@ -205,6 +207,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "duplicate_rate": (1e-9, 0.5),
     "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
     "search_clear": (0.0, 1.0),
+    "replica_wait": (0.0, 60.0),
     "threads": (0, 4096),
     "api_max_request_mb": (0.001, 100_000.0),
     "cache_max_age": (0.0, 10 * _YEAR_S),

@@ -72,24 +72,33 @@ class SqlMatcher:
 
     offline = False
 
-    def __init__(self, session: Session, ef_search: int, clear: float = 0.05) -> None:
+    def __init__(
+        self,
+        session: Session,
+        ef_search: int,
+        clear: float = 0.05,
+        reads: Session | None = None,
+    ) -> None:
         self.session = session
         self.ef_search = ef_search
         self.clear = clear  # store/search.py: a clear accept of the index stands
+        # Where the gallery is read (a replica, store/replica.py); the attendance log
+        # (the cooldown under its lock, and the rows) is always the primary's.
+        self.reads = reads if reads is not None else session
 
     def calibrated_threshold(self, model: str) -> float | None:
-        calibrated = self.session.get(Threshold, model)
+        calibrated = self.reads.get(Threshold, model)
         return None if calibrated is None else calibrated.threshold
 
     def similarity_to_user(self, user_id: int, probe: np.ndarray, model: str) -> float | None:
-        return gallery.similarity_to_user(self.session, user_id, probe, model)
+        return gallery.similarity_to_user(self.reads, user_id, probe, model)
 
     def identify(
         self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
     ) -> list[Match]:
-        return gallery.identify(
-            self.session, probe, model, ef_search=self.ef_search, user_ids=scope
-        )[0]
+        return gallery.identify(self.reads, probe, model, ef_search=self.ef_search, user_ids=scope)[
+            0
+        ]
 
     def search(
         self,
@@ -100,7 +109,7 @@ class SqlMatcher:
         margin: float,
     ) -> Search:
         return two_stage(
-            self.session,
+            self.reads,
             probe,
             model,
             threshold=threshold,
@@ -111,10 +120,10 @@ class SqlMatcher:
         )
 
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
-        return calibration.gallery_size(self.session, model, scope)
+        return calibration.gallery_size(self.reads, model, scope)
 
     def gallery_tail(self, model: str) -> dict[str, Any] | None:
-        stored = calibration.load_calibration(self.session, model)
+        stored = calibration.load_calibration(self.reads, model)
         return None if stored is None else stored.tail
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:

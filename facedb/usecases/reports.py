@@ -18,7 +18,7 @@ def report(rt: Runtime, date_from: date, date_to: date, tz: str | None) -> Repor
     zone = timezones.zone_or_local(tz)
     if date_to < date_from:
         raise InvalidInputError(f"the period ends ({date_to}) before it starts ({date_from})")
-    with rt.transaction() as session:
+    with rt.transaction() as primary, rt.reading(primary) as session:
         return store.daily_report(session, date_from, date_to, zone)
 
 
@@ -26,6 +26,6 @@ def attendance(
     rt: Runtime, since: datetime | None, name: str | None, limit: int
 ) -> list[AttendanceRow]:
     """The latest events (of ``name`` when given, since ``since``), at most ``limit``."""
-    with rt.transaction() as session:
+    with rt.transaction() as primary, rt.reading(primary) as session:
         user_id = gallery.get_user(session, name).id if name else None
         return store.list_events(session, since, user_id, limit)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from facedb import policy
@@ -15,7 +16,8 @@ from facedb.config import Settings
 from facedb.media.frames import FrameSource, open_source
 from facedb.offline import identity
 from facedb.offline.spool import Spool
-from facedb.store.engine import Database, open_database, transaction
+from facedb.store import replica
+from facedb.store.engine import Database, make_engine, open_database, transaction
 from facedb.vision.capture import Capture, capture_faces
 from facedb.vision.pipeline import FacePipeline
 
@@ -32,6 +34,7 @@ class Runtime:
         self.settings = settings
         self._pipeline = pipeline
         self._database = database
+        self._replica: Engine | None = None
         # One runtime may serve concurrent requests (facedb serve): the first use of
         # the models or the database happens once.
         self._lock = threading.Lock()
@@ -72,9 +75,26 @@ class Runtime:
         """A session in one transaction, committed at the end (store.engine.transaction)."""
         return transaction(self.settings, lambda: self.database)
 
+    def reading(self, primary: Session) -> AbstractContextManager[Session]:
+        """A session for a search's or a report's reads: on the replica
+        (FACEDB_REPLICA_URL) once it has every write committed so far, else
+        ``primary`` (store/replica.py)."""
+        return replica.reading(primary, self.replica_engine(), self.settings.replica_wait)
+
+    def replica_engine(self) -> Engine | None:
+        if self.settings.replica_url is None:
+            return None
+        if self._replica is None:
+            with self._lock:
+                if self._replica is None:
+                    self._replica = make_engine(self.settings.replica_url)
+        return self._replica
+
     def close(self) -> None:
         if self._database is not None:
             self._database.engine.dispose()
+        if self._replica is not None:
+            self._replica.dispose()
 
     def capture(
         self,

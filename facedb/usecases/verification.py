@@ -108,8 +108,9 @@ def verify(
     )
     if not isinstance(claimed, CachedUser):  # a claim found offline is decided offline
         try:
-            with rt.transaction() as session:
-                matcher = SqlMatcher(session, rt.settings.ef_search, rt.settings.search_clear)
+            with rt.transaction() as session, rt.reading(session) as reads:
+                settings = rt.settings
+                matcher = SqlMatcher(session, settings.ef_search, settings.search_clear, reads)
                 result = _decide(rt, matcher, attempt)
         except DatabaseUnreachableError as exc:
             # Said once in the answer (offline) rather than on stderr at every attempt.
