@@ -116,7 +116,10 @@ class Decider:
         if not self.offline or time.monotonic() >= self._retry_at:
             try:
                 with self.service.transaction() as session:
-                    outcomes = self._plan(SqlMatcher(session, self.settings.ef_search), requests)
+                    matcher = SqlMatcher(
+                        session, self.settings.ef_search, self.settings.search_clear
+                    )
+                    outcomes = self._plan(matcher, requests)
             except DatabaseUnreachableError as exc:
                 self._go_offline(exc)
             else:
@@ -176,6 +179,7 @@ class Decider:
         for req in requests:
             track = req.track
             nearest: Match | None = None
+            stage: str | None = None
             if req.spoof:
                 used = track.attacks
                 verdict = screen(
@@ -190,13 +194,20 @@ class Decider:
                 used = track.used()
                 verdict = screen(used, (), (), self.settings.liveness_threshold)
                 if verdict is None:
-                    candidates = matcher.identify(mean_embedding(used), self.model)
+                    found = matcher.search(
+                        mean_embedding(used),
+                        self.model,
+                        None,
+                        policy.search_threshold,
+                        policy.margin,
+                    )
+                    candidates, stage = found.matches, found.stage
                     verdict = judge_search(candidates, policy.search_threshold, policy.margin)
                     nearest = candidates[0] if candidates else None
             if verdict is None or not to_log(track, verdict):
                 outcomes.append(_Outcome(req, verdict or _PENDING, nearest, None))
                 continue
-            event = self._event(req, verdict, used, policy, matcher.offline)
+            event = self._event(req, verdict, used, policy, matcher.offline, stage)
             repeat = verdict.person is not None and self._repeat(
                 matcher, verdict.person.user_id, req, planned
             )
@@ -233,6 +244,7 @@ class Decider:
         used: Sequence[CapturedFace],
         policy: Policy | None,
         offline: bool,
+        stage: str | None,
     ) -> AttendanceEvent:
         """The attendance row, with the policy that decided (as verify fills it)."""
         weakest = least_live(used)
@@ -255,6 +267,7 @@ class Decider:
             gallery_faces=open_set.faces if open_set else None,
             fpir_target=open_set.fpir_target if open_set else None,
             runner_up=verdict.runner_up,
+            search_stage=stage,
         )
 
     def _repeat(self, matcher: Matcher, user_id: int, req: Request, planned: set[int]) -> bool:
