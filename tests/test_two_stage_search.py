@@ -5,16 +5,19 @@ same decisions over the HTTP API."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from facedb import access
 from facedb.api.app import create_app
+from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search
 from facedb.domain.people import Match
@@ -161,9 +164,12 @@ def test_device_embeddings_over_the_api(settings: Settings) -> None:
     with TestClient(app) as client:
         service = app.state.facedb.service
         people = _enrol_random(service, seed=5)
-        tokens = {r: access.create_key(service, f"{r}-key", r).token for r in ("device", "kiosk")}
-        device = {"Authorization": f"Bearer {tokens['device']}"}
-        kiosk = {"Authorization": f"Bearer {tokens['kiosk']}"}
+        created = CliRunner().invoke(
+            main, ["keys", "create", "--name", "device-key", "--role", "device", "--json"]
+        )
+        assert created.exit_code == 0, created.output
+        device = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
+        kiosk = {"Authorization": f"Bearer {access.create_key(service, 'kiosk', 'kiosk').token}"}
         body = {"embedding": people.vectors[42].tolist(), "model": MODEL, "liveness": 0.93}
 
         answer = client.post("/v1/verify", headers=device, json=body)

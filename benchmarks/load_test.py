@@ -1,0 +1,246 @@
+"""Many kiosks on one server (issue 34): concurrent clients against `facedb serve`
+over a synthetic gallery (benchmarks/synth.py, realistic; the shared faces' real
+embeddings are its first people), verifying with images (kiosk keys) or with
+embeddings computed at the edge (device keys). Throughput, p50/p99, 5xx, and whether
+every accepted attempt was recorded exactly once (cooldown 0: every accept is a row;
+the rows' event ids must be exactly those the answers say were logged).
+
+    python -m benchmarks.load_test --size 10000 --clients 20 --seconds 20 \\
+        --workers 2 --json benchmarks/results/load_10k.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import text
+
+from benchmarks import matching
+from benchmarks.common import FACES, WEIGHTS, cpu_model, percentile
+from benchmarks.pg import bench_database
+from benchmarks.synth import build_gallery, fit, real_embeddings
+from facedb import access
+from facedb.config import Settings
+from facedb.service import FaceService
+
+STARTUP_S = 180
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    ms: float
+    logged: bool
+    accepted: bool
+    event_id: str | None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _celeba_images(per_identity: int = 1) -> list[Path]:
+    """One photo of each CelebA identity of the shared faces (all are in the gallery)."""
+    seen: dict[str, int] = {}
+    chosen = []
+    with (FACES / "manifest.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            who = row["identity"]
+            if row["path"].startswith("celeba/") and seen.get(who, 0) < per_identity:
+                seen[who] = seen.get(who, 0) + 1
+                chosen.append(FACES / row["path"])
+    return chosen
+
+
+class Server:
+    def __init__(self, url: str, home: Path, workers: int) -> None:
+        self.port = _free_port()
+        self.log = (home / "serve.log").open("w")
+        env = {
+            **os.environ,
+            "FACEDB_DATABASE_URL": url,
+            "FACEDB_HOME": str(home),
+            "FACEDB_WEIGHTS": str(WEIGHTS),
+            "FACEDB_COOLDOWN": "0",
+            "FACEDB_EVIDENCE": "off",
+        }
+        command = ["serve", "--port", str(self.port), "--workers", str(workers)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "facedb.cli", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"facedb serve exited; see {home / 'serve.log'}")
+            try:
+                if httpx.get(f"{self.base}/v1/health", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit("facedb serve did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def _drive(
+    clients: int, seconds: float, request: Callable[[httpx.Client, int], httpx.Response]
+) -> list[Answer]:
+    """``clients`` threads, each sending requests one after another for ``seconds``."""
+    answers: list[Answer] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        with httpx.Client(timeout=120) as http:
+            i = index
+            while time.monotonic() < stop_at:
+                t0 = time.perf_counter()
+                response = request(http, i)
+                ms = (time.perf_counter() - t0) * 1000
+                body = response.json() if response.status_code == 200 else {}
+                with lock:
+                    answers.append(
+                        Answer(
+                            response.status_code,
+                            ms,
+                            bool(body.get("logged")),
+                            body.get("decision") == "accepted",
+                            body.get("event_id"),
+                        )
+                    )
+                i += clients
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def _summary(answers: list[Answer], seconds: float, rows: list[str]) -> dict[str, Any]:
+    ok = [a for a in answers if a.status == 200]
+    logged = sorted(a.event_id for a in ok if a.logged and a.event_id)
+    return {
+        "requests": len(answers),
+        "per_second": len(answers) / seconds,
+        "p50_ms": percentile([a.ms for a in answers], 50),
+        "p99_ms": percentile([a.ms for a in answers], 99),
+        "status": {
+            str(s): sum(a.status == s for a in answers) for s in {a.status for a in answers}
+        },
+        "server_errors": sum(a.status >= 500 for a in answers),
+        "accepted": sum(a.accepted for a in ok),
+        "accepted_not_logged": sum(a.accepted and not a.logged for a in ok),
+        "rows": len(rows),
+        "recorded_once": sorted(rows) == logged and len(set(rows)) == len(rows),
+    }
+
+
+def _rows(engine: Any, device: str) -> list[str]:
+    with engine.connect() as conn:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                text("SELECT event_id FROM attendance WHERE device = :d"), {"d": device}
+            )
+        ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000, help="faces in the gallery")
+    parser.add_argument("--clients", default="20", help="concurrent clients, comma-separated")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per run")
+    parser.add_argument("--workers", type=int, default=2, help="facedb serve --workers")
+    parser.add_argument("--modes", default="embedding,images")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    real = real_embeddings()
+    g = build_gallery(real, fit(real), args.size, 500)
+    named = [v for v, who in zip(real.vectors, real.identity, strict=True) if who]
+    probes = [*named[:250], *g.impostor_probes[:250]]  # enrolled people and strangers
+    images = [base64.b64encode(p.read_bytes()).decode() for p in _celeba_images()]
+    result: dict[str, Any] = {
+        "size": args.size,
+        "workers": args.workers,
+        "seconds": args.seconds,
+        "date": date.today().isoformat(),
+        "machine": f"{os.cpu_count()} cores ({cpu_model()})",
+        "runs": [],
+    }
+    with bench_database() as database:
+        loaded = matching.load(database.engine, g, executemany_rows=1)
+        result.update(matching.build_index(database.engine, loaded["definition"], args.size))
+        home = Path(tempfile.mkdtemp(prefix="facedb-load-"))
+        settings = Settings.load({"database_url": database.libpq_url, "home": str(home)})
+        service = FaceService(settings)
+        model = settings.embedder
+        server = Server(database.libpq_url, home, args.workers)
+        try:
+            for clients in (int(c) for c in args.clients.split(",")):
+                for mode in args.modes.split(","):
+                    role = "device" if mode == "embedding" else "kiosk"
+                    name = f"{mode}-{clients}"
+                    token = access.create_key(service, name, role).token
+                    auth = {"Authorization": f"Bearer {token}"}
+
+                    def request(http: httpx.Client, i: int, mode: str = mode) -> httpx.Response:
+                        url = f"{server.base}/v1/verify"
+                        if mode == "embedding":
+                            vector = np.asarray(probes[i % len(probes)], dtype=float)
+                            body = {"embedding": vector.tolist(), "model": model}
+                            return http.post(url, headers=auth, json=body)  # noqa: B023
+                        body = {"images": [images[i % len(images)]]}
+                        return http.post(url, headers=auth, json=body)  # noqa: B023
+
+                    answers = _drive(clients, args.seconds, request)
+                    run = {
+                        "mode": mode,
+                        "clients": clients,
+                        **_summary(answers, args.seconds, _rows(database.engine, name)),
+                    }
+                    print(json.dumps(run), file=sys.stderr)
+                    result["runs"].append(run)
+        finally:
+            server.stop()
+            service.close()
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
