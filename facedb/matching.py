@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.people import Match
 from facedb.store import attendance, calibration, gallery
@@ -76,7 +77,7 @@ class SqlMatcher:
         self,
         session: Session,
         ef_search: int,
-        clear: float = 0.05,
+        clear: float = Settings.search_clear,
         reads: Session | None = None,
     ) -> None:
         self.session = session
