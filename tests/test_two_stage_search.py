@@ -182,6 +182,12 @@ def test_device_embeddings_over_the_api(settings: Settings) -> None:
         )
         assert out["similarity"] == pytest.approx(1.0, abs=1e-4)
         assert out["threshold"] < 0.9 and out["images"] == 0 and out["faces"] == []
+        # Over HTTP too, every probe gets exact search's decision at the stated threshold.
+        for probe in _probes(people, seed=6)[::3]:
+            sent = {"embedding": probe.tolist(), "model": MODEL}
+            got = client.post("/v1/verify", headers=device, json=sent).json()
+            want = _exact(people, probe, got["threshold"], service.settings.margin)
+            assert (got["decision"], got["person"] or "") == want
         claim = client.post("/v1/verify", headers=device, json={**body, "name": "person 0041"})
         assert claim.json()["decision"] == "rejected" and claim.json()["kind"] == "verify"
         with service.transaction() as session:
