@@ -28,9 +28,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from benchmarks import matching
-from benchmarks.common import cpu_model, percentile
+from benchmarks.common import cpu_model, percentile, write_section
 from benchmarks.pg import bench_database, restart, server_version
-from benchmarks.synth import Gallery, build_gallery, fit, real_embeddings
+from benchmarks.synth import (
+    Gallery,
+    build_gallery,
+    distributions,
+    fit,
+    participation_ratio,
+    real_embeddings,
+)
 from facedb.config import Settings
 from facedb.decision import judge_search
 from facedb.domain.people import Match
@@ -38,6 +45,7 @@ from facedb.store import gallery as gallery_store
 from facedb.store.search import STAGE_EXACT, two_stage
 
 Decision = tuple[str, int]
+HEADING = "## Two-stage 1:N search (issue 34)"
 
 
 def people_of(g: Gallery, sims: np.ndarray, rows: np.ndarray) -> list[Match]:
@@ -135,6 +143,22 @@ def _stats(
     }
 
 
+def match_to_real(kind: str) -> dict[str, float]:
+    """How the synthetic faces compare with the shared real ones: genuine and impostor
+    similarities (mean, sd) and the effective dimensions the faces spread over."""
+    real = real_embeddings()
+    model = fit(real, isotropic=kind == "isotropic")
+    d = {k: np.asarray(v) for k, v in distributions(real, model).items()}
+    g = build_gallery(real, model, 4000, 10)
+    synthetic = g.vectors[g.person > g.person[0] + len({w for w in real.identity if w})]
+    return {
+        **{f"{k}_mean": float(v.mean()) for k, v in d.items()},
+        **{f"{k}_sd": float(v.std()) for k, v in d.items()},
+        "real_dimensions": participation_ratio(real.vectors),
+        "synthetic_dimensions": participation_ratio(synthetic[:800]),
+    }
+
+
 def run_gallery(kind: str, size: int, probes: int) -> dict[str, Any]:
     real = real_embeddings()
     g = build_gallery(real, fit(real, isotropic=kind == "isotropic"), size, probes)
@@ -155,6 +179,7 @@ def run_gallery(kind: str, size: int, probes: int) -> dict[str, Any]:
         "numpy_exact_p50_ms": percentile(exact_ms, 50),
         "exact_genuine_accepted": sum(d[0] == "accepted" for d in want[:n]) / n,
         "exact_impostor_accepted": sum(d[0] == "accepted" for d in want[n:]) / (len(want) - n),
+        "match": match_to_real(kind),
     }
     with bench_database() as first:
         entry["postgres"], entry["pgvector"] = server_version(first.engine)
@@ -192,6 +217,8 @@ def run_gallery(kind: str, size: int, probes: int) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     lines = [
+        HEADING,
+        "",
         f"`python -m benchmarks.two_stage --size {result['size']} --probes "
         f"{result['probes']}` on {result['date']}: {os.cpu_count()} cores ({cpu_model()}), "
         "embedded PostgreSQL, shared_buffers holding table and index.",
@@ -215,6 +242,26 @@ def table(result: dict[str, Any]) -> str:
                 f"{s['genuine']['differ']} of {s['genuine']['probes']} | "
                 f"{s['impostor']['differ']} of {s['impostor']['probes']} | {share} |"
             )
+    lines += [
+        "",
+        "The galleries against the shared real faces (benchmarks/synth.py): similarities "
+        "of two faces of one person (genuine) and of two people (impostor), mean ± sd, "
+        "and the effective dimensions the faces spread over (participation ratio of "
+        "their covariance).",
+        "",
+        "| gallery | genuine real | genuine synthetic | impostor real | impostor synthetic "
+        "| dimensions real | dimensions synthetic |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in result["galleries"]:
+        m = e["match"]
+        lines.append(
+            f"| {e['kind']} | {m['real_genuine_mean']:.3f} ± {m['real_genuine_sd']:.3f} | "
+            f"{m['synthetic_genuine_mean']:.3f} ± {m['synthetic_genuine_sd']:.3f} | "
+            f"{m['real_impostor_mean']:.3f} ± {m['real_impostor_sd']:.3f} | "
+            f"{m['synthetic_impostor_mean']:.3f} ± {m['synthetic_impostor_sd']:.3f} | "
+            f"{m['real_dimensions']:.0f} | {m['synthetic_dimensions']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +271,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=300, help="genuine (and impostor) probes")
     parser.add_argument("--galleries", default="realistic,isotropic")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--write", type=Path, help="write the section into this Markdown file")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "size": args.size,
@@ -234,6 +282,8 @@ def main() -> None:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if args.write is not None:
+        write_section(args.write, HEADING, table(result))
     print(table(result))
 
 
