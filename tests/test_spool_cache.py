@@ -80,16 +80,17 @@ def test_the_decision_policy_round_trips_and_older_lines_still_read() -> None:
         fpir_target=0.01,
         runner_up=0.41,
         scope="site:north",
+        search_stage="exact",
     )
     assert event_from_line(event_to_line(event)) == event
     record = json.loads(event_to_line(event))
     for key in ("threshold_source", "gallery_persons", "gallery_faces", "fpir_target",
-                "runner_up", "scope"):  # fmt: skip
+                "runner_up", "scope", "search_stage"):  # fmt: skip
         del record[key]  # a line spooled before the policy was recorded
     older = event_from_line(json.dumps(record).encode())
     assert older == dataclasses.replace(
         event, threshold_source=None, gallery_persons=None, gallery_faces=None,
-        fpir_target=None, runner_up=None, scope=None,
+        fpir_target=None, runner_up=None, scope=None, search_stage=None,
     )  # fmt: skip
     for key, bad in (("gallery_persons", True), ("fpir_target", "x"), ("scope", 3)):
         broken = json.loads(event_to_line(event))
