@@ -1,7 +1,9 @@
 """What stage two of the 1:N search costs (facedb/store/search.py): the exact scan of
 every face of the model, timed inside PostgreSQL (EXPLAIN ANALYZE, TIMING OFF) and at
-the client, on a realistic synthetic gallery loaded by COPY. The scan needs no HNSW
-index, so none is built: a gallery of 100,000 faces loads in seconds.
+the client, and the scan of the faces' binary codes with CANDIDATES re-ranked (client
+time, and how many decisions differ from the exact scan's, decided as facedb decides),
+on a realistic synthetic gallery loaded by COPY. These scans need no HNSW index, so
+none is built: a gallery of 100,000 faces loads in seconds.
 
     python -m benchmarks.exact_scan --sizes 10000,100000 --probes 40
 """
@@ -23,6 +25,8 @@ from benchmarks import matching
 from benchmarks.common import cpu_model, percentile
 from benchmarks.pg import bench_database, restart, server_version
 from benchmarks.synth import build_gallery, fit, real_embeddings
+from benchmarks.two_stage import decide, threshold_for
+from facedb.config import Settings
 from facedb.store import gallery as gallery_store
 
 
@@ -45,15 +49,24 @@ def _server_ms(engine: Engine, probes: np.ndarray) -> list[float]:
     return out
 
 
-def _client_ms(engine: Engine, probes: np.ndarray) -> list[float]:
-    out = []
+CANDIDATES = (100, 1000)
+
+
+def _client_ms(
+    engine: Engine, probes: np.ndarray, candidates: int = 0
+) -> tuple[list[float], list[Any]]:
+    out, found = [], []
     with Session(engine) as session:
         for probe in probes:
             t0 = time.perf_counter()
             with session.begin():
-                gallery_store.identify(session, probe, matching.MODEL, exact=True)
+                found.append(
+                    gallery_store.identify(
+                        session, probe, matching.MODEL, exact=True, candidates=candidates
+                    )[0]
+                )
             out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return out, found
 
 
 def run_size(size: int, probes: int) -> dict[str, Any]:
@@ -75,8 +88,19 @@ def run_size(size: int, probes: int) -> dict[str, Any]:
         entry["shared_buffers"] = buffers
         try:
             _client_ms(database.engine, queries[:10])  # warm the pages
+            _client_ms(database.engine, queries[:10], CANDIDATES[0])
             server = _server_ms(database.engine, queries)
-            client = _client_ms(database.engine, queries)
+            client, truth = _client_ms(database.engine, queries)
+            threshold, margin = threshold_for(g), Settings.load({}).margin
+            want = [decide(m, threshold, margin) for m in truth]
+            for candidates in CANDIDATES:
+                times, found = _client_ms(database.engine, queries, candidates)
+                got = [decide(m, threshold, margin) for m in found]
+                entry[f"codes_{candidates}"] = {
+                    "client_p50_ms": percentile(times, 50),
+                    "client_p99_ms": percentile(times, 99),
+                    "differ": sum(a != b for a, b in zip(got, want, strict=True)),
+                }
         finally:
             restart(database, {"shared_buffers": None})
     entry.update(
@@ -99,13 +123,21 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores ({cpu_model()})", file=sys.stderr)
     rows = [run_size(int(s), args.probes) for s in args.sizes.split(",")]
-    print("| faces | table MB | in server p50 / p99 ms | client p50 / p99 ms |")
-    print("|---|---|---|---|")
+    print("| faces | stage two | in server p50 / p99 ms | client p50 / p99 ms | differ |")
+    print("|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['size']:,} | {r['table_mb']:.0f} | {r['server_p50_ms']:.1f} / "
-            f"{r['server_p99_ms']:.1f} | {r['client_p50_ms']:.1f} / {r['client_p99_ms']:.1f} |"
+            f"| {r['size']:,} | float scan ({r['table_mb']:.0f} MB) | {r['server_p50_ms']:.1f} / "
+            f"{r['server_p99_ms']:.1f} | {r['client_p50_ms']:.1f} / {r['client_p99_ms']:.1f} "
+            f"| 0 of {r['probes']} (exact) |"
         )
+        for c in CANDIDATES:
+            m = r[f"codes_{c}"]
+            print(
+                f"| {r['size']:,} | binary codes, {c} re-ranked | – | "
+                f"{m['client_p50_ms']:.1f} / {m['client_p99_ms']:.1f} | "
+                f"{m['differ']} of {r['probes']} |"
+            )
 
 
 if __name__ == "__main__":

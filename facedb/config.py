@@ -98,6 +98,10 @@ class Settings:
     # threshold and the margin by this much; anything else is searched again exactly
     # (a scan that cannot miss). 1 makes every search exact.
     search_clear: float = 0.05
+    # Stage two's scan: 0 reads every face's float vector (exact: it cannot miss); N
+    # scans the faces' 64-byte binary codes and re-ranks the N nearest exactly (many
+    # times less to read; docs/SCALING.md has how many candidates are enough).
+    search_candidates: int = 0
     # Intra-op threads for onnxruntime; 0 = all cores.
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.
@@ -207,6 +211,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "duplicate_rate": (1e-9, 0.5),
     "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
     "search_clear": (0.0, 1.0),
+    "search_candidates": (0, 100_000),
     "replica_wait": (0.0, 60.0),
     "threads": (0, 4096),
     "api_max_request_mb": (0.001, 100_000.0),

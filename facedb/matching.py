@@ -79,10 +79,12 @@ class SqlMatcher:
         ef_search: int,
         clear: float = Settings.search_clear,
         reads: Session | None = None,
+        candidates: int = Settings.search_candidates,
     ) -> None:
         self.session = session
         self.ef_search = ef_search
         self.clear = clear  # store/search.py: a clear accept of the index stands
+        self.candidates = candidates  # stage two: 0 a float scan, N binary codes
         # Where the gallery is read (a replica, store/replica.py); the attendance log
         # (the cooldown under its lock, and the rows) is always the primary's.
         self.reads = reads if reads is not None else session
@@ -118,6 +120,7 @@ class SqlMatcher:
             clear=self.clear,
             ef_search=self.ef_search,
             user_ids=scope,
+            candidates=self.candidates,
         )
 
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from facedb import access
 from facedb.api.app import create_app
@@ -213,3 +213,30 @@ def test_device_embeddings_over_the_api(settings: Settings) -> None:
         assert "all zeros" in refused(zeros, 422)
         spoof = client.post("/v1/verify", headers=device, json={**body, "liveness": 0.1})
         assert spoof.json()["decision"] == "spoof"
+
+
+def test_stage_two_over_binary_codes(settings: Settings) -> None:
+    """With FACEDB_SEARCH_CANDIDATES, stage two scans the faces' binary codes (kept in
+    step with the faces by a trigger) and re-ranks the nearest exactly: the same
+    decisions as exact search on this gallery."""
+    service = FaceService(settings.replace(ef_search=1, cooldown=0.0, search_candidates=100))
+    try:
+        people = _enrol_random(service, seed=8)
+        probes = _probes(people, seed=9)
+        results = [service.verify_embedding(p.tolist(), model=MODEL, device="door") for p in probes]
+        margin = service.settings.margin
+        assert [(r.decision, r.name or "") for r in results] == [
+            _exact(people, p, r.threshold, margin) for p, r in zip(probes, results, strict=True)
+        ]
+        assert "exact" in _stages(service, results)
+        sync = text(
+            "SELECT count(*) FILTER (WHERE c.code = CAST(binary_quantize(e.embedding) AS bit(512))"
+            " AND c.user_id = e.user_id), count(*), (SELECT count(*) FROM face_codes)"
+            " FROM face_embeddings e LEFT JOIN face_codes c ON c.embedding_id = e.id"
+        )
+        with service.transaction() as session:
+            assert session.execute(sync).one() == (PEOPLE, PEOPLE, PEOPLE)
+            gallery.remove_user(session, "person 0001")  # its codes go with its faces
+            assert session.execute(sync).one() == (PEOPLE - 1,) * 3
+    finally:
+        service.close()

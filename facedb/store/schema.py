@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import BIT, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from facedb.domain.constants import API_KEY_ROLES, DECISIONS, SEARCH_STAGES
@@ -98,6 +98,22 @@ class FaceEmbedding(Base):
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
     )
+
+
+class FaceCode(Base):
+    """The binary code of each stored face (pgvector's binary_quantize: the signs of its
+    512 values, 64 bytes), kept in step with face_embeddings by the trigger
+    face_codes_sync (migration 0010_search_stage). Stage two of a search scans these
+    by Hamming distance, a table a twentieth the size of the faces' (store/search.py)."""
+
+    __tablename__ = "face_codes"
+
+    embedding_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("face_embeddings.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    code: Mapped[Any] = mapped_column(BIT(EMBEDDING_DIM), nullable=False)
 
 
 class Attendance(Base):

@@ -57,14 +57,17 @@ def two_stage(
     clear: float,
     ef_search: int,
     user_ids: Sequence[int] | None = None,
+    candidates: int = 0,
 ) -> Search:
     """1:N for a decision, in two stages: the index (HNSW), whose answer stands only
     when it is a clear accept (``is_clear_accept``); otherwise an exact scan of the
-    scope, whose answer is exact search's by construction."""
+    scope, whose answer is exact search's by construction (``candidates`` 0), or of
+    the binary codes of every face in the scope with the ``candidates`` nearest
+    re-ranked exactly (exact search's unless a face that decides is not among them)."""
     if is_exact_scope(user_ids):
         return Search(identify(session, probe, model, user_ids=user_ids)[0], STAGE_EXACT)
     first = identify(session, probe, model, ef_search=ef_search, user_ids=user_ids)[0]
     if is_clear_accept(first, threshold, margin, clear):
         return Search(first, STAGE_INDEX)
-    exact = identify(session, probe, model, user_ids=user_ids, exact=True)[0]
+    exact = identify(session, probe, model, user_ids=user_ids, exact=True, candidates=candidates)[0]
     return Search(exact, STAGE_EXACT)

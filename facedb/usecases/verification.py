@@ -110,7 +110,13 @@ def verify(
         try:
             with rt.transaction() as session, rt.reading(session) as reads:
                 settings = rt.settings
-                matcher = SqlMatcher(session, settings.ef_search, settings.search_clear, reads)
+                matcher = SqlMatcher(
+                    session,
+                    settings.ef_search,
+                    settings.search_clear,
+                    reads,
+                    settings.search_candidates,
+                )
                 result = _decide(rt, matcher, attempt)
         except DatabaseUnreachableError as exc:
             # Said once in the answer (offline) rather than on stderr at every attempt.

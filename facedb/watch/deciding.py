@@ -117,7 +117,10 @@ class Decider:
             try:
                 with self.service.transaction() as session:
                     matcher = SqlMatcher(
-                        session, self.settings.ef_search, self.settings.search_clear
+                        session,
+                        self.settings.ef_search,
+                        self.settings.search_clear,
+                        candidates=self.settings.search_candidates,
                     )
                     outcomes = self._plan(matcher, requests)
             except DatabaseUnreachableError as exc:
