@@ -7,7 +7,7 @@ images of every page the deletion touched.
 ``shred`` rewrites what holds vectors and pushes the old WAL out:
 
 1. ``VACUUM (FULL, ANALYZE)`` of each table in ``VECTOR_TABLES`` (face_embeddings,
-   evidence): a new heap, a new TOAST table and every index rebuilt (the HNSW index
+   face_codes, evidence): a new heap, a new TOAST table and every index rebuilt (the HNSW index
    too) from the live rows only; the old files are truncated at commit and unlinked
    at the next checkpoint. It holds an ACCESS EXCLUSIVE lock on face_embeddings while
    it runs: verifications wait (measured on a shared 2-core CPU: 3.4 s at 1,000
@@ -41,9 +41,10 @@ from facedb.errors import first_line
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TIMEOUT_S = 30.0
-# Every table that holds a person's face: stored faces, and the probe embeddings and
-# thumbnails kept as evidence of doubtful decisions (store/evidence.py).
-VECTOR_TABLES = ("face_embeddings", "evidence")
+# Every table that holds a person's face: stored faces, their binary codes
+# (store/search.py's stage two), and the probe embeddings and thumbnails kept as
+# evidence of doubtful decisions (store/evidence.py).
+VECTOR_TABLES = ("face_embeddings", "face_codes", "evidence")
 
 
 @dataclass(frozen=True)
