@@ -21,6 +21,7 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search
 from facedb.domain.people import Match
+from facedb.events import metrics
 from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.store.schema import Attendance
@@ -98,6 +99,13 @@ def starved(settings: Settings) -> Iterator[FaceService]:
         service.close()
 
 
+def _counted(stage: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "facedb_search_stage_decisions_total", {"stage": stage}
+    )
+    return value or 0.0
+
+
 def _stages(service: FaceService, results: list[VerifyResult]) -> list[str | None]:
     with service.transaction() as session:
         stage = dict(session.execute(select(Attendance.event_id, Attendance.search_stage)).all())
@@ -107,6 +115,7 @@ def _stages(service: FaceService, results: list[VerifyResult]) -> list[str | Non
 def test_a_starved_index_still_gets_exact_search_decisions(starved: FaceService) -> None:
     people = _enrol_random(starved, seed=1)
     probes = _probes(people, seed=2)
+    before = {s: _counted(s) for s in ("index", "exact")}
     results = [starved.verify_embedding(p.tolist(), model=MODEL, device="door") for p in probes]
     margin = starved.settings.margin
     got = [(r.decision, r.name or "") for r in results]
@@ -132,6 +141,9 @@ def test_a_starved_index_still_gets_exact_search_decisions(starved: FaceService)
     # Every doubtful answer went to stage two (the row says so).
     doubtful = [s for r, s in zip(results, stages, strict=True) if r.decision != "accepted"]
     assert doubtful and set(doubtful) == {"exact"}
+    # /metrics counts the rows by stage.
+    for stage in ("index", "exact"):
+        assert _counted(stage) - before[stage] == stages.count(stage)
 
 
 def test_the_index_only_misses_and_search_clear_1_is_all_exact(starved: FaceService) -> None:
