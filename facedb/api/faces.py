@@ -74,7 +74,8 @@ async def verify(
 
     Up to three good faces of the images (one per image, the largest) are averaged
     into one probe, as `facedb verify` does. The attendance row names the API key
-    as its device. An image with no face is 422 `no_face` and is not logged (a kiosk
+    as its device. Liveness is checked as for a camera (FACEDB_LIVENESS=auto): a
+    photo held up to the kiosk is decision `spoof`, logged. An image with no face is 422 `no_face` and is not logged (a kiosk
     polls an empty scene twice a second); faces that all fail the quality gate are
     422 `bad_quality`, logged.
     """
@@ -82,7 +83,11 @@ async def verify(
     state = state_of(request)
 
     def work() -> tuple[VerifyResult, list[str]]:
-        source, origins = decode_images(upload.images, f"{len(upload.images)} uploaded image(s)")
+        # A verification is a presence: its images are what a camera in front of the
+        # person saw, checked for liveness like a camera's frames (docs/LIVENESS.md).
+        source, origins = decode_images(
+            upload.images, f"{len(upload.images)} uploaded image(s)", from_camera=True
+        )
         result = state.service.verify(source, name=fields.name, log_no_face=False, device=key.name)
         return result, origins
 

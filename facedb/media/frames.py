@@ -46,11 +46,15 @@ class FrameSource(ABC):
     """Frames from one source. Iterate it once; close it (or use ``with``) when done.
 
     ``is_live``: a camera or a network stream (a person may be in front of it now), as
-    opposed to files. ``description``: for people ("camera 0", "video clip.mp4").
+    opposed to files. ``from_camera``: frames a camera took just now, held in memory
+    (the browser kiosk's uploads to ``POST /v1/verify``): like a live source, their
+    liveness is checked under ``FACEDB_LIVENESS=auto`` (docs/LIVENESS.md).
+    ``description``: for people ("camera 0", "video clip.mp4").
     ``skipped``: (path, reason) of the files a folder source could not use.
     """
 
     is_live: bool = False
+    from_camera: bool = False
 
     def __init__(self, description: str, *, limit: int | None = None) -> None:
         self.description = description
@@ -105,16 +109,22 @@ class ImagesSource(FrameSource):
     """Several decoded images held in memory (e.g. uploaded to the HTTP API), in order.
 
     ``images``: (uint8 BGR [H, W, 3] image, origin) pairs; origins name them in results
-    and messages ("upload[0]", a file name).
+    and messages ("upload[0]", a file name). ``from_camera``: see FrameSource.
     """
 
     def __init__(
-        self, images: list[tuple[BGRImage, str]], description: str, *, limit: int | None = None
+        self,
+        images: list[tuple[BGRImage, str]],
+        description: str,
+        *,
+        limit: int | None = None,
+        from_camera: bool = False,
     ) -> None:
         if not images:
             raise SourceError(f"{description}: no images")
         super().__init__(description, limit=limit)
         self._images = list(images)
+        self.from_camera = from_camera
 
     def _frames(self) -> Iterator[Frame]:
         for index, (image, origin) in enumerate(self._images):

@@ -98,7 +98,7 @@ class Runtime:
                 wanted=wanted,
                 timeout=timeout,
                 on_frame=on_frame,
-                liveness=self.pipeline.liveness_enabled(frames.is_live),
+                liveness=self.pipeline.liveness_enabled(frames.is_live or frames.from_camera),
                 aligned=aligned,
             )
 
