@@ -7,7 +7,6 @@ so that the timesheet follows it."""
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from facedb.domain.evidence import EvidenceInfo
 from facedb.domain.names import clean_name
+from facedb.domain.notes import clean_note
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.numeric import l2_normalize
 from facedb.review.clustering import MAX_FACES, average_linkage
@@ -284,19 +284,8 @@ class Review:
             return evidence.purge_before(s, before)
 
 
-NOTE_MAX_LENGTH = 2000
-
-
 def _note(note: str | None) -> str | None:
-    """A free-text note as stored: trimmed, at most NOTE_MAX_LENGTH, no control
-    characters but newlines and tabs (PostgreSQL refuses NUL in text)."""
-    if note is None or not note.strip():
-        return None
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in note):
-        raise InvalidInputError("a note cannot contain control characters")
-    if len(note.strip()) > NOTE_MAX_LENGTH:
-        raise InvalidInputError(f"a note is at most {NOTE_MAX_LENGTH} characters")
-    return note.strip()
+    return clean_note(note)
 
 
 def _short(event_id: uuid.UUID) -> str:
