@@ -6,6 +6,7 @@ the sites they cover)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import date, datetime
@@ -163,3 +164,35 @@ def test_leave_holidays_shifts_and_sites_cannot_rewrite_a_locked_month(
     ok("holidays", "add", "2026-11-11", "Veterans Day", "--site", "LA")
     ok("shifts", "assign", "night", "--person", "Dana", "--from", "2026-12-07")
     assert sheet(office, dana, date(2026, 11, 1), NOV_30) == locked
+
+
+def test_offline_events_of_a_locked_day_are_set_aside_with_a_reason(office: FaceService) -> None:
+    """Issue 29, 5: a kiosk offline during the night of 30 November replays after the
+    lock: its event of that locked work day is logged and voided with the reason (not
+    counted, not lost), the others count; after an unlock, `correct restore` counts it."""
+    paula = person(office, "Paula", "Paris", "night")
+    punch(office, paula, datetime(2026, 11, 30, 22, 0, tzinfo=PARIS))
+    ok("period", "lock", "2026-11", "--tz", "Europe/Paris")
+    locked_row = day(office, paula, NOV_30)
+    late = event(paula, datetime(2026, 12, 1, 5, 58, tzinfo=PARIS))
+    december = event(paula, datetime(2026, 12, 1, 22, 5, tzinfo=PARIS))
+    stranger = dataclasses.replace(late, event_id=uuid.uuid4(), user_id=None)
+    for spooled in (late, december, stranger):
+        office.spool.append(dataclasses.replace(spooled, offline=True))
+
+    replayed = ok("spool", "replay").stdout
+    assert "sent 3 event(s): 3 new" in replayed and "1 set aside" in replayed, replayed
+    assert day(office, paula, NOV_30) == locked_row
+    assert day(office, paula, date(2026, 12, 1)).punches == 1
+    logged = {r.event_id for r in office.attendance(limit=10)}
+    assert {late.event_id, december.event_id, stranger.event_id} <= logged  # nothing lost
+    voids = json.loads(ok("correct", "list", "--json").stdout)
+    assert [(v["action"], v["event_id"], v["created_by"]) for v in voids] == [
+        ("void", str(late.event_id), "spool replay")
+    ]
+    assert "locked pay period 2026-11-01..2026-11-30" in voids[0]["note"]
+    assert office.spool.status().pending == 0
+
+    ok("period", "unlock", "2026-11-01", "2026-11-30", "--reason", "night kiosk was offline")
+    ok("correct", "restore", str(late.event_id), "--reason", "other")
+    assert day(office, paula, NOV_30).last_out == late.occurred_at

@@ -178,7 +178,7 @@ def history(event_id: str, as_json: bool) -> None:
 
 @click.group("period")
 def period() -> None:
-    """Locked pay periods: no correction and no purge inside one until it is unlocked.
+    """Locked pay periods: no change to their work days until unlocked.
 
     \b
     Examples:
@@ -204,7 +204,9 @@ def lock(
     by: str,
     as_json: bool,
 ) -> None:
-    """Locks a month (YYYY-MM) or --from/--to days, read in --tz."""
+    """Locks the work days of a month (YYYY-MM) or --from/--to days, for every site
+    in its own zone (--tz: the zone of people without a site). Nothing that would
+    change a locked work day is accepted until it is unlocked."""
     if (month is None) == (date_from is None) or (date_from is None) != (date_to is None):
         raise InvalidInputError("give a month (2026-11) or --from and --to")
     first, last = (

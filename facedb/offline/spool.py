@@ -61,6 +61,8 @@ class BatchOutcome:
 
     inserted: int
     refused: list[tuple[AttendanceEvent, str]] = field(default_factory=list)
+    # Logged but not counted: they would change a locked pay period (offline/sync.py).
+    set_aside: list[tuple[AttendanceEvent, str]] = field(default_factory=list)
 
 
 # The caller's half of a replay: write one batch in one committed transaction.
@@ -75,6 +77,7 @@ class ReplayResult:
     unreadable: int  # lines skipped (moved to unreadable.txt)
     skipped: bool = False  # another process was replaying: nothing done
     foreign: int = 0  # events of another database, set aside (never replayed here)
+    set_aside: int = 0  # logged, voided for review: they fell in a locked pay period
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ class Spool:
                 with self._locked(".lock"):
                     foreign = self._bind()
             self._take_aside()
-            sent = inserted = refused = unreadable = 0
+            sent = inserted = refused = unreadable = set_aside = 0
             for path in sorted(self.directory.glob(f"{REPLAY_PREFIX}*.jsonl")):
                 events, bad_lines = read_events(path)
                 for start in range(0, len(events), REPLAY_BATCH):
@@ -244,14 +247,19 @@ class Spool:
                     sent += min(REPLAY_BATCH, len(events) - start)
                     inserted += outcome.inserted
                     refused += len(outcome.refused)
+                    set_aside += len(outcome.set_aside)
                     self._keep_refused(outcome.refused)
+                    for event, reason in outcome.set_aside:
+                        log.warning("spooled event %s set aside: %s", event.event_id, reason)
                 if bad_lines:
                     unreadable += len(bad_lines)
                     self._keep_unreadable(path, bad_lines)
                 path.unlink()
                 fsync_dir(self.directory)
                 log.info("replayed %s: %d event(s)", path.name, len(events))
-            return ReplayResult(sent, inserted, refused, unreadable, foreign=foreign)
+            return ReplayResult(
+                sent, inserted, refused, unreadable, foreign=foreign, set_aside=set_aside
+            )
 
     def _take_aside(self) -> None:
         """Renames events.jsonl to a replay file, so that appends go on meanwhile."""

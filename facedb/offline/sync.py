@@ -10,11 +10,12 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from facedb.domain.attendance import AttendanceEvent
-from facedb.errors import first_line
+from facedb.errors import PeriodLockedError, first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
-from facedb.store import attendance, calibration, gallery
+from facedb.store import attendance, calibration, corrections, gallery, locks
 from facedb.store.schema import Threshold
+from facedb.store.ta_schema import PayPeriod
 
 
 def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutcome:
@@ -24,7 +25,9 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
     A person removed or forgotten since the event was spooled is unlinked from it, as
     the database does to the rows it holds (ON DELETE SET NULL). An event the
     database refuses (a value the schema does not allow) is returned as refused with
-    the reason, and the others go in."""
+    the reason, and the others go in. An accepted event that would change a work day
+    of a locked pay period (store/locks.py) is logged and voided at once with the
+    reason (``set_aside``): never counted silently, never lost."""
     known = gallery.existing_user_ids(
         session,
         {i for e in events for i in (e.user_id, e.claimed_user_id) if i is not None},
@@ -37,20 +40,43 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
         )
         for event in events
     ]
-    try:
-        with session.begin_nested():
-            return BatchOutcome(attendance.log_events(session, events))
-    except (IntegrityError, DataError):
-        pass  # some event is refused: find which, one by one
+    periods = locks.locked_periods(session, None, None)
+    if not any(_near(e, periods) for e in events):
+        try:
+            with session.begin_nested():
+                return BatchOutcome(attendance.log_events(session, events))
+        except (IntegrityError, DataError):
+            pass  # some event is refused: find which, one by one
     inserted = 0
     refused: list[tuple[AttendanceEvent, str]] = []
+    aside: list[tuple[AttendanceEvent, str]] = []
     for event in events:
         try:
             with session.begin_nested():
+                if _near(event, periods) and event.user_id is not None:
+                    day = event.occurred_at.date()
+                    what = f"offline event {event.event_id}"
+                    with locks.guarded(session, what, [event.user_id], day, day):
+                        new = attendance.log_event(session, event)
+                else:
+                    new = attendance.log_event(session, event)
+            inserted += new
+        except PeriodLockedError as exc:
+            with session.begin_nested():
                 inserted += attendance.log_event(session, event)
+                corrections.set_aside(session, event.event_id, exc.message)
+            aside.append((event, exc.message))
         except (IntegrityError, DataError) as exc:
             refused.append((event, first_line(exc)))
-    return BatchOutcome(inserted, refused)
+    return BatchOutcome(inserted, refused, aside)
+
+
+def _near(event: AttendanceEvent, periods: list[PayPeriod]) -> bool:
+    """Whether a counting event's day is within reach of a locked period's work days."""
+    if event.decision != "accepted" or event.user_id is None:
+        return False
+    day = event.occurred_at.date()
+    return any(p.day_from - locks.MARGIN <= day <= p.day_to + locks.MARGIN for p in periods)
 
 
 def snapshot(session: Session, model: str) -> GalleryCache:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.constants import REASON_CODES
 from facedb.domain.names import clean_name
-from facedb.domain.notes import clean_note
+from facedb.domain.notes import NOTE_MAX_LENGTH, clean_note
 from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store import locks
 from facedb.store.schema import Attendance, User
@@ -209,6 +209,29 @@ def correct_event(
         session, f"the correction of event {event_id}", people, when.date(), when.date()
     ):
         return _write(session, correction)
+
+
+REPLAY_BY = "spool replay"
+
+
+def set_aside(session: Session, event_id: uuid.UUID, why: str) -> None:
+    """Voids a replayed event that would change a locked pay period (offline/sync.py),
+    with the reason; `facedb correct restore` makes it count once the period is
+    unlocked. Written past the lock on purpose: it keeps the locked days as they are."""
+    note = (
+        f"set aside by the offline replay: {why}; once unlocked: "
+        f"facedb correct restore {event_id} --reason other"
+    )
+    session.add(
+        Correction(
+            action="void",
+            event_id=event_id,
+            reason="other",
+            note=note[:NOTE_MAX_LENGTH],
+            created_by=REPLAY_BY,
+        )
+    )
+    session.flush()
 
 
 def _correction_infos(

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +21,7 @@ from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
 from facedb.store.timesheet import PersonTotals, TimesheetDay, timesheet_days, totals
-from facedb.timezones import zone_or_local
+from facedb.timezones import localise, zone_or_local
 from facedb.usecases.payroll import check_period
 
 
@@ -212,11 +211,12 @@ class TimeAttendance:
         note: str | None,
         by: str,
     ) -> CorrectionInfo:
-        """A missed punch; a time without a zone is read in the person's site's zone."""
+        """A missed punch; a time without a zone is read in the person's site's zone
+        (one the clocks skip or show twice is refused: timezones.localise)."""
         with self.transaction() as s:
             user_id = get_user(s, person).id
             if when.tzinfo is None:
-                when = when.replace(tzinfo=ZoneInfo(org.person_zone(s, user_id, self.zone)))
+                when = localise(when, org.person_zone(s, user_id, self.zone))
             return corrections.add_punch(
                 s,
                 user_id,
