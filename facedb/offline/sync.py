@@ -4,18 +4,34 @@ in (replay), a copy of the gallery comes out (the offline cache)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from facedb.domain.attendance import AttendanceEvent
+from facedb.domain.constants import DECISIONS
 from facedb.errors import PeriodLockedError, first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
 from facedb.store import attendance, calibration, corrections, gallery, locks
-from facedb.store.schema import Threshold
+from facedb.store.schema import KINDS, Threshold
 from facedb.store.ta_schema import PayPeriod
+from facedb.timezones import FIRST_DAY
+
+# How far ahead of the database's clock a kiosk's event may be dated.
+FUTURE_SKEW = timedelta(hours=1)
+# The scores of a decision: cosine similarities, a liveness probability, a rate
+# (with room for float32 rounding: a cosine of a vector with itself is 1.0000001).
+_SLACK = 1e-3
+_RANGES = (
+    ("similarity", -1.0 - _SLACK, 1.0 + _SLACK),
+    ("threshold", -1.0 - _SLACK, 1.0 + _SLACK),
+    ("runner_up", -1.0 - _SLACK, 1.0 + _SLACK),
+    ("liveness", 0.0, 1.0 + _SLACK),
+    ("fpir_target", 0.0, 1.0),
+)
 
 
 def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutcome:
@@ -28,6 +44,16 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
     the reason, and the others go in. An accepted event that would change a work day
     of a locked pay period (store/locks.py) is logged and voided at once with the
     reason (``set_aside``): never counted silently, never lost."""
+    refused: list[tuple[AttendanceEvent, str]] = []
+    checked = []
+    now = datetime.now(UTC)
+    for event in events:
+        problem = out_of_range(event, now)
+        if problem is None:
+            checked.append(event)
+        else:
+            refused.append((event, problem))
+    events = checked
     known = gallery.existing_user_ids(
         session,
         {i for e in events for i in (e.user_id, e.claimed_user_id) if i is not None},
@@ -44,11 +70,10 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
     if not any(_near(e, periods) for e in events):
         try:
             with session.begin_nested():
-                return BatchOutcome(attendance.log_events(session, events))
+                return BatchOutcome(attendance.log_events(session, events), refused)
         except (IntegrityError, DataError):
             pass  # some event is refused: find which, one by one
     inserted = 0
-    refused: list[tuple[AttendanceEvent, str]] = []
     aside: list[tuple[AttendanceEvent, str]] = []
     for event in events:
         try:
@@ -69,6 +94,29 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
         except (IntegrityError, DataError) as exc:
             refused.append((event, first_line(exc)))
     return BatchOutcome(inserted, refused, aside)
+
+
+def out_of_range(event: AttendanceEvent, now: datetime) -> str | None:
+    """Why a spooled event cannot be a kiosk's decision (the spool is a file: anyone
+    with the kiosk's disk can write one), or None. Its time is between FIRST_DAY and
+    a little after now (a kiosk's clock may run ahead: FUTURE_SKEW), its scores are
+    those a model gives, its counts are not negative."""
+    if not event.occurred_at.date() >= FIRST_DAY or event.occurred_at > now + FUTURE_SKEW:
+        return (
+            f"its time {event.occurred_at.isoformat()} is not between {FIRST_DAY} and "
+            f"{FUTURE_SKEW} after now"
+        )
+    if event.kind not in KINDS or event.decision not in DECISIONS:
+        return f"{event.kind!r}/{event.decision!r} is not a kind and a decision facedb logs"
+    for name, low, high in _RANGES:
+        value = getattr(event, name)
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            return f"its {name} {value!r} is not between {low} and {high}"
+    for name in ("gallery_persons", "gallery_faces"):
+        count = getattr(event, name)
+        if count is not None and not 0 <= count < 2**31:
+            return f"its {name} {count!r} is not a count"
+    return None
 
 
 def _near(event: AttendanceEvent, periods: list[PayPeriod]) -> bool:
