@@ -255,8 +255,8 @@ class FaceService(Runtime):
     def rename_user(self, old: str, new: str) -> UserSummary:
         return people.rename_user(self, old, new)
 
-    def remove_user(self, name: str) -> int:
-        return people.remove_user(self, name)
+    def remove_user(self, name: str, *, shred: bool = True) -> int:
+        return people.remove_user(self, name, shred=shred)
 
     def forget_user(
         self, name: str, attendance_policy: str = "anonymise", *, shred: bool = True

@@ -305,6 +305,7 @@ def test_health_schema_and_kiosk_pages(api: Api) -> None:
         "/v1/identify",
         "/v1/users",
         "/v1/users/{name}",
+        "/v1/users/{name}/forget",
         "/v1/attendance",
         "/v1/report",
         "/v1/health",

@@ -217,6 +217,17 @@ class RemovedOut(_Out):
     embeddings_removed: int
 
 
+class ForgetOut(_Out):
+    name: str
+    embeddings_removed: int
+    attendance: str = Field(description="keep, anonymise or delete: what was done to the rows")
+    attendance_rows: int = Field(description="attendance rows kept, unlinked or deleted")
+    shredded: bool = Field(
+        description="the files that held the vectors were rewritten and the WAL pushed "
+        "past a checkpoint (false: see the server's log for what could not run)"
+    )
+
+
 class AttendanceOut(_Out):
     event_id: uuid.UUID
     occurred_at: datetime

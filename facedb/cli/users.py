@@ -96,7 +96,8 @@ def rename(old: str, new: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def remove(name: str, yes: bool) -> None:
     """Remove a person and their stored faces (one transaction). Their attendance
-    rows stay, without the link to the person."""
+    rows stay, without the link to the person. As with `forget`, the files that held
+    the vectors are then rewritten (seconds with many faces)."""
     if not yes:
         click.confirm(f"Remove {name} and their stored faces?", abort=True)
     removed = open_service().remove_user(name)

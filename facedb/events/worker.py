@@ -39,6 +39,9 @@ BATCH = 50
 PARALLEL_POSTS = 4
 # Messages whose every delivery is done are deleted this long after they were written.
 KEEP_DELIVERED = timedelta(days=7)
+# Dead and still pending messages (a sink down or removed for this long) are deleted
+# too: a payload names a person, and is not kept forever for nobody.
+KEEP_UNDELIVERED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -169,9 +172,9 @@ class DeliveryWorker:
         if self._rounds % 600 != 1:
             return
         with self.transaction() as session:
-            pruned = outbox.prune(session, KEEP_DELIVERED)
+            pruned = outbox.prune(session, KEEP_DELIVERED, KEEP_UNDELIVERED)
         if pruned:
-            log.info("pruned %d delivered outbox message(s)", pruned)
+            log.info("pruned %d old outbox message(s)", pruned)
 
     def run(self, *, until_idle: bool = False) -> None:
         """Rounds until stop() (or, with ``until_idle``, until nothing is due); waits

@@ -15,7 +15,7 @@ from facedb.domain.constants import DECISIONS
 from facedb.errors import PeriodLockedError, first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
-from facedb.store import attendance, calibration, corrections, gallery, locks
+from facedb.store import attendance, calibration, corrections, gallery, locks, tombstones
 from facedb.store.schema import KINDS, Threshold
 from facedb.store.ta_schema import PayPeriod
 from facedb.timezones import FIRST_DAY
@@ -39,7 +39,9 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
     in the caller's transaction.
 
     A person removed or forgotten since the event was spooled is unlinked from it, as
-    the database does to the rows it holds (ON DELETE SET NULL). An event the
+    the database does to the rows it holds (ON DELETE SET NULL), and so is a person
+    forgotten with their attendance kept, from the events decided after the erasure
+    (store/tombstones.py). An event the
     database refuses (a value the schema does not allow) is returned as refused with
     the reason, and the others go in. An accepted event that would change a work day
     of a locked pay period (store/locks.py) is logged and voided at once with the
@@ -54,18 +56,10 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
         else:
             refused.append((event, problem))
     events = checked
-    known = gallery.existing_user_ids(
-        session,
-        {i for e in events for i in (e.user_id, e.claimed_user_id) if i is not None},
+    tombs = tombstones.of(
+        session, {i for e in events for i in (e.user_id, e.claimed_user_id) if i is not None}
     )
-    events = [
-        dataclasses.replace(
-            event,
-            user_id=event.user_id if event.user_id in known else None,
-            claimed_user_id=event.claimed_user_id if event.claimed_user_id in known else None,
-        )
-        for event in events
-    ]
+    events = [_unlink(event, tombs) for event in events]
     periods = locks.locked_periods(session, None, None)
     if not any(_near(e, periods) for e in events):
         try:
@@ -94,6 +88,18 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
         except (IntegrityError, DataError) as exc:
             refused.append((event, first_line(exc)))
     return BatchOutcome(inserted, refused, aside)
+
+
+def _unlink(event: AttendanceEvent, tombs: dict[int, datetime | None]) -> AttendanceEvent:
+    """The event without the people it may no longer name (store/tombstones.py)."""
+    when = event.occurred_at
+    return dataclasses.replace(
+        event,
+        user_id=None if tombstones.erased(tombs, event.user_id, when) else event.user_id,
+        claimed_user_id=(
+            None if tombstones.erased(tombs, event.claimed_user_id, when) else event.claimed_user_id
+        ),
+    )
 
 
 def out_of_range(event: AttendanceEvent, now: datetime) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ from facedb.fsio import atomic_write
 from facedb.matching import Matcher, SqlMatcher
 from facedb.numeric import l2_normalize
 from facedb.offline.matcher import CacheMatcher
-from facedb.store import evidence
+from facedb.store import evidence, tombstones
 from facedb.store.evidence import NewEvidence
 from facedb.vision.capture import CapturedFace
 
@@ -210,6 +211,20 @@ def decode(raw: bytes) -> NewEvidence:
         raise ValueError(f"not an evidence file: {exc}") from None
 
 
+def _without_the_forgotten(
+    item: NewEvidence, tombs: dict[int, datetime | None], orphans: set[uuid.UUID]
+) -> NewEvidence | None:
+    """The evidence as an erasure leaves it: None when it shows a forgotten person."""
+    if item.event_id in orphans:
+        return None
+    if item.candidates and tombstones.erased(tombs, item.candidates[0].user_id, item.occurred_at):
+        return None
+    others = tuple(
+        c for c in item.candidates if not tombstones.erased(tombs, c.user_id, item.occurred_at)
+    )
+    return dataclasses.replace(item, candidates=others)
+
+
 def write_file(directory: Path, item: NewEvidence) -> Path:
     """Writes the evidence durably (fsync'd, then renamed into place)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -225,7 +240,12 @@ def replay_files(
 ) -> int:
     """Sends the evidence files whose event is in the database now (each once), and
     deletes them once committed; a file past the retention, or unreadable, is deleted
-    too. A file whose event is not there yet stays. Returns how many were stored."""
+    too. A file whose event is not there yet stays. Returns how many were stored.
+
+    Erasure is final (store/tombstones.py): a file whose event lost its person (a
+    person removed or forgotten since), or whose best candidate is a forgotten
+    person, is deleted unsent (it shows their face); a forgotten person is struck
+    from the candidates of the others."""
     directory = spool_directory / EVIDENCE_DIR
     if not directory.is_dir():
         return 0
@@ -249,10 +269,17 @@ def replay_files(
     if items:
         with transaction() as session:
             logged = evidence.logged_event_ids(session, [i.event_id for i in items.values()])
+            orphans = evidence.unlinked_event_ids(session, list(logged))
+            tombs = tombstones.of(
+                session, {c.user_id for i in items.values() for c in i.candidates}
+            )
             for path, item in items.items():
-                if item.event_id in logged:
-                    stored += evidence.insert_evidence(session, item)
-                    gone.append(path)
+                if item.event_id not in logged:
+                    continue
+                gone.append(path)
+                kept = _without_the_forgotten(item, tombs, orphans)
+                if kept is not None:
+                    stored += evidence.insert_evidence(session, kept)
     for path in gone:
         path.unlink(missing_ok=True)
     return stored

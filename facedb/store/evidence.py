@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, text
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session, aliased
 
@@ -89,6 +89,40 @@ def logged_event_ids(session: Session, event_ids: Sequence[uuid.UUID]) -> set[uu
     return set(
         session.scalars(select(Attendance.event_id).where(Attendance.event_id.in_(event_ids)))
     )
+
+
+def unlinked_event_ids(session: Session, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these logged events lost their person: accepted with no person, or a
+    claim (verify) with no claimed person. Only an erasure makes such a row (the person
+    was removed or forgotten, and the row or its replay unlinked)."""
+    if not event_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Attendance.event_id).where(
+                Attendance.event_id.in_(event_ids),
+                or_(
+                    and_(Attendance.decision == "accepted", Attendance.user_id.is_(None)),
+                    and_(Attendance.kind == "verify", Attendance.claimed_user_id.is_(None)),
+                ),
+            )
+        )
+    )
+
+
+def strip_candidate(session: Session, user_id: int) -> int:
+    """Removes a forgotten person from the candidates (name, similarity) kept with
+    other people's evidence; returns how many rows changed."""
+    result = session.execute(
+        text(
+            "UPDATE evidence SET candidates = coalesce(("
+            " SELECT jsonb_agg(c) FROM jsonb_array_elements(candidates) AS c"
+            " WHERE (c->>'user_id')::bigint IS DISTINCT FROM :u), '[]'::jsonb)"
+            " WHERE candidates @> jsonb_build_array(jsonb_build_object('user_id', :u))"
+        ),
+        {"u": user_id},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def purge_before(session: Session, before: datetime) -> int:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -354,15 +354,42 @@ def pending_and_dead(session: Session) -> tuple[int, int]:
     return int(pending), int(dead)
 
 
-def prune(session: Session, older_than: timedelta) -> int:
-    """Deletes messages older than that whose every delivery is done; returns how many."""
+def prune(
+    session: Session, older_than: timedelta, undelivered_older_than: timedelta | None = None
+) -> int:
+    """Deletes messages older than ``older_than`` whose every delivery is done, and,
+    with ``undelivered_older_than``, those older than that whatever their deliveries
+    (dead letters and pending ones a sink never took: personal data is not kept
+    forever for a sink that is gone); returns how many."""
     undelivered = select(OutboxDelivery.message_id).where(OutboxDelivery.status != "delivered")
-    result = session.execute(
-        delete(OutboxMessage)
-        .where(
-            OutboxMessage.created_at < func.now() - older_than,
-            OutboxMessage.id.not_in(undelivered),
-        )
-        .returning(OutboxMessage.id)
+    done = and_(
+        OutboxMessage.created_at < func.now() - older_than,
+        OutboxMessage.id.not_in(undelivered),
     )
+    condition = (
+        done
+        if undelivered_older_than is None
+        else or_(done, OutboxMessage.created_at < func.now() - undelivered_older_than)
+    )
+    result = session.execute(delete(OutboxMessage).where(condition).returning(OutboxMessage.id))
     return len(result.all())
+
+
+def forget_person(session: Session, user_id: int) -> int:
+    """Strikes a forgotten person from the stored payloads (their id and name, as the
+    person or as the one claimed), so that no message names them again, whatever is
+    replayed; returns how many messages changed."""
+    changed = 0
+    for id_key, name_key in (("user_id", "person"), ("claimed_user_id", "claimed_person")):
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.payload[id_key].astext == str(user_id))
+            .values(
+                payload=OutboxMessage.payload.op("||")(
+                    func.jsonb_build_object(id_key, None, name_key, None)
+                )
+            )
+            .returning(OutboxMessage.id)
+        )
+        changed += len(result.all())
+    return changed

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from facedb.domain.people import UserSummary
 from facedb.errors import InvalidInputError
 from facedb.offline import gallery_cache
-from facedb.store import attendance, erasure, evidence, gallery
+from facedb.store import attendance, erasure, evidence, gallery, outbox, tombstones
 from facedb.store.corrections import refuse_purge_in_locked_period
 from facedb.usecases.results import ForgetResult
 from facedb.usecases.runtime import Runtime
@@ -38,14 +40,28 @@ def rename_user(rt: Runtime, old: str, new: str) -> UserSummary:
         return gallery.summarise(person, gallery.count_embeddings(session, person.id))
 
 
-def remove_user(rt: Runtime, name: str) -> int:
+def remove_user(rt: Runtime, name: str, *, shred: bool = True) -> int:
+    """Deletes a person and their faces; their attendance rows stay, unlinked. Their
+    faces, evidence, name in other people's evidence and in outbox payloads go as with
+    ``forget`` (a removed person is a tombstone too: store/tombstones.py); ``shred``:
+    the vectors leave the disk (store/erasure.py)."""
     with rt.transaction() as session:
         user_id = gallery.get_user(session, name).id
-        evidence.forget_user(session, user_id)
+        _erase_traces(session, user_id, outbox_too=True)
         removed = gallery.remove_user(session, name)
     gallery_cache.purge_user(rt.settings.home, user_id)
     rt.galleries.clear()
+    if shred:
+        erasure.shred(rt.database.engine)
     return removed
+
+
+def _erase_traces(session: Session, user_id: int, *, outbox_too: bool) -> None:
+    """What shows or names a person besides their faces and attendance rows."""
+    evidence.forget_user(session, user_id)  # their faces kept for review
+    evidence.strip_candidate(session, user_id)  # named beside someone else's face
+    if outbox_too:
+        outbox.forget_person(session, user_id)
 
 
 def forget_user(rt: Runtime, name: str, attendance_policy: str, *, shred: bool) -> ForgetResult:
@@ -62,9 +78,11 @@ def forget_user(rt: Runtime, name: str, attendance_policy: str, *, shred: bool) 
     with rt.transaction() as session:
         person = gallery.get_user(session, name)
         embeddings = gallery.delete_embeddings(session, person.id)
-        evidence.forget_user(session, person.id)  # their faces kept for review
+        # "keep": the payloads stay theirs, as their rows do.
+        _erase_traces(session, person.id, outbox_too=attendance_policy != "keep")
         if attendance_policy == "keep":
             gallery.deactivate_user(session, person.id)
+            tombstones.mark_forgotten(session, person.id)
             rows = attendance.count_for_user(session, person.id)
         else:
             if attendance_policy == "delete":
