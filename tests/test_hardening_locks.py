@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +18,9 @@ from click.testing import CliRunner, Result
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
+from facedb.errors import PeriodLockedError
 from facedb.service import FaceService
+from facedb.store import corrections
 from facedb.store.attendance import log_event
 from facedb.store.gallery import create_user
 from facedb.store.timesheet import TimesheetDay, timesheet_days
@@ -196,3 +198,17 @@ def test_offline_events_of_a_locked_day_are_set_aside_with_a_reason(office: Face
     ok("period", "unlock", "2026-11-01", "2026-11-30", "--reason", "night kiosk was offline")
     ok("correct", "restore", str(late.event_id), "--reason", "other")
     assert day(office, paula, NOV_30).last_out == late.occurred_at
+
+
+def test_a_purge_may_not_reach_the_locked_days_of_an_eastern_site(office: FaceService) -> None:
+    """1 November 07:00 in Tokyo is 31 October 22:00 UTC: a Tokyo work day of a
+    November locked in Paris. A purge of everything before 31 October 23:00 UTC
+    (Paris's midnight) would delete it."""
+    tomo = person(office, "Tomo", "Tokyo")
+    punch(office, tomo, datetime(2026, 11, 1, 7, 0, tzinfo=TOKYO))
+    ok("period", "lock", "2026-11", "--tz", "Europe/Paris")
+    with office.transaction() as s, pytest.raises(PeriodLockedError, match="2026-11-01"):
+        corrections.refuse_purge_in_locked_period(s, datetime(2026, 10, 31, 23, 0, tzinfo=UTC))
+    with office.transaction() as s:  # before Tokyo's midnight: nothing locked is reached
+        corrections.refuse_purge_in_locked_period(s, datetime(2026, 10, 31, 15, 0, tzinfo=UTC))
+    assert len(sheet(office, tomo, date(2026, 11, 1), date(2026, 11, 1))) == 1

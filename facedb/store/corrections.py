@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import TIMESTAMP, cast, func, select, text
+from sqlalchemy import TIMESTAMP, cast, func, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.constants import REASON_CODES
@@ -15,6 +15,7 @@ from facedb.domain.names import clean_name
 from facedb.domain.notes import NOTE_MAX_LENGTH, clean_note
 from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store import locks
+from facedb.store.org_schema import Site
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import DIRECTIONS, Correction, PayPeriod
 from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone
@@ -79,10 +80,16 @@ def _period_info(p: PayPeriod) -> PeriodInfo:
 
 
 def refuse_purge_in_locked_period(session: Session, before: datetime) -> None:
-    """A purge of events before ``before`` may not reach into a locked period."""
-    start = func.timezone(PayPeriod.timezone, cast(PayPeriod.day_from, TIMESTAMP))
+    """A purge of events before ``before`` may not reach into a locked period: its
+    work days start at the earliest local midnight of its first day among the zones
+    of the sites (and the period's own zone, for people without a site)."""
+    zones = select(Site.timezone).union(select(PayPeriod.timezone)).subquery()
+    start = func.timezone(zones.c.timezone, cast(PayPeriod.day_from, TIMESTAMP))
     period = session.scalars(
-        select(PayPeriod).where(PayPeriod.unlocked_at.is_(None), start < before).limit(1)
+        select(PayPeriod)
+        .join(zones, true())
+        .where(PayPeriod.unlocked_at.is_(None), start < before)
+        .limit(1)
     ).first()
     if period is not None:
         raise PeriodLockedError(
