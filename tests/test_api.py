@@ -434,7 +434,7 @@ def test_schemathesis_finds_no_server_error(api: Api) -> None:
         response_schema_conformance,
     ]
     operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
-    assert len(operations) == 17
+    assert len(operations) == 18
     for operation in operations:
 
         @given(case=operation.as_strategy())
