@@ -200,3 +200,27 @@ def test_undelivered_outbox_messages_are_pruned_in_time(settings: Settings) -> N
     with service.transaction() as s:
         left = set(s.scalars(text("SELECT event_id FROM outbox")))
     assert left == {events[0].event_id, events[3].event_id}
+
+
+def test_forget_anonymises_the_stored_outbox_payloads(settings: Settings) -> None:
+    """Issue 29, 13: `forget` (default --attendance anonymise) left the name and the
+    user id in stored payloads, joinable to the anonymised rows by event id."""
+    service = FaceService(settings)
+    with service.transaction() as s:
+        zoe = create_user(s, "Zoe Gone", None, {}).id
+        outbox.add_sink(s, "webhook", "http://127.0.0.1:9/hook")
+        logged = event(zoe, datetime.now(UTC) - timedelta(hours=1), offline=False)
+        attendance.log_event(s, logged)
+        claim = event(None, datetime.now(UTC), kind="verify", decision="rejected")
+        attendance.log_event(s, dataclasses.replace(claim, claimed_user_id=zoe))
+    assert _payloads(service).count("Zoe Gone") == 2
+    ok("users", "forget", "Zoe Gone", "--no-shred", "--yes")
+    with service.transaction() as s:
+        rows = s.execute(
+            text(
+                "SELECT payload->>'user_id', payload->>'person', payload->>'claimed_user_id',"
+                " payload->>'claimed_person' FROM outbox ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(None, None, None, None)] * 2
+    assert "Zoe" not in _payloads(service)
