@@ -54,14 +54,26 @@ def locked_periods(session: Session, first: date | None, last: date | None) -> l
     return list(session.scalars(query.order_by(PayPeriod.day_from)))
 
 
-def _rows(session: Session, periods: list[PayPeriod], user_ids: Collection[int] | None) -> _Rows:
+def _rows(
+    session: Session,
+    periods: list[PayPeriod],
+    user_ids: Collection[int] | None,
+    first: date | None,
+    last: date | None,
+) -> _Rows:
+    """The locked rows of these people, of the days first..last can reach (a work
+    day's row depends on that day and the day before only)."""
     rows: _Rows = {}
     for period in periods:
         people = select(User.id).where(User.created_at <= period.locked_at)
         if user_ids is not None:
             people = people.where(User.id.in_(list(user_ids)))
         ids = list(session.scalars(people))
-        for day in timesheet_days(session, period.day_from, period.day_to, period.timezone, ids):
+        start = period.day_from if first is None else max(period.day_from, first - MARGIN)
+        end = period.day_to if last is None else min(period.day_to, last + MARGIN)
+        if not ids or end < start:
+            continue
+        for day in timesheet_days(session, start, end, period.timezone, ids):
             rows[(period.id, day.user_id, day.work_day)] = day
     return rows
 
@@ -83,10 +95,10 @@ def guarded(
     if not periods or (user_ids is not None and not user_ids):
         yield
         return
-    before = _rows(session, periods, user_ids)
+    before = _rows(session, periods, user_ids, first, last)
     yield
     session.flush()
-    after = _rows(session, periods, user_ids)
+    after = _rows(session, periods, user_ids, first, last)
     if before == after:
         return
     key = min(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
