@@ -20,7 +20,7 @@ from facedb.store.schema import KINDS, Threshold
 from facedb.store.ta_schema import PayPeriod
 from facedb.timezones import FIRST_DAY
 
-# How far ahead of the database's clock a kiosk's event may be dated.
+# How far ahead of the replaying machine's clock a kiosk's event may be dated.
 FUTURE_SKEW = timedelta(hours=1)
 # The scores of a decision: cosine similarities, a liveness probability, a rate
 # (with room for float32 rounding: a cosine of a vector with itself is 1.0000001).
@@ -41,7 +41,7 @@ def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutco
     A person removed or forgotten since the event was spooled is unlinked from it, as
     the database does to the rows it holds (ON DELETE SET NULL), and so is a person
     forgotten with their attendance kept, from the events decided after the erasure
-    (store/tombstones.py). An event the
+    (store/tombstones.py). An event out of range (``out_of_range``) or that the
     database refuses (a value the schema does not allow) is returned as refused with
     the reason, and the others go in. An accepted event that would change a work day
     of a locked pay period (store/locks.py) is logged and voided at once with the
@@ -107,7 +107,7 @@ def out_of_range(event: AttendanceEvent, now: datetime) -> str | None:
     with the kiosk's disk can write one), or None. Its time is between FIRST_DAY and
     a little after now (a kiosk's clock may run ahead: FUTURE_SKEW), its scores are
     those a model gives, its counts are not negative."""
-    if not event.occurred_at.date() >= FIRST_DAY or event.occurred_at > now + FUTURE_SKEW:
+    if event.occurred_at.date() < FIRST_DAY or event.occurred_at > now + FUTURE_SKEW:
         return (
             f"its time {event.occurred_at.isoformat()} is not between {FIRST_DAY} and "
             f"{FUTURE_SKEW} after now"
