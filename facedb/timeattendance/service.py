@@ -287,20 +287,25 @@ class TimeAttendance:
         site: str | None = None,
         group: str | None = None,
         person: str | None = None,
+        now: datetime | None = None,
     ) -> tuple[list[TimesheetDay], list[PersonTotals]]:
+        """The days as known at ``now`` (default: now): the days that have not
+        happened yet are ``upcoming``, and the totals are of the others."""
         check_period(date_from, date_to)
         scope = self.scope(site=site, group=group, person=person)
         with self.transaction() as s:
-            days = timesheet_days(s, date_from, date_to, self.zone, scope)
+            days = timesheet_days(s, date_from, date_to, self.zone, scope, now)
         return days, totals(days)
 
-    def exceptions(self, date_from: date, date_to: date) -> list[TimesheetDay] | None:
+    def exceptions(
+        self, date_from: date, date_to: date, now: datetime | None = None
+    ) -> list[TimesheetDay] | None:
         """The days someone was late, absent or did not clock out; None when no shift
         is set up (a site with no schedules sees no change in its reports)."""
         with self.transaction() as s:
             if not schedules.list_shifts(s):
                 return None
-        days, _ = self.timesheet(date_from, date_to)
+        days, _ = self.timesheet(date_from, date_to, now=now)
         return [d for d in days if d.late_minutes > 0 or d.absent or d.missing_clock_out]
 
 
