@@ -94,16 +94,16 @@ def print_json(data: Any) -> None:
 def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> None:
-    """A table that fits the terminal (80 columns in a pipe): no word is split across
-    lines; when even that does not fit, the last columns are left out, and a line on
-    stderr says which (--json has them all)."""
+    """A table that fits the terminal (80 columns in a pipe): a cell of up to
+    _WHOLE characters is never wrapped and no word is split across lines; when even
+    that does not fit, the last columns are left out (so columns go most useful
+    first), and a line on stderr says which (--json has them all)."""
     from rich.markup import escape
     from rich.table import Table
 
     cells = [["" if v is None else _cell(v) for v in row] for row in rows]
     widths = [
-        min(_MAX_WORD, max(_longest_word(t) for t in [name, *(r[i] for r in cells)]))
-        for i, name in enumerate(columns)
+        max(_min_width(t) for t in [name, *(r[i] for r in cells)]) for i, name in enumerate(columns)
     ]
     shown = len(columns)
     # Each column takes its text, a space either side and a rule; plus the last rule.
@@ -120,13 +120,17 @@ def print_table(
         err_console().print(f"(not shown at this width: {escape(left_out)}; --json has all)")
 
 
-# A word longer than this (a path, a URL) is cut short with "…" rather than widening
-# its column past the terminal.
+# A cell this short (a time with its offset, a name) is kept on one line; a longer
+# one wraps between words, and a word longer than _MAX_WORD (a path, a URL) is cut
+# short with "…" rather than widening its column past the terminal.
+_WHOLE = 22
 _MAX_WORD = 24
 
 
-def _longest_word(text: str) -> int:
-    return max((len(word) for word in text.split()), default=0)
+def _min_width(text: str) -> int:
+    if len(text) <= _WHOLE:
+        return len(text)
+    return min(_MAX_WORD, max((len(word) for word in text.split()), default=0))
 
 
 def _cell(value: Any) -> str:

@@ -162,16 +162,16 @@ def list_events(
         click.echo("Kiosks log it: facedb verify --source 0, or facedb watch --source 0")
         return
     print_table(
-        ("time", "person", "decision", "similarity", "device", "kind", "id"),
+        ("time", "person", "decision", "id", "similarity", "device", "kind"),
         (
             (
                 times.stamp(r.occurred_at, r.timezone, shown_zone),
                 r.name or (f"({r.claimed_name}?)" if r.claimed_name else "-"),
                 r.decision,
+                str(r.event_id)[:8],
                 r.similarity,
                 r.device,
                 r.kind,
-                str(r.event_id)[:8],
             )
             for r in rows
         ),
