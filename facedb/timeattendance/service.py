@@ -5,10 +5,9 @@ every call is one transaction; no face models are loaded."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -18,12 +17,17 @@ from facedb.errors import InvalidInputError
 from facedb.store import corrections, org, schedules
 from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo
 from facedb.store.engine import Database, open_database, transaction
+from facedb.store.event_lookup import arrived_before, resolve_event_id
 from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
 from facedb.store.timesheet import PersonTotals, TimesheetDay, timesheet_days, totals
 from facedb.timezones import zone_or_local
 from facedb.usecases.payroll import check_period
+
+# How far back a departure added by hand looks for its arrival (a night shift's
+# departure is on the next day).
+ARRIVAL_WINDOW = timedelta(hours=24)
 
 
 class TimeAttendance:
@@ -212,11 +216,24 @@ class TimeAttendance:
         note: str | None,
         by: str,
     ) -> CorrectionInfo:
-        """A missed punch; a time without a zone is read in the person's site's zone."""
+        """A missed punch; a time without a zone is read in the person's site's zone.
+        A departure with no arrival in the 24 hours before it is refused: it would be
+        read as the day's first punch (docs/TIME_AND_ATTENDANCE.md, Corrections)."""
         with self.transaction() as s:
             user_id = get_user(s, person).id
+            zone = org.person_zone(s, user_id, self.zone)
             if when.tzinfo is None:
-                when = when.replace(tzinfo=ZoneInfo(org.person_zone(s, user_id, self.zone)))
+                when = when.replace(tzinfo=ZoneInfo(zone))
+            role = direction
+            if role is None and device is not None:
+                role = org.device_info(s, device, default_zone=self.zone).role
+            if role == "out" and not arrived_before(s, user_id, when, ARRIVAL_WINDOW):
+                local = when.astimezone(ZoneInfo(zone))
+                raise InvalidInputError(
+                    f"{person} has no arrival in the 24 hours before {local:%Y-%m-%d %H:%M}: "
+                    "a departure needs one, or it is read as the day's first punch; add the "
+                    "arrival first (--direction in), or add this punch with --direction in"
+                )
             return corrections.add_punch(
                 s,
                 user_id,
@@ -238,8 +255,8 @@ class TimeAttendance:
         by: str,
         person: str | None = None,
     ) -> CorrectionInfo:
-        event = _event_id(event_id)
         with self.transaction() as s:
+            event = resolve_event_id(s, event_id)
             user_id = get_user(s, person).id if person is not None else None
             return corrections.correct_event(
                 s, event, action, reason=reason, note=note, created_by=by, user_id=user_id
@@ -251,7 +268,7 @@ class TimeAttendance:
 
     def history(self, event_id: str) -> EventHistory:
         with self.transaction() as s:
-            return corrections.event_history(s, _event_id(event_id))
+            return corrections.event_history(s, resolve_event_id(s, event_id))
 
     def lock(self, day_from: date, day_to: date, by: str) -> PeriodInfo:
         with self.transaction() as s:
@@ -307,12 +324,3 @@ class TimeAttendance:
                 return None
         days, _ = self.timesheet(date_from, date_to, now=now)
         return [d for d in days if d.late_minutes > 0 or d.absent or d.missing_clock_out]
-
-
-def _event_id(text_value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text_value.strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"not an event id: {text_value!r} (see facedb attendance list --json)"
-        ) from None
