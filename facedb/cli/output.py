@@ -6,7 +6,8 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from uuid import UUID
@@ -70,8 +71,14 @@ def format_option(help: str | None = None) -> Callable[[Callable[P, R]], Callabl
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
     if isinstance(value, Path | UUID):
         return str(value)
     if is_dataclass(value) and not isinstance(value, type):

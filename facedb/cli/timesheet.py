@@ -85,12 +85,15 @@ def print_timesheet(
         click.echo(f"no timesheet rows for {title.removeprefix('timesheet ')}: nobody punched")
         click.echo("and nobody was scheduled. Add a shift: facedb shifts add day 09:00 17:00")
         return
+    # One month: the weekday and the day of the month are enough (the title has the rest).
+    one_month = {(d.work_day.year, d.work_day.month) for d in days}
+    day_format = "%a %d" if len(one_month) == 1 else "%a %m-%d"
     print_table(
         ("name", "day", "status", "in", "out", "worked", "late", "early", "overtime", "notes"),
         (
             (
                 d.name,
-                f"{d.work_day:%a %d %b}",
+                f"{d.work_day:{day_format}}",
                 d.status,
                 times.clock(d.first_in, d.timezone, tz, d.work_day),
                 times.clock(d.last_out, d.timezone, tz, d.work_day),
