@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -99,12 +99,18 @@ def print_json(data: Any) -> None:
 
 
 def print_table(
-    columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    title: str | None = None,
+    *,
+    styles: Mapping[str, str] | None = None,
 ) -> None:
     """A table that fits the terminal (80 columns in a pipe): a cell of up to
     _WHOLE characters is never wrapped and no word is split across lines; when even
     that does not fit, the last columns are left out (so columns go most useful
-    first), and a line on stderr says which (--json has them all)."""
+    first), and a line on stderr says which (--json has them all). ``styles``: a
+    rich style for the cells of exactly this text (``{"fail": "red"}``), shown on a
+    terminal only."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -119,8 +125,10 @@ def print_table(
     table = Table(title=title, show_lines=False)
     for name, width in zip(columns[:shown], widths[:shown], strict=True):
         table.add_column(name, min_width=width, overflow="ellipsis")
+    from rich.text import Text
+
     for row in cells:
-        table.add_row(*(escape(text) for text in row[:shown]))
+        table.add_row(*(Text(text, style=(styles or {}).get(text, "")) for text in row[:shown]))
     console().print(table)
     if shown < len(columns):
         left_out = ", ".join(columns[shown:])
@@ -141,7 +149,7 @@ def _min_width(text: str) -> int:
 
 
 def _cell(value: Any) -> str:
-    """A cell's text (escaped by print_table: names, reasons and a webhook receiver's
+    """A cell's text (a rich Text, never read as markup: names, reasons and a receiver's
     error text are data, and "[/]" in one would otherwise stop the table with an error):
     yes/no for booleans, times with their UTC offset, no trailing zeros."""
     if isinstance(value, bool):
