@@ -48,7 +48,7 @@ def _sink_fields(sink: Sink) -> dict[str, object]:
 @click.argument("url")
 @click.option(
     "--events",
-    help="Decisions to send, comma-separated (accepted,unknown,spoof,...) [default: all].",
+    help="Decisions to send, comma-separated (accepted,unknown,spoof,...), or all [default: all].",
 )
 @click.option(
     "--secret",
@@ -65,7 +65,8 @@ def add(url: str, events: str | None, secret: str | None, as_json: bool) -> None
       facedb hooks add http://127.0.0.1:9000/door --events accepted --secret "$KEY"
     """
     service = open_service()
-    sink = hooks.add_webhook(service, url, events.split(",") if events else None, secret)
+    wanted = None if events is None or events.strip().lower() == "all" else events.split(",")
+    sink = hooks.add_webhook(service, url, wanted, secret)
     fields = {**_sink_fields(sink), "secret": sink.secret}
     if as_json:
         print_json(fields)

@@ -13,9 +13,10 @@ from facedb import __version__
 from facedb.errors import FacedbError
 
 from .commands import COMMANDS
+from .suggest import SuggestingGroup
 
 
-class FacedbGroup(click.Group):
+class FacedbGroup(SuggestingGroup):
     """Loads each command on first use, and turns facedb errors into one line on
     stderr and their exit code."""
 

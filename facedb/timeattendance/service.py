@@ -78,14 +78,14 @@ class TimeAttendance:
 
     def assign_site(self, people: Sequence[str], site: str | None) -> list[Membership]:
         with self.transaction() as s:
-            ids = [get_user(s, name).id for name in people]
+            ids = [get_user(s, name, loose=True).id for name in people]
             for user_id in ids:
                 org.assign_site(s, user_id, site)
             return [org.membership(s, user_id) for user_id in ids]
 
     def join_group(self, group: str, people: Sequence[str], *, leave: bool) -> list[Membership]:
         with self.transaction() as s:
-            ids = [get_user(s, name).id for name in people]
+            ids = [get_user(s, name, loose=True).id for name in people]
             for user_id in ids:
                 if leave:
                     org.remove_from_group(s, user_id, group)
@@ -95,7 +95,7 @@ class TimeAttendance:
 
     def membership(self, person: str) -> Membership:
         with self.transaction() as s:
-            return org.membership(s, get_user(s, person).id)
+            return org.membership(s, get_user(s, person, loose=True).id)
 
     def set_device(
         self, name: str, site: str | None, timezone: str | None, role: str
@@ -149,7 +149,7 @@ class TimeAttendance:
         valid_to: date | None,
     ) -> AssignmentInfo:
         with self.transaction() as s:
-            user_id = get_user(s, person).id if person is not None else None
+            user_id = get_user(s, person, loose=True).id if person is not None else None
             new_id = schedules.assign_shift(
                 s, shift, user_id=user_id, group=group, valid_from=valid_from, valid_to=valid_to
             )
@@ -188,7 +188,7 @@ class TimeAttendance:
         by: str,
     ) -> LeaveInfo:
         with self.transaction() as s:
-            user_id = get_user(s, person).id
+            user_id = get_user(s, person, loose=True).id
             leave_id = schedules.add_leave(
                 s, user_id, kind, day_from, day_to, minutes=minutes, note=note, created_by=by
             )
@@ -196,7 +196,7 @@ class TimeAttendance:
 
     def leave(self, person: str | None, date_from: date | None) -> list[LeaveInfo]:
         with self.transaction() as s:
-            user_id = get_user(s, person).id if person is not None else None
+            user_id = get_user(s, person, loose=True).id if person is not None else None
             return schedules.list_leave(s, user_id, date_from)
 
     def remove_leave(self, leave_id: int) -> bool:
@@ -220,7 +220,7 @@ class TimeAttendance:
         A departure with no arrival in the 24 hours before it is refused: it would be
         read as the day's first punch (docs/TIME_AND_ATTENDANCE.md, Corrections)."""
         with self.transaction() as s:
-            user_id = get_user(s, person).id
+            user_id = get_user(s, person, loose=True).id
             zone = org.person_zone(s, user_id, self.zone)
             if when.tzinfo is None:
                 when = when.replace(tzinfo=ZoneInfo(zone))
@@ -257,7 +257,7 @@ class TimeAttendance:
     ) -> CorrectionInfo:
         with self.transaction() as s:
             event = resolve_event_id(s, event_id)
-            user_id = get_user(s, person).id if person is not None else None
+            user_id = get_user(s, person, loose=True).id if person is not None else None
             return corrections.correct_event(
                 s, event, action, reason=reason, note=note, created_by=by, user_id=user_id
             )
@@ -292,7 +292,7 @@ class TimeAttendance:
         with self.transaction() as s:
             scope = org.user_ids_in_scope(s, site, group)
             if person is not None:
-                user_id = get_user(s, person).id
+                user_id = get_user(s, person, loose=True).id
                 scope = [user_id] if scope is None or user_id in scope else []
             return scope
 
