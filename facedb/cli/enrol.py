@@ -123,6 +123,8 @@ def enrol(
         f"{verb} {result.name}: {result.added} face(s) stored ({result.total} in all), "
         f"from {result.frames} frame(s)"
     )
+    for reason in result.not_stored:
+        click.echo(f"  {reason}")
     for other in result.lookalikes:
         click.echo(
             f"warning: {result.name} resembles {other.name} (similarity "

@@ -8,7 +8,7 @@ matters; several for files, where throughput does).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +136,28 @@ def diverse_selection(faces: list[CapturedFace], count: int) -> list[CapturedFac
         if len(kept) == count:
             break
     return kept
+
+
+def most_different(
+    vectors: np.ndarray, qualities: Sequence[float], count: int
+) -> tuple[list[int], list[int]]:
+    """Which of these unit vectors to keep, at most ``count``: the best-quality one,
+    then again and again the one least like those kept (farthest first), never a
+    near-copy of one kept. Returns (kept, near_copies), indices into ``vectors``."""
+    order = sorted(range(len(vectors)), key=lambda i: -qualities[i])
+    if not order or count <= 0:
+        return [], []
+    kept = [order[0]]
+    nearest = vectors @ vectors[order[0]]  # each face's similarity to its closest kept
+    while len(kept) < count:
+        free = [i for i in order if i not in kept and nearest[i] < NEAR_COPY_SIMILARITY]
+        if not free:
+            break
+        pick = min(free, key=lambda i: (float(nearest[i]), -qualities[i]))
+        kept.append(pick)
+        nearest = np.maximum(nearest, vectors @ vectors[pick])
+    near_copies = [i for i in order if i not in kept and nearest[i] >= NEAR_COPY_SIMILARITY]
+    return kept, near_copies
 
 
 def mean_embedding(faces: list[CapturedFace]) -> np.ndarray:
