@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime
+from types import FrameType
 
 import click
 
@@ -202,7 +204,9 @@ def run(poll: float, once: bool) -> None:
     """Run the delivery worker until Ctrl-C (`facedb serve` runs one already).
 
     Webhooks always; MQTT when FACEDB_MQTT_URL is set. Several workers may share
-    one database: each due delivery goes to one of them.
+    one database: each due delivery goes to one of them. Each failed delivery and
+    each sink that starts failing or delivers again is logged, one line on stderr
+    (JSON with FACEDB_LOG_FORMAT=json). Ctrl-C or SIGTERM stops it, exit status 0.
 
     \b
     Examples:
@@ -212,7 +216,17 @@ def run(poll: float, once: bool) -> None:
     service = open_service()
     worker = hooks.worker(service, poll=poll)
     err_console().print(f"delivering events ({'until done' if once else 'Ctrl-C stops'})")
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager stopping it) ends it as Ctrl-C does: exit status 0; a
+    # delivery cut short is sent again when its lease ends.
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         worker.run(until_idle=once)
+    except KeyboardInterrupt:
+        err_console().print("stopped")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         worker.stop(timeout=5)
