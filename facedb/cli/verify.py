@@ -44,7 +44,8 @@ from .output import json_option, print_json
     "--on-accept",
     metavar="CMD",
     help="Run CMD when accepted, the --json result on its stdin (FACEDB_HOOKS_TIMEOUT s at "
-    "most), e.g. --on-accept 'open-door --relay 1'.",
+    "most), e.g. --on-accept 'open-door --relay 1'. CMD is a program and its arguments, "
+    "run without a shell: for pipes or redirections use sh -c '...'.",
 )
 @liveness_option
 @aligned_option
