@@ -1,5 +1,6 @@
 """Services that say what they do: serve refuses a taken port before announcing
-anything, and an image URL the server refuses is reported as the HTTP error."""
+anything, an image URL the server refuses is reported as the HTTP error, and an API
+refusal names what was refused."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+from facedb import access
+from facedb.api.app import create_app
 from facedb.cli.main import main
+from facedb.config import Settings
 from facedb.cli.serve import EXIT_PORT_TAKEN
 from facedb.errors import SourceError
 from facedb.media.frames import open_source
@@ -52,3 +56,15 @@ def test_an_image_url_the_server_refuses_is_reported_as_http(web: int) -> None:
         port = closed.getsockname()[1]
     with pytest.raises(SourceError, match="no answer from the server"):
         open_source(f"http://127.0.0.1:{port}/alice.jpg")
+
+
+def test_an_api_refusal_names_the_resource(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(settings)
+    with TestClient(app) as client:
+        token = access.create_key(app.state.facedb.service, "desk", "reporter").token
+        response = client.get("/v1/review", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403, response.text
+    message = response.json()["error"]["message"]
+    assert message == "a reporter key may not use GET /v1/review: it needs an admin key"
