@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from facedb import access
 from facedb.api.app import create_app
 from facedb.cli.main import main
-from facedb.config import Settings
 from facedb.cli.serve import EXIT_PORT_TAKEN
+from facedb.config import Settings
 from facedb.errors import SourceError
 from facedb.media.frames import open_source
 
