@@ -5,6 +5,7 @@ the exact name, and command typos (and the US spelling `enroll`) are understood.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner, Result
 
@@ -57,3 +58,22 @@ def test_command_typos_are_answered() -> None:
     assert typo.exit_code == 2 and "Did you mean 'verify'?" in typo.output
     assert "Did you mean 'timesheet'?" in run("timesheets").output
     assert "Did you mean" not in run("zzzz").output
+
+
+def test_empty_states_say_why_and_what_next(settings: Settings) -> None:
+    people = run("users", "list")
+    assert people.exit_code == 0 and "nobody is enrolled yet" in people.output
+    assert "facedb enrol --name" in people.output
+    report = run("report", "--date", "today")
+    assert report.exit_code == 0 and "facedb enrol" in report.output
+    sheet = run("timesheet", "--from", "2026-12-07")
+    assert sheet.exit_code == 0 and "facedb shifts add" in sheet.output
+    events = run("attendance", "list")
+    assert events.exit_code == 0 and "facedb verify" in events.output
+
+
+def test_verify_with_nobody_enrolled_says_so(settings: Settings, faces_dir: Path) -> None:
+    photo = sorted((faces_dir / "celeba" / "7263").glob("*.jpg"))[0]
+    result = run("verify", "--source", str(photo))
+    assert result.exit_code == 1, result.output
+    assert "nobody is enrolled yet" in result.output and "facedb enrol" in result.output

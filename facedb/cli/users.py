@@ -24,6 +24,11 @@ def list_users(as_json: bool) -> None:
     if as_json:
         print_json(people)
         return
+    if not people:
+        click.echo("nobody is enrolled yet. Enrol someone from a camera, a video or photos:")
+        click.echo("  facedb enrol --name 'Alice Martin' --source 0")
+        click.echo("  facedb enrol --from-dir staff/        # staff/<name>/*.jpg")
+        return
     print_table(
         ("name", "external id", "faces", "active", "enrolled"),
         (

@@ -146,6 +146,16 @@ def _describe_decision(result: VerifyResult) -> str:
             f"rejected: not {result.claimed} (similarity {similarity} < threshold "
             f"{result.threshold:.3f})"
         )
+    if result.decision == "unknown" and result.gallery_persons == 0 and not result.scope:
+        return (
+            "unknown: nobody is enrolled yet, so nobody can match. Enrol people first: "
+            "facedb enrol --name 'Alice Martin' --source 0 (or --from-dir staff/)"
+        )
+    if result.decision == "unknown" and result.gallery_persons == 0:
+        return (
+            f"unknown: nobody of {result.scope} is enrolled (facedb sites assign / "
+            "groups assign, or facedb enrol)"
+        )
     if result.decision == "unknown":
         nearest = f", nearest {result.candidates[0].name}" if result.candidates else ""
         return (
