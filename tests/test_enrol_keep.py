@@ -5,7 +5,9 @@ a face was not stored. Real models, real faces, a real PostgreSQL."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -13,8 +15,10 @@ from click.testing import CliRunner
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.media.frames import FrameSource
 from facedb.usecases.enrolment import KEEP_PER_PERSON
-from facedb.vision.capture import NEAR_COPY_SIMILARITY, most_different
+from facedb.vision.capture import NEAR_COPY_SIMILARITY, capture_faces, most_different, pose_hint
+from facedb.vision.types import Frame
 
 IDENTITY = "7263"  # a celeba identity with five photos
 
@@ -74,3 +78,50 @@ def test_most_different_keeps_the_farthest_and_no_near_copies() -> None:
     assert len(kept) == 5 and len(set(kept)) == 5
     kept_all, near_all = most_different(vectors, qualities, 10)
     assert sorted(kept_all) == [1, 2, 3, 4, 5, 6] and near_all == [0]
+
+
+class _Camera(FrameSource):
+    """A live source showing, frame after frame, faces of these yaws and vectors."""
+
+    is_live = True
+
+    def __init__(self, count: int) -> None:
+        super().__init__("camera test")
+        self.count = count
+
+    def _frames(self) -> Iterator[Frame]:
+        for i in range(self.count):
+            yield Frame(np.zeros((4, 4, 3), np.uint8), f"camera test#{i}", i, i / 10)
+
+
+class _StillPerson:
+    """Analyses every frame as the same face, head held still, until ``turns_after``
+    frames; then a new pose (a different vector) each frame."""
+
+    def __init__(self, turns_after: int) -> None:
+        self.turns_after = turns_after
+        self.seen = 0
+        self.rng = np.random.default_rng(3)
+
+    def analyse(self, images: list[np.ndarray], **_: object) -> list[list[SimpleNamespace]]:
+        out = []
+        for _image in images:
+            self.seen += 1
+            still = self.seen <= self.turns_after
+            vector = np.ones(512, np.float32) if still else self.rng.standard_normal(512)
+            vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+            quality = SimpleNamespace(accepted=True, score=0.8, yaw=0.0 if still else 0.3)
+            face = SimpleNamespace(area=100.0)
+            out.append([SimpleNamespace(embedding=vector, quality=quality, face=face)])
+        return out
+
+
+def test_a_camera_enrolment_waits_for_a_varied_set_and_says_how() -> None:
+    still = capture_faces(_Camera(30), _StillPerson(30), wanted=5, varied=True)  # type: ignore[arg-type]
+    assert still.frames == 30  # never five different faces: it went on to the end
+    assert pose_hint(still) == "turn your head a little to the left"
+    turning = capture_faces(_Camera(30), _StillPerson(8), wanted=5, varied=True)  # type: ignore[arg-type]
+    assert turning.frames == 12  # 8 still frames count once, then 4 new poses
+    assert pose_hint(turning) == "turn your head a little to the right"
+    files = capture_faces(_Camera(30), _StillPerson(30), wanted=5)  # type: ignore[arg-type]
+    assert files.frames == 5  # without varied: any five good faces

@@ -12,6 +12,7 @@ from facedb.errors import InvalidInputError
 from facedb.service import FaceService
 from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture
 from facedb.usecases.results import BulkOutcome
+from facedb.vision.capture import pose_hint
 
 from .context import open_service
 from .options import liveness_option, source_option
@@ -97,11 +98,15 @@ def enrol(
     ) as progress:
         task = progress.add_task("enrol", total=frames, status="")
 
+        live = source.isdigit() or "://" in source or source.startswith("/dev/video")
+
         def on_frame(capture: Capture) -> None:
+            # A camera: what the person should do for a varied set of faces.
+            hint = f" - {pose_hint(capture)}" if live else ""
             progress.update(
                 task,
                 completed=min(len(capture.good), frames),
-                status=f"{capture.frames} frames, {len(capture.good)} good faces",
+                status=f"{capture.frames} frames, {len(capture.good)} good faces{hint}",
             )
 
         result = service.enrol(

@@ -82,7 +82,12 @@ def enrol(
                 "(enrol --add, or add=true over HTTP)"
             )
     capture = rt.capture(
-        source, wanted=frames, timeout=timeout, on_frame=on_frame, recursive=recursive
+        source,
+        wanted=frames,
+        timeout=timeout,
+        on_frame=on_frame,
+        recursive=recursive,
+        varied=True,  # from a camera: until the faces differ, or the time is up
     )
     return enrol_capture(rt, name, capture, describe(source), add=add, largest=largest, force=force)
 

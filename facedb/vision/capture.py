@@ -71,6 +71,28 @@ class Capture:
             self.rejected_faces.append(CapturedFace(largest, origin))
 
 
+# A head turned this far (estimated yaw, quality.estimate_pose) is a pose of its own.
+TURNED_YAW = 0.2
+
+
+def pose_hint(capture: Capture) -> str:
+    """What a person enrolling at a camera should do next for a varied set of faces:
+    face the camera, then turn a little to each side. A positive yaw is the nose
+    towards the image's right: the person turned to their own left."""
+    if not capture.good:
+        if capture.rejected:
+            return f"{capture.rejected[-1][1][0]}: come closer and face the camera"
+        return "look at the camera"
+    yaws = [c.face.quality.yaw for c in capture.good]
+    if not any(y > TURNED_YAW for y in yaws):
+        return "turn your head a little to the left"
+    if not any(y < -TURNED_YAW for y in yaws):
+        return "turn your head a little to the right"
+    if not any(abs(y) < TURNED_YAW / 2 for y in yaws):
+        return "look straight at the camera"
+    return "move your head a little, slowly"
+
+
 def largest_face(faces: list[AnalysedFace]) -> AnalysedFace:
     return max(faces, key=lambda f: f.face.area)
 
@@ -95,13 +117,17 @@ def capture_faces(
     on_frame: Callable[[Capture], None] | None = None,
     liveness: bool = False,
     aligned: bool = False,
+    varied: bool = False,
 ) -> Capture:
     """Reads frames until ``wanted`` good faces, the source ends, or ``timeout`` seconds.
     With ``liveness``, every face gets its liveness score (AnalysedFace.liveness); the
     caller decides on it: a face judged an attack still counts as a good face here.
     ``aligned``: the frames are face crops aligned to the ArcFace template (no detection).
     Frames of files that show no face are looked at again as tight crops and, when very
-    large, in tiles (FacePipeline.find_faces); frames of a live source are not."""
+    large, in tiles (FacePipeline.find_faces); frames of a live source are not.
+    ``varied`` (enrolment): from a live source, only faces that are not near-copies of
+    each other count towards ``wanted``, so that a person who holds still is asked to
+    turn (pose_hint) until the set is varied or the time is up."""
     capture = Capture()
     started = time.monotonic()
     for frames in _batches(source, 1 if source.is_live else FILE_BATCH):
@@ -116,7 +142,12 @@ def capture_faces(
             capture.add(frame.origin, faces)
         if on_frame is not None:
             on_frame(capture)
-        if len(capture.good) >= wanted:
+        counted = (
+            len(diverse_selection(capture.good, wanted))
+            if varied and source.is_live
+            else len(capture.good)
+        )
+        if counted >= wanted:
             break
         if timeout is not None and time.monotonic() - started > timeout:
             break
