@@ -138,8 +138,16 @@ DATA_COMMANDS: tuple[tuple[str, ...], ...] = (
 )
 
 
+# Commands that change something and print what they did.
+CHANGE_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("attendance", "purge", "--older-than", "3650d", "--yes"),
+    ("hooks", "replay"),
+    ("users", "rename", "Bob Stone", "Robert Stone"),
+)
+
+
 def test_every_data_command_prints_json(office: dict[str, str]) -> None:
-    for command in DATA_COMMANDS:
+    for command in (*DATA_COMMANDS, *CHANGE_COMMANDS):
         args = [a.format(**office) for a in command]
         result = run(*args, "--json")
         assert result.exit_code == 0, (args, result.output)

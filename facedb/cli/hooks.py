@@ -183,7 +183,8 @@ def status(as_json: bool) -> None:
 @hooks_group.command("replay")
 @click.argument("webhook", required=False)
 @click.option("--event", "event_id", help="Send this event again (delivered or dead).")
-def replay(webhook: str | None, event_id: str | None) -> None:
+@json_option
+def replay(webhook: str | None, event_id: str | None, as_json: bool) -> None:
     """Retry dead deliveries (of every sink, of one webhook, or "mqtt") now.
 
     \b
@@ -192,6 +193,9 @@ def replay(webhook: str | None, event_id: str | None) -> None:
       facedb hooks replay 1 --event 0b6c...  # that event to webhook 1, again
     """
     count = hooks.replay(open_service(), webhook, event_id)
+    if as_json:
+        print_json({"due_again": count})
+        return
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} due again")
 
 

@@ -183,7 +183,8 @@ def list_events(
     "--older-than", "older_than", required=True, help="Age of the rows to delete: 365d, 26w, 12h."
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge(older_than: str, yes: bool) -> None:
+@json_option
+def purge(older_than: str, yes: bool, as_json: bool) -> None:
     """Delete attendance rows older than a retention period (one transaction).
 
     Example: facedb attendance purge --older-than 365d --yes
@@ -192,6 +193,9 @@ def purge(older_than: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete every attendance row older than {older_than}?", abort=True)
     deleted = open_service().purge_attendance(age)
+    if as_json:
+        print_json({"deleted": deleted, "older_than": older_than})
+        return
     click.echo(f"deleted {deleted} attendance row(s) older than {older_than}")
 
 

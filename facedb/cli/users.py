@@ -90,9 +90,13 @@ def show(name: str, as_json: bool) -> None:
 @users.command("rename")
 @click.argument("old")
 @click.argument("new")
-def rename(old: str, new: str) -> None:
+@json_option
+def rename(old: str, new: str, as_json: bool) -> None:
     """Rename a person; their faces and attendance stay theirs."""
     person = open_service().rename_user(old, new)
+    if as_json:
+        print_json(person)
+        return
     click.echo(f"renamed to {person.name}")
 
 
