@@ -10,9 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
-from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture
+from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture, pose_hint
 from facedb.usecases.results import BulkOutcome
-from facedb.vision.capture import pose_hint
 
 from .context import open_service
 from .options import liveness_option, source_option

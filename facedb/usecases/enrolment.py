@@ -36,6 +36,7 @@ from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
 from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
 from facedb.vision.capture import CapturedFace, diverse_selection, most_different
+from facedb.vision.capture import pose_hint as pose_hint  # the enrol command's hints
 
 # Embeddings kept per person (per model): the best-quality, mutually diverse ones;
 # enrol --add chooses among the stored faces and the new ones, it never appends.
