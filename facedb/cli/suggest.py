@@ -4,7 +4,6 @@ light."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 import click
@@ -15,6 +14,8 @@ ALIASES: dict[str, str] = {"enroll": "enrol"}
 
 def closest(word: str, known: Iterable[str], limit: int = 3) -> list[str]:
     """The known words closest to ``word`` (a typo, another spelling), best first."""
+    import difflib  # only for a mistyped command
+
     candidates = list(known)
     lowered = {c.lower(): c for c in candidates}
     found = difflib.get_close_matches(word.lower(), list(lowered), n=limit, cutoff=0.6)
