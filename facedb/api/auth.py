@@ -48,7 +48,13 @@ def require(action: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
         if not access.allows(key.role, action):
-            raise ApiError(403, "forbidden", f"a {key.role} key may not use {action}")
+            allowed = " or ".join(r for r, may in access.PERMISSIONS.items() if action in may)
+            raise ApiError(
+                403,
+                "forbidden",
+                f"a {key.role} key may not use {request.method} {request.url.path}: "
+                f"it needs {'an' if allowed[:1] in 'aeiou' else 'a'} {allowed} key",
+            )
         return key
 
     return check

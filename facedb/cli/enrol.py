@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
-from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture
+from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture, pose_hint
 from facedb.usecases.results import BulkOutcome
 
 from .context import open_service
@@ -97,11 +97,15 @@ def enrol(
     ) as progress:
         task = progress.add_task("enrol", total=frames, status="")
 
+        live = source.isdigit() or "://" in source or source.startswith("/dev/video")
+
         def on_frame(capture: Capture) -> None:
+            # A camera: what the person should do for a varied set of faces.
+            hint = f" - {pose_hint(capture)}" if live else ""
             progress.update(
                 task,
                 completed=min(len(capture.good), frames),
-                status=f"{capture.frames} frames, {len(capture.good)} good faces",
+                status=f"{capture.frames} frames, {len(capture.good)} good faces{hint}",
             )
 
         result = service.enrol(
@@ -123,6 +127,8 @@ def enrol(
         f"{verb} {result.name}: {result.added} face(s) stored ({result.total} in all), "
         f"from {result.frames} frame(s)"
     )
+    for reason in result.not_stored:
+        click.echo(f"  {reason}")
     for other in result.lookalikes:
         click.echo(
             f"warning: {result.name} resembles {other.name} (similarity "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime
+from types import FrameType
 
 import click
 
@@ -48,7 +50,7 @@ def _sink_fields(sink: Sink) -> dict[str, object]:
 @click.argument("url")
 @click.option(
     "--events",
-    help="Decisions to send, comma-separated (accepted,unknown,spoof,...) [default: all].",
+    help="Decisions to send, comma-separated (accepted,unknown,spoof,...), or all [default: all].",
 )
 @click.option(
     "--secret",
@@ -65,7 +67,8 @@ def add(url: str, events: str | None, secret: str | None, as_json: bool) -> None
       facedb hooks add http://127.0.0.1:9000/door --events accepted --secret "$KEY"
     """
     service = open_service()
-    sink = hooks.add_webhook(service, url, events.split(",") if events else None, secret)
+    wanted = None if events is None or events.strip().lower() == "all" else events.split(",")
+    sink = hooks.add_webhook(service, url, wanted, secret)
     fields = {**_sink_fields(sink), "secret": sink.secret}
     if as_json:
         print_json(fields)
@@ -180,7 +183,8 @@ def status(as_json: bool) -> None:
 @hooks_group.command("replay")
 @click.argument("webhook", required=False)
 @click.option("--event", "event_id", help="Send this event again (delivered or dead).")
-def replay(webhook: str | None, event_id: str | None) -> None:
+@json_option
+def replay(webhook: str | None, event_id: str | None, as_json: bool) -> None:
     """Retry dead deliveries (of every sink, of one webhook, or "mqtt") now.
 
     \b
@@ -189,6 +193,9 @@ def replay(webhook: str | None, event_id: str | None) -> None:
       facedb hooks replay 1 --event 0b6c...  # that event to webhook 1, again
     """
     count = hooks.replay(open_service(), webhook, event_id)
+    if as_json:
+        print_json({"due_again": count})
+        return
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} due again")
 
 
@@ -201,7 +208,9 @@ def run(poll: float, once: bool) -> None:
     """Run the delivery worker until Ctrl-C (`facedb serve` runs one already).
 
     Webhooks always; MQTT when FACEDB_MQTT_URL is set. Several workers may share
-    one database: each due delivery goes to one of them.
+    one database: each due delivery goes to one of them. Each failed delivery and
+    each sink that starts failing or delivers again is logged, one line on stderr
+    (JSON with FACEDB_LOG_FORMAT=json). Ctrl-C or SIGTERM stops it, exit status 0.
 
     \b
     Examples:
@@ -211,7 +220,17 @@ def run(poll: float, once: bool) -> None:
     service = open_service()
     worker = hooks.worker(service, poll=poll)
     err_console().print(f"delivering events ({'until done' if once else 'Ctrl-C stops'})")
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager stopping it) ends it as Ctrl-C does: exit status 0; a
+    # delivery cut short is sent again when its lease ends.
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         worker.run(until_idle=once)
+    except KeyboardInterrupt:
+        err_console().print("stopped")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         worker.stop(timeout=5)

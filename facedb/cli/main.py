@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -13,9 +14,10 @@ from facedb import __version__
 from facedb.errors import FacedbError
 
 from .commands import COMMANDS
+from .suggest import SuggestingGroup
 
 
-class FacedbGroup(click.Group):
+class FacedbGroup(SuggestingGroup):
     """Loads each command on first use, and turns facedb errors into one line on
     stderr and their exit code."""
 
@@ -58,11 +60,26 @@ def main(verbose: int) -> None:
     Settings come from FACEDB_* environment variables (see README); with no
     FACEDB_DATABASE_URL an embedded PostgreSQL is started under FACEDB_HOME.
     """
+    if not verbose:
+        _quiet_libraries()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # SQLAlchemy logs every statement at INFO: only with -vv.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose < 2 else logging.INFO)
     _structured_logs()
+
+
+def _quiet_libraries() -> None:
+    """OpenCV and FFmpeg write their own warnings to stderr ("[ WARN:0@1.5] global
+    cap.cpp..."): silenced unless --verbose. Read when cv2 is first imported, which
+    the commands do after this."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+    cv2 = sys.modules.get("cv2")
+    logging_module = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_module is not None:  # imported already: set it directly
+        logging_module.setLogLevel(logging_module.LOG_LEVEL_SILENT)
 
 
 def _structured_logs() -> None:

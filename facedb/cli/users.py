@@ -24,6 +24,11 @@ def list_users(as_json: bool) -> None:
     if as_json:
         print_json(people)
         return
+    if not people:
+        click.echo("nobody is enrolled yet. Enrol someone from a camera, a video or photos:")
+        click.echo("  facedb enrol --name 'Alice Martin' --source 0")
+        click.echo("  facedb enrol --from-dir staff/        # staff/<name>/*.jpg")
+        return
     print_table(
         ("name", "external id", "faces", "active", "enrolled"),
         (
@@ -85,9 +90,13 @@ def show(name: str, as_json: bool) -> None:
 @users.command("rename")
 @click.argument("old")
 @click.argument("new")
-def rename(old: str, new: str) -> None:
+@json_option
+def rename(old: str, new: str, as_json: bool) -> None:
     """Rename a person; their faces and attendance stay theirs."""
     person = open_service().rename_user(old, new)
+    if as_json:
+        print_json(person)
+        return
     click.echo(f"renamed to {person.name}")
 
 

@@ -80,7 +80,8 @@ from .output import json_option
     "--on-event",
     metavar="CMD",
     help="Run CMD for each event, its --json line on stdin (in order, in the background; "
-    "FACEDB_HOOKS_TIMEOUT s each at most).",
+    "FACEDB_HOOKS_TIMEOUT s each at most). CMD is a program and its arguments, run "
+    "without a shell: for pipes or redirections use sh -c '...'.",
 )
 @click.option(
     "--metrics-port",

@@ -48,22 +48,26 @@ class AttendanceRow:
     device: str | None
     model: str | None
     offline: bool
+    # The zone of the person's days (their site's, else the installation's): times
+    # are printed in it unless --tz asks for another (docs/TIME_AND_ATTENDANCE.md).
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
 class PersonDay:
     name: str
-    day: date
+    day: date  # a local date in ``timezone``
     first_seen: datetime
     last_seen: datetime
     accepted: int
+    timezone: str = "UTC"  # the person's zone: their site's, else the installation's
 
 
 @dataclass(frozen=True)
 class Report:
     date_from: date
     date_to: date
-    timezone: str
+    timezone: str  # the installation's zone: of people with no site, and of the attempts
     present: list[PersonDay]
     absent: list[str]  # enrolled, active, never accepted in the period
     attempts: dict[str, int]  # decision -> count, for every decision in the period

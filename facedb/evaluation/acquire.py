@@ -26,6 +26,7 @@ class Acquired:
     strangers: list[np.ndarray]  # photos of people never enrolled, one array a person
     images: int
     failures: int  # photos with no usable face
+    failed: tuple[Path, ...] = ()  # those photos
 
 
 def person_folders(root: Path) -> list[Path]:
@@ -59,6 +60,7 @@ def acquire(
     total = sum(len(v) for v in photos.values())
     done = 0
     failures = 0
+    failed: list[Path] = []
     vectors: dict[Path, list[np.ndarray | None]] = {}
     for folder, paths in photos.items():
         found: list[np.ndarray | None] = []
@@ -68,10 +70,11 @@ def acquire(
             if progress is not None:
                 progress(done, total)
         failures += sum(v is None for v in found)
+        failed += [path for path, v in zip(paths, found, strict=True) if v is None]
         vectors[folder] = found
     people = [_person(f.name, vectors[f], per_person) for f in folders]
     strangers = [_stack([v for v in vectors[f] if v is not None]) for f in extra]
-    return Acquired(people, strangers, total, failures)
+    return Acquired(people, strangers, total, failures, tuple(failed))
 
 
 def _person(name: str, found: Sequence[np.ndarray | None], per_person: int) -> Person:

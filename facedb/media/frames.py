@@ -312,6 +312,24 @@ def _open_camera(index: int, limit: int | None) -> FrameSource:
     return CaptureSource(capture, f"camera {index}", f"camera {index}", is_live=True, limit=limit)
 
 
+def _http_refusal(url: str) -> str | None:
+    """What an HTTP server answered a URL FFmpeg could not open (HTTP 404 Not
+    Found, connection refused), or None when it answers 2xx: then the content
+    itself is no video or image."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=STREAM_TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"the server answered HTTP {exc.code} {exc.reason}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"no answer from the server ({reason})"
+
+
 def _open_stream(url: str, scheme: str, limit: int | None) -> FrameSource:
     shown = redact_url(url)
     if scheme not in STREAM_SCHEMES:
@@ -326,5 +344,10 @@ def _open_stream(url: str, scheme: str, limit: int | None) -> FrameSource:
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
-        raise SourceError(f"cannot open stream {shown}: no answer, or not a video stream")
+        why = _http_refusal(url) if scheme in ("http", "https") else None
+        raise SourceError(
+            f"cannot open {shown}: {why}"
+            if why
+            else f"cannot open stream {shown}: no answer, or not a video stream"
+        )
     return CaptureSource(capture, f"stream {shown}", shown, is_live=True, limit=limit)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.attendance import AttendanceEvent, AttendanceRow, PersonDay, Report
 from facedb.store import outbox
+from facedb.store.org_schema import Site, UserSite
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import attendance_effective
 
@@ -93,31 +94,59 @@ def _period_clause(
     return and_(occurred_at >= start, occurred_at < end)
 
 
+def person_zone_of(
+    user_id: SQLColumnExpression[int | None], default_zone: str
+) -> ColumnElement[str]:
+    """The zone of a person's days in SQL: their site's, else ``default_zone`` (the
+    installation's); docs/TIME_AND_ATTENDANCE.md, "One time rule"."""
+    site_zone = (
+        select(Site.timezone)
+        .join(UserSite, UserSite.site_id == Site.id)
+        .where(UserSite.user_id == user_id)
+        .scalar_subquery()
+    )
+    return func.coalesce(site_zone, literal(default_zone))
+
+
 def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> Report:
+    """Who came on these days, each day a local date in the person's zone (their
+    site's, else ``tz``, the installation's); the attempt counts are of the days in ``tz``."""
     period = _period_clause(date_from, date_to, tz)
     # Who came reads the log as corrected (voided false accepts gone, reassigned
     # events moved, missed punches added); the attempts count the log as it is.
     punches = attendance_effective.c
-    came_in_period = _period_clause(date_from, date_to, tz, punches.occurred_at)
-    local_day = func.date(func.timezone(tz, punches.occurred_at)).label("day")
+    # Every zone is within a day of UTC: the wider range keeps the index on
+    # occurred_at, the local date in the person's zone picks the days.
+    near_period = _period_clause(
+        date_from - timedelta(days=1), date_to + timedelta(days=1), "UTC", punches.occurred_at
+    )
+    zone = person_zone_of(User.id, tz).label("zone")
+    local_day = func.date(func.timezone(zone, punches.occurred_at)).label("day")
+    days = (
+        select(User.id, User.name, zone, local_day, punches.occurred_at)
+        .join(User, User.id == punches.user_id)
+        .where(near_period)
+        .subquery()
+    )
+    in_period = days.c.day.between(date_from, date_to)
     present_rows = session.execute(
         select(
-            User.name,
-            local_day,
-            func.min(punches.occurred_at),
-            func.max(punches.occurred_at),
+            days.c.name,
+            days.c.day,
+            func.min(days.c.occurred_at),
+            func.max(days.c.occurred_at),
             func.count(),
+            days.c.zone,
         )
-        .join(User, User.id == punches.user_id)
-        .where(came_in_period)
-        .group_by(User.name, local_day)
-        .order_by(local_day, func.min(punches.occurred_at))
+        .where(in_period)
+        .group_by(days.c.id, days.c.name, days.c.zone, days.c.day)
+        .order_by(days.c.day, func.min(days.c.occurred_at))
     ).all()
     present = [
-        PersonDay(name, day, first_seen, last_seen, int(count))
-        for name, day, first_seen, last_seen, count in present_rows
+        PersonDay(name, day, first_seen, last_seen, int(count), zone_name)
+        for name, day, first_seen, last_seen, count, zone_name in present_rows
     ]
-    came = select(punches.user_id).where(came_in_period, punches.user_id.is_not(None)).distinct()
+    came = select(days.c.id).where(in_period).distinct()
     absent = list(
         session.scalars(
             select(User.name)
@@ -135,11 +164,19 @@ def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> R
 
 
 def list_events(
-    session: Session, since: datetime | None = None, user_id: int | None = None, limit: int = 100
+    session: Session,
+    since: datetime | None = None,
+    user_id: int | None = None,
+    limit: int = 100,
+    default_zone: str = "UTC",
 ) -> list[AttendanceRow]:
+    """The latest events, each with the zone of its person's days (``default_zone``,
+    the installation's, for a person with no site and for an unknown face)."""
     claimed = aliased(User)
     query = (
-        select(Attendance, User.name, claimed.name)
+        select(
+            Attendance, User.name, claimed.name, person_zone_of(Attendance.user_id, default_zone)
+        )
         .outerjoin(User, User.id == Attendance.user_id)
         .outerjoin(claimed, claimed.id == Attendance.claimed_user_id)
         .order_by(Attendance.occurred_at.desc())
@@ -163,8 +200,9 @@ def list_events(
             device=a.device,
             model=a.model,
             offline=a.offline,
+            timezone=zone,
         )
-        for a, name, claimed_name in session.execute(query)
+        for a, name, claimed_name, zone in session.execute(query)
     ]
 
 

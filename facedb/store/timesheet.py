@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+from facedb.store.timesheet_sql import as_of
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class TimesheetDay:
     holiday: str | None
     expected_minutes: int
     overtime_minutes: int
-    status: str  # present, absent, leave, holiday, off
+    status: str  # present, absent, upcoming, leave, holiday, off
 
 
 # The columns of timesheet(), in order: the fields of TimesheetDay.
@@ -61,6 +63,7 @@ class PersonTotals:
     late_minutes: int
     early_leave_minutes: int
     missing_clock_outs: int
+    days_upcoming: int = 0  # not counted in the sums above: they have not happened yet
 
 
 def timesheet_days(
@@ -69,33 +72,40 @@ def timesheet_days(
     date_to: date,
     default_zone: str,
     user_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> list[TimesheetDay]:
-    """Rows of timesheet(date_from, date_to, default_zone), for these people only
-    when user_ids is given (None: everyone), ordered by name and day."""
+    """Rows of timesheet(date_from, date_to, default_zone) as known at ``now``
+    (default: now; see as_of), for these people only when user_ids is given (None:
+    everyone), ordered by name and day."""
     if user_ids is not None and not user_ids:
         return []
     statement = text(
-        f"SELECT {', '.join(COLUMNS)} FROM timesheet(:date_from, :date_to, :zone, :ids)"
+        as_of("timesheet(:date_from, :date_to, :zone, :ids)", "CAST(:now AS timestamptz)", COLUMNS)
     ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
     params = {
         "date_from": date_from,
         "date_to": date_to,
         "zone": default_zone,
         "ids": list(user_ids) if user_ids is not None else None,
+        "now": now or datetime.now(UTC),
     }
     return [TimesheetDay(*row) for row in session.execute(statement, params).all()]
 
 
 def totals(days: Sequence[TimesheetDay]) -> list[PersonTotals]:
-    """Per-person sums of the days, in the days' order of people (one pass: a month of
-    a thousand people is twenty thousand days)."""
+    """Per-person sums of the days that have happened, in the days' order of people
+    (one pass: a month of a thousand people is twenty thousand days); the upcoming
+    days are only counted, in days_upcoming."""
     sums: dict[int, list[int]] = {}
     names: dict[int, str] = {}
     for d in days:
         row = sums.get(d.user_id)
         if row is None:
-            row = sums[d.user_id] = [0] * 10
+            row = sums[d.user_id] = [0] * 11
             names[d.user_id] = d.name
+        if d.status == "upcoming":
+            row[10] += 1
+            continue
         row[0] += d.status == "present"
         row[1] += d.absent
         row[2] += d.status == "leave"

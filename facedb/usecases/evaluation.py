@@ -11,7 +11,8 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.domain.evaluation import EvaluationResult
-from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold
+from facedb.errors import InvalidInputError
+from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold, min_impostors_for
 from facedb.evaluation.pairs import read_pairs
 from facedb.evaluation.plot import check_available, save_plot
 from facedb.evaluation.runner import evaluate
@@ -68,6 +69,19 @@ def calibrate(
     for the service's embedder unless ``dry_run``. Pairs with an image that gave no
     face stay in the denominators and are never accepted."""
     pairs = read_pairs(pairs_file, root)
+    # The pairs are counted before anything is embedded: too few impostors (or no
+    # genuine pair) is refused at once, not after minutes of embedding.
+    n_impostor = sum(not p.same for p in pairs)
+    needed = min_impostors_for(far)
+    if n_impostor < needed:
+        raise InvalidInputError(
+            f"calibrating at FAR {far:g} needs at least {needed} impostor pairs, "
+            f"{pairs_file} has {n_impostor}: add impostor pairs, or calibrate at a larger --far"
+        )
+    if len(pairs) == n_impostor:
+        raise InvalidInputError(
+            f"calibration needs at least one genuine pair; {pairs_file} has none"
+        )
     result = evaluate(pairs, service.pipeline, progress=progress)
     scores = [np.nan if p.similarity is None else p.similarity for p in result.pairs]
     calibration = calibrate_threshold(scores, [p.same for p in result.pairs], far)

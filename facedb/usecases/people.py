@@ -30,7 +30,7 @@ def users(rt: Runtime) -> list[UserSummary]:
 
 def user(rt: Runtime, name: str) -> UserSummary:
     with rt.transaction() as session:
-        person = gallery.get_user(session, name)
+        person = gallery.get_user(session, name, loose=True)
         return gallery.summarise(person, gallery.count_embeddings(session, person.id))
 
 

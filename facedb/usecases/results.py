@@ -23,6 +23,8 @@ class EnrolResult:
     # Enrolled people whom a face of this one resembles (above the 1:1 threshold,
     # below the duplicate check's): recorded in `lookalikes` for review.
     lookalikes: tuple[Match, ...] = ()
+    replaced: int = 0  # stored faces let go for more different new ones (enrol --add)
+    not_stored: tuple[str, ...] = ()  # why faces seen were not stored, one line each
 
 
 @dataclass(frozen=True)

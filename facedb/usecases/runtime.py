@@ -85,9 +85,11 @@ class Runtime:
         on_frame: Callable[[Capture], None] | None = None,
         recursive: bool = False,
         aligned: bool = False,
+        varied: bool = False,
     ) -> Capture:
         """The faces of a source for one decision, with liveness where it applies.
-        ``source``: a spec for open_source, or an open FrameSource (closed after use)."""
+        ``source``: a spec for open_source, or an open FrameSource (closed after use);
+        ``varied``: enrolment's (vision.capture.capture_faces)."""
         frames = (
             source if isinstance(source, FrameSource) else open_source(source, recursive=recursive)
         )
@@ -100,6 +102,7 @@ class Runtime:
                 on_frame=on_frame,
                 liveness=self.pipeline.liveness_enabled(frames.is_live or frames.from_camera),
                 aligned=aligned,
+                varied=varied,
             )
 
 

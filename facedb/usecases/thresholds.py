@@ -150,6 +150,7 @@ def open_set(
         fixed=rt.settings.threshold,
         images=acquired.images,
         failures=acquired.failures,
+        failed_photos=[str(path) for path in acquired.failed],
     )
     if det_plot is not None:
         title = f"{people.name}: DET at FPIR target {result.fpir_target:g}"

@@ -8,7 +8,7 @@ matters; several for files, where throughput does).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +71,28 @@ class Capture:
             self.rejected_faces.append(CapturedFace(largest, origin))
 
 
+# A head turned this far (estimated yaw, quality.estimate_pose) is a pose of its own.
+TURNED_YAW = 0.2
+
+
+def pose_hint(capture: Capture) -> str:
+    """What a person enrolling at a camera should do next for a varied set of faces:
+    face the camera, then turn a little to each side. A positive yaw is the nose
+    towards the image's right: the person turned to their own left."""
+    if not capture.good:
+        if capture.rejected:
+            return f"{capture.rejected[-1][1][0]}: come closer and face the camera"
+        return "look at the camera"
+    yaws = [c.face.quality.yaw for c in capture.good]
+    if not any(y > TURNED_YAW for y in yaws):
+        return "turn your head a little to the left"
+    if not any(y < -TURNED_YAW for y in yaws):
+        return "turn your head a little to the right"
+    if not any(abs(y) < TURNED_YAW / 2 for y in yaws):
+        return "look straight at the camera"
+    return "move your head a little, slowly"
+
+
 def largest_face(faces: list[AnalysedFace]) -> AnalysedFace:
     return max(faces, key=lambda f: f.face.area)
 
@@ -95,13 +117,17 @@ def capture_faces(
     on_frame: Callable[[Capture], None] | None = None,
     liveness: bool = False,
     aligned: bool = False,
+    varied: bool = False,
 ) -> Capture:
     """Reads frames until ``wanted`` good faces, the source ends, or ``timeout`` seconds.
     With ``liveness``, every face gets its liveness score (AnalysedFace.liveness); the
     caller decides on it: a face judged an attack still counts as a good face here.
     ``aligned``: the frames are face crops aligned to the ArcFace template (no detection).
     Frames of files that show no face are looked at again as tight crops and, when very
-    large, in tiles (FacePipeline.find_faces); frames of a live source are not."""
+    large, in tiles (FacePipeline.find_faces); frames of a live source are not.
+    ``varied`` (enrolment): from a live source, only faces that are not near-copies of
+    each other count towards ``wanted``, so that a person who holds still is asked to
+    turn (pose_hint) until the set is varied or the time is up."""
     capture = Capture()
     started = time.monotonic()
     for frames in _batches(source, 1 if source.is_live else FILE_BATCH):
@@ -116,7 +142,12 @@ def capture_faces(
             capture.add(frame.origin, faces)
         if on_frame is not None:
             on_frame(capture)
-        if len(capture.good) >= wanted:
+        counted = (
+            len(diverse_selection(capture.good, wanted))
+            if varied and source.is_live
+            else len(capture.good)
+        )
+        if counted >= wanted:
             break
         if timeout is not None and time.monotonic() - started > timeout:
             break
@@ -136,6 +167,28 @@ def diverse_selection(faces: list[CapturedFace], count: int) -> list[CapturedFac
         if len(kept) == count:
             break
     return kept
+
+
+def most_different(
+    vectors: np.ndarray, qualities: Sequence[float], count: int
+) -> tuple[list[int], list[int]]:
+    """Which of these unit vectors to keep, at most ``count``: the best-quality one,
+    then again and again the one least like those kept (farthest first), never a
+    near-copy of one kept. Returns (kept, near_copies), indices into ``vectors``."""
+    order = sorted(range(len(vectors)), key=lambda i: -qualities[i])
+    if not order or count <= 0:
+        return [], []
+    kept = [order[0]]
+    nearest = vectors @ vectors[order[0]]  # each face's similarity to its closest kept
+    while len(kept) < count:
+        free = [i for i in order if i not in kept and nearest[i] < NEAR_COPY_SIMILARITY]
+        if not free:
+            break
+        pick = min(free, key=lambda i: (float(nearest[i]), -qualities[i]))
+        kept.append(pick)
+        nearest = np.maximum(nearest, vectors @ vectors[pick])
+    near_copies = [i for i in order if i not in kept and nearest[i] >= NEAR_COPY_SIMILARITY]
+    return kept, near_copies
 
 
 def mean_embedding(faces: list[CapturedFace]) -> np.ndarray:
