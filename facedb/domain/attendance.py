@@ -48,6 +48,9 @@ class AttendanceRow:
     device: str | None
     model: str | None
     offline: bool
+    # The looks (kiosk polls) this row stands for: one presence (usecases/recording.py).
+    looks: int = 1
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -66,4 +69,6 @@ class Report:
     timezone: str
     present: list[PersonDay]
     absent: list[str]  # enrolled, active, never accepted in the period
-    attempts: dict[str, int]  # decision -> count, for every decision in the period
+    # decision -> attendance rows, for every decision in the period: one per presence
+    # (a stranger polled for a minute at a kiosk is one attempt of many looks).
+    attempts: dict[str, int]

@@ -13,7 +13,7 @@ from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
-from facedb.store import attendance, calibration, gallery
+from facedb.store import attendance, calibration, gallery, org
 from facedb.store.schema import Threshold
 
 
@@ -67,4 +67,5 @@ def snapshot(session: Session, model: str) -> GalleryCache:
         owners=exported.owners,
         embeddings=exported.embeddings,
         gallery_tail=None if own is None else own.tail,
+        memberships=org.memberships(session),
     )

@@ -6,15 +6,17 @@ forgotten (forget_user), or never read by the reporter role (it is not granted).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.evidence import STATUSES, Candidate, EvidenceInfo
@@ -22,6 +24,8 @@ from facedb.errors import InvalidInputError
 from facedb.store.evidence_schema import REVIEW_ACTIONS, Evidence, ReviewAction
 from facedb.store.schema import Attendance, User
 from facedb.store.ta_schema import Correction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,25 @@ def insert_evidence(session: Session, item: NewEvidence) -> bool:
         .returning(Evidence.id)
     )
     return session.execute(statement).first() is not None
+
+
+def keep(session: Session, item: NewEvidence, days: float) -> bool:
+    """Inserts the evidence in a savepoint of the decision's transaction and purges what
+    is past the retention (``days``). A failure is logged and leaves the decision be
+    (False), except a lost connection, which fails the transaction."""
+    try:
+        with session.begin_nested():
+            stored = insert_evidence(session, item)
+            purge_before(session, datetime.now(UTC) - timedelta(days=days))
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
+        return False
+    except SQLAlchemyError as exc:
+        log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
+        return False
+    return stored
 
 
 def logged_event_ids(session: Session, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -206,6 +206,24 @@ def user_ids_in_scope(session: Session, site: str | None, group: str | None) -> 
     return list(session.scalars(query))
 
 
+def memberships(session: Session) -> dict[str, dict[str, list[int]]]:
+    """Who belongs where, for a copy of the gallery: {"sites": {name: [user ids]},
+    "groups": {name: [user ids]}}, every site and group named (empty ones too)."""
+    sites: dict[str, list[int]] = {n: [] for n in session.scalars(select(Site.name))}
+    for name, user_id in session.execute(
+        select(Site.name, UserSite.user_id).join(UserSite, UserSite.site_id == Site.id)
+    ):
+        sites[name].append(int(user_id))
+    groups: dict[str, list[int]] = {n: [] for n in session.scalars(select(OrgGroup.name))}
+    for name, user_id in session.execute(
+        select(OrgGroup.name, GroupMember.user_id).join(
+            GroupMember, GroupMember.group_id == OrgGroup.id
+        )
+    ):
+        groups[name].append(int(user_id))
+    return {"sites": sites, "groups": groups}
+
+
 def register_device(
     session: Session,
     name: str,

@@ -130,12 +130,18 @@ class Attendance(Base):
     fpir_target: Mapped[float | None] = mapped_column(Float)
     runner_up: Mapped[float | None] = mapped_column(Float)
     scope: Mapped[str | None] = mapped_column(Text)
+    # One record per presence (usecases/recording.py): the looks (kiosk polls) this
+    # row stands for, and when the last of them was (NULL: one look).
+    looks: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint(_in("kind", KINDS), name="attendance_kind_check"),
         CheckConstraint(_in("decision", DECISIONS), name="attendance_decision_check"),
+        CheckConstraint("looks >= 1", name="attendance_looks_check"),
         Index("attendance_occurred_at_idx", "occurred_at"),
         Index("attendance_user_id_occurred_at_idx", "user_id", "occurred_at"),
+        Index("attendance_device_occurred_at_idx", "device", "occurred_at"),
     )
 
 
