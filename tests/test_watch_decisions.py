@@ -29,9 +29,9 @@ from watch_scenes import face_crop, queue, write_stills, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.matching import SqlMatcher
-from facedb.policy import GalleryStateCache
 from facedb.media.images import read_image
 from facedb.offline.spool import Spool
+from facedb.policy import GalleryStateCache
 from facedb.service import FaceService
 from facedb.store.engine import make_engine
 from facedb.store.schema import Attendance
