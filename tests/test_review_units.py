@@ -14,8 +14,8 @@ import pytest
 from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
-from facedb.review.clustering import average_linkage
 from facedb.offline.evidence_files import _encode, decode
+from facedb.review.clustering import average_linkage
 from facedb.review.keep import is_doubtful
 from facedb.store.evidence import NewEvidence
 
