@@ -24,7 +24,7 @@ from facedb.domain.people import Match
 from facedb.store import attendance, calibration, evidence, gallery, org
 from facedb.store.calibration import GallerySize
 from facedb.store.evidence import NewEvidence
-from facedb.store.schema import Threshold
+from facedb.store.tables.core import Threshold
 
 # pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
 COOLDOWN_LOCK = 0x46444243  # "FDBC"

@@ -23,7 +23,7 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.events.actions import run_command
 from facedb.service import FaceService
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.vision.pipeline import FacePipeline
 
 KNN = "face_recognition/examples/knn_examples"

@@ -24,8 +24,8 @@ from facedb.events import metrics
 from facedb.media.images import read_image
 from facedb.offline import gallery_cache
 from facedb.service import FaceService
-from facedb.store.evidence_schema import Evidence
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
+from facedb.store.tables.evidence import Evidence
 from facedb.timeattendance import TimeAttendance
 from facedb.usecases.recording import Decision, Recorder
 from facedb.watch.events import WatchEvent

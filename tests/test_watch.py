@@ -28,7 +28,7 @@ from facedb.domain.people import Match
 from facedb.errors import InvalidInputError, SourceError
 from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 from facedb.watch.events import WatchEvent, WatchFrame

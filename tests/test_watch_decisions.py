@@ -34,7 +34,7 @@ from facedb.offline.spool import Spool
 from facedb.policy import GalleryStateCache
 from facedb.service import FaceService
 from facedb.store.engine import make_engine
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.vision.pipeline import FacePipeline
 from facedb.watch.events import WatchEvent, WatchFrame
 from facedb.watch.loop import WatchOptions, watch

@@ -25,7 +25,7 @@ class AttendanceEvent:
     device: str
     model: str
     offline: bool = False
-    # The policy that decided (store/schema.py's Attendance has the meaning of each).
+    # The policy that decided (store/tables/core.py's Attendance has the meaning of each).
     threshold_source: str | None = None
     gallery_persons: int | None = None
     gallery_faces: int | None = None

@@ -41,7 +41,7 @@ from facedb.domain.people import Match
 from facedb.errors import InvalidInputError, NoGalleryCacheError
 from facedb.fsio import atomic_write
 from facedb.numeric import l2_normalize
-from facedb.store.schema import EMBEDDING_DIM
+from facedb.store.tables.base import EMBEDDING_DIM
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from facedb.errors import first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
 from facedb.store import attendance, calibration, gallery, org
-from facedb.store.schema import Threshold
+from facedb.store.tables.core import Threshold
 
 
 def write_spooled(session: Session, events: list[AttendanceEvent]) -> BatchOutcome:

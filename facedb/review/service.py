@@ -25,8 +25,8 @@ from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import FaceService
 from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
-from facedb.store.evidence_schema import Evidence
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
+from facedb.store.tables.evidence import Evidence
 from facedb.usecases.results import EnrolResult
 from facedb.vision.capture import Capture, CapturedFace
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict

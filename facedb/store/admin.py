@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from facedb.store import migrate
 from facedb.store.engine import Database
-from facedb.store.schema import Attendance, FaceEmbedding, User
+from facedb.store.tables.core import Attendance, FaceEmbedding, User
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.attendance import AttendanceEvent, AttendanceRow, PersonDay, Report
 from facedb.store import outbox
-from facedb.store.evidence_schema import Evidence
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import attendance_effective
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.evidence import Evidence
+from facedb.store.tables.time_attendance import attendance_effective
 
 
 def log_event(session: Session, event: AttendanceEvent) -> bool:

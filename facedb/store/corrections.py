@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, aliased
 from facedb.domain.constants import REASON_CODES
 from facedb.domain.names import clean_name
 from facedb.errors import InvalidInputError, PeriodLockedError
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import DIRECTIONS, Correction, PayPeriod
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.time_attendance import DIRECTIONS, Correction, PayPeriod
 from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone
 
 # Serialises locking with corrections: a correction never lands in a period being locked.

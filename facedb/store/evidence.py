@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.evidence import STATUSES, Candidate, EvidenceInfo
 from facedb.errors import InvalidInputError
-from facedb.store.evidence_schema import REVIEW_ACTIONS, Evidence, ReviewAction
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import Correction
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.evidence import REVIEW_ACTIONS, Evidence, ReviewAction
+from facedb.store.tables.time_attendance import Correction
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Sites, groups, memberships and devices in the database (tables in org_schema.py)."""
+"""Sites, groups, memberships and devices in the database (tables in tables/org.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
-from facedb.store.org_schema import (
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.org import (
     DEVICE_ROLES,
     GROUP_KINDS,
     Device,
@@ -19,7 +20,6 @@ from facedb.store.org_schema import (
     Site,
     UserSite,
 )
-from facedb.store.schema import Attendance, User
 from facedb.timezones import check_zone
 
 

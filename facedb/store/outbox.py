@@ -20,8 +20,8 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from facedb.store.outbox_schema import EventSink, OutboxDelivery, OutboxMessage
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.outbox import EventSink, OutboxDelivery, OutboxMessage
 
 if TYPE_CHECKING:
     from facedb.domain.attendance import AttendanceEvent

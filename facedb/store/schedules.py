@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, aliased
 from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.store.org import get_group, get_site
-from facedb.store.org_schema import OrgGroup, Site
-from facedb.store.schema import User
-from facedb.store.ta_schema import (
+from facedb.store.tables.core import User
+from facedb.store.tables.org import OrgGroup, Site
+from facedb.store.tables.time_attendance import (
     DEFAULT_GRACE_MINUTES,
     LEAVE_KINDS,
     Holiday,

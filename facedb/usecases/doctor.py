@@ -29,7 +29,7 @@ from facedb.offline.spool import Spool
 from facedb.secrets import redact_url
 from facedb.store.admin import database_status
 from facedb.store.engine import open_database
-from facedb.store.schema import ApiKey
+from facedb.store.tables.core import ApiKey
 from facedb.vision.models import CPU, CUDA, ModelRegistry, cuda_probe, selected_models
 
 OK, WARN, FAIL = "ok", "warn", "fail"

@@ -38,9 +38,9 @@ from sqlalchemy.sql import Executable
 from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.offline import gallery_cache
 from facedb.store import gallery
-from facedb.store.org_schema import GroupMember, UserSite
-from facedb.store.schema import Attendance, FaceEmbedding, Lookalike
-from facedb.store.ta_schema import Correction, Leave, PayPeriod, ShiftAssignment
+from facedb.store.tables.core import Attendance, FaceEmbedding, Lookalike
+from facedb.store.tables.org import GroupMember, UserSite
+from facedb.store.tables.time_attendance import Correction, Leave, PayPeriod, ShiftAssignment
 
 if TYPE_CHECKING:
     from facedb.service import FaceService

@@ -21,7 +21,7 @@ from facedb.media.frames import FrameSource
 from facedb.offline.gallery_cache import CachedUser
 from facedb.offline.matcher import CacheMatcher
 from facedb.store import gallery
-from facedb.store.schema import User
+from facedb.store.tables.core import User
 from facedb.usecases import offline
 from facedb.usecases.recording import Decision, Recorder, Recording
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
