@@ -16,8 +16,8 @@ from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
 from facedb.offline.evidence_files import _encode, decode
 from facedb.review.clustering import average_linkage
-from facedb.review.keep import is_doubtful
 from facedb.store.evidence import NewEvidence
+from facedb.usecases.evidence import is_doubtful
 
 
 def _event(decision: str, similarity: float | None, runner_up: float | None) -> AttendanceEvent:

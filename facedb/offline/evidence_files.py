@@ -1,6 +1,6 @@
 """The evidence of a doubtful decision made offline: one file per event beside the
 spool (FACEDB_HOME/spool/evidence/<event_id>.json), sent to the database when the
-spool is replayed (review/keep.py decides what is kept)."""
+spool is replayed (usecases/evidence.py decides what is kept)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """What is kept of a doubtful decision: whether a decision is doubtful, and the
-evidence collected from its faces. The Recorder (usecases/recording.py) keeps it
+evidence collected from its faces (docs/REVIEW.md). The Recorder
+(usecases/recording.py) keeps it
 through the Matcher: with the event in the database (online, in the decision's
 transaction), or beside the spooled event on the kiosk's disk (offline,
 offline/evidence_files.py), sent to the database when the spool is replayed.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     TIMESTAMP,
@@ -41,9 +41,8 @@ from facedb.store import gallery
 from facedb.store.tables.core import Attendance, FaceEmbedding, Lookalike
 from facedb.store.tables.org import GroupMember, UserSite
 from facedb.store.tables.time_attendance import Correction, Leave, PayPeriod, ShiftAssignment
-
-if TYPE_CHECKING:
-    from facedb.service import FaceService
+from facedb.usecases import thresholds
+from facedb.usecases.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -246,13 +245,13 @@ def merge_in_session(session: Session, keep: str, other: str) -> tuple[MergeResu
     return result, o
 
 
-def merge_users(service: FaceService, keep: str, other: str) -> MergeResult:
+def merge_users(rt: Runtime, keep: str, other: str) -> MergeResult:
     """Merges OTHER into KEEP (one transaction), then drops OTHER from this kiosk's
     gallery caches and recomputes the gallery calibration."""
-    with service.transaction() as session:
+    with rt.transaction() as session:
         result, other_id = merge_in_session(session, keep, other)
-    caches = gallery_cache.purge_user(service.settings.home, other_id)
-    service.recalibrate_gallery_quietly()
+    caches = gallery_cache.purge_user(rt.settings.home, other_id)
+    thresholds.recalibrate_gallery_quietly(rt)
     log.info(
         "merged %s into %s: %d face(s), %d attendance row(s)",
         result.other,

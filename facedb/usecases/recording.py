@@ -16,7 +16,7 @@ interface either way. Recording one decision is, in this order:
    adds a look to that row instead of a new row;
 3. the attendance row, with its outbox message (store/attendance.py, one
    transaction);
-4. the evidence of a doubtful decision (review/keep.py decides what is doubtful).
+4. the evidence of a doubtful decision (usecases/evidence.py decides what is doubtful).
 
 The metrics (facedb_decisions_total, facedb_looks_total) are counted once the
 Recording's transaction committed: a rolled-back row is never counted.
@@ -36,7 +36,7 @@ from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.people import Match
 from facedb.events import metrics
 from facedb.matching import Matcher, SqlMatcher
-from facedb.review.keep import collect, is_doubtful
+from facedb.usecases.evidence import collect, is_doubtful
 from facedb.usecases.runtime import Runtime
 from facedb.vision.capture import CapturedFace, mean_embedding
 
