@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from delivery_helpers import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
-from watch_scenes import Actor, face_crop, write_video
 
+from benchmarks.scenes import Actor, face_crop, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.events.actions import run_command

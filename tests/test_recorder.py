@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from test_api import NO_FACE, OBAMA, OBAMA_PROBE, Api, api, pipeline  # noqa: F401 (fixtures)
 from test_outage import Server, _kiosk, server, server_root  # noqa: F401 (fixtures)
-from watch_scenes import write_stills
 
+from benchmarks.scenes import write_stills
 from facedb.config import Settings
 from facedb.decision import Verdict
 from facedb.errors import NoGalleryCacheError

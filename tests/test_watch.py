@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video
 
+from benchmarks.scenes import Actor, face_crop, mjpeg_server, read_frames, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search, screen

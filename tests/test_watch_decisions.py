@@ -24,8 +24,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 from test_outage import Server, _kiosk, server, server_root  # noqa: F401 (fixtures)
-from watch_scenes import face_crop, queue, write_stills, write_video
 
+from benchmarks.scenes import face_crop, queue, write_stills, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.matching import SqlMatcher
