@@ -7,6 +7,7 @@ forgotten (forget_user), or never read by the reporter role (it is not granted).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import String, cast, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
@@ -302,3 +303,36 @@ def _stored(e: Evidence, device: str | None) -> StoredFace:
         e.liveness,
         tuple(e.reasons),
     )
+
+
+_HEX = re.compile(r"^[0-9a-f-]{8,36}$")
+
+
+def find_event(session: Session, text_value: str) -> uuid.UUID:
+    """An event with evidence, by its id or the unique start of it (8 hex digits or more)."""
+    key = text_value.strip().lower()
+    hex_digits = key.replace("-", "")
+    if not _HEX.match(key) or not 8 <= len(hex_digits) <= 32:
+        raise InvalidInputError(
+            f"not an event id: {text_value!r} (see facedb review list; 8 hex digits or more)"
+        )
+    if len(hex_digits) == 32:
+        query = select(Evidence.event_id).where(Evidence.event_id == uuid.UUID(hex_digits))
+    else:  # hex digits only (the pattern above): nothing to escape in LIKE
+        as_hex = func.replace(cast(Evidence.event_id, String), "-", "")
+        query = select(Evidence.event_id).where(as_hex.like(hex_digits + "%"))
+    found = list(session.scalars(query.limit(2)))
+    if len(found) != 1:
+        what = "no event" if not found else "several events"
+        raise InvalidInputError(f"{what} with kept evidence match {text_value!r}")
+    return found[0]
+
+
+def event_at(session: Session, event_id: uuid.UUID) -> tuple[str, datetime, str | None]:
+    """The decision, time and device of a logged event."""
+    decision, occurred_at, device = session.execute(
+        select(Attendance.decision, Attendance.occurred_at, Attendance.device).where(
+            Attendance.event_id == event_id
+        )
+    ).one()
+    return str(decision), occurred_at, device
