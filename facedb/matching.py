@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from facedb.domain.attendance import AttendanceEvent
@@ -25,12 +24,6 @@ from facedb.store import attendance, calibration, evidence, gallery, org
 from facedb.store.calibration import GallerySize
 from facedb.store.evidence import NewEvidence
 from facedb.store.tables.core import Threshold
-
-# pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
-COOLDOWN_LOCK = 0x46444243  # "FDBC"
-_COOLDOWN_LOCK_SQL = text(
-    "SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:user_id % 2147483647 AS integer))"
-)
 
 
 class Matcher(Protocol):
@@ -113,9 +106,7 @@ class SqlMatcher:
         return None if stored is None else stored.tail
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
-        # Transaction-scoped: released at commit, after this attempt's row is written.
-        self.session.execute(_COOLDOWN_LOCK_SQL, {"ns": COOLDOWN_LOCK, "user_id": user_id})
-        return attendance.accepted_since(self.session, user_id, device, since)
+        return attendance.accepted_since(self.session, user_id, device, since, lock=True)
 
     def join_presence(
         self, event: AttendanceEvent, since: datetime, probe: np.ndarray | None, same_face: float

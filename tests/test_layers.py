@@ -2,7 +2,8 @@
 which package may import which, checked over every module of facedb/: imports inside
 functions included, and a name imported through a module that only re-exports it
 counts as an import of the module that defines it. The table itself runs one way
-(no arrow up), and the modules' import graph has no cycle."""
+(no arrow up), the modules' import graph has no cycle, and SQL is built only in
+facedb/store."""
 
 from __future__ import annotations
 
@@ -273,6 +274,36 @@ def test_the_modules_import_no_cycle() -> None:
     assert found is None, "an import cycle: " + " -> ".join(found or [])
 
 
+# Outside facedb/store, SQLAlchemy is a transaction handle passed through (Session),
+# its errors, and the engine's events (the SQL timing of events/monitoring.py):
+# statements are built and run only in the store.
+SQLALCHEMY_OUTSIDE_THE_STORE = ("sqlalchemy.orm.Session", "sqlalchemy.exc.", "sqlalchemy.event")
+
+
+def sql_outside_the_store(package: Package) -> list[str]:
+    found = []
+    for module, path in package.files.items():
+        if module == "facedb.store" or module.startswith("facedb.store."):
+            continue
+        for node in ast.walk(package.tree(module)):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name.split(".", 1)[0] == "sqlalchemy" and not name.startswith(
+                    SQLALCHEMY_OUTSIDE_THE_STORE
+                ):
+                    found.append(f"{path.name}:{node.lineno}: {module} imports {name}")
+    return found
+
+
+def test_sql_only_in_the_store() -> None:
+    found = sql_outside_the_store(PACKAGE)
+    assert not found, "SQL outside facedb/store:\n" + "\n".join(found)
+
+
 @pytest.fixture
 def copy(tmp_path: Path) -> Package:
     target = tmp_path / "facedb"
@@ -304,6 +335,18 @@ def test_the_check_fails_on_a_forbidden_import(
         if key not in KNOWN and _unit(key[1]) == forbidden
     }
     assert added, f"{module} importing {forbidden} was not caught"
+
+
+def test_the_check_finds_sql_outside_the_store(copy: Package) -> None:
+    path = copy.root / "usecases" / "people.py"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n\ndef _f():\n    from sqlalchemy import select\n",
+        encoding="utf-8",
+    )
+    assert sql_outside_the_store(copy) == [
+        f"people.py:{len(path.read_text().splitlines())}: facedb.usecases.people imports "
+        "sqlalchemy.select"
+    ]
 
 
 def test_the_check_finds_a_cycle(copy: Package) -> None:

@@ -127,8 +127,22 @@ def join_presence(
     return latest.event_id, int(looks)
 
 
-def accepted_since(session: Session, user_id: int, device: str, since: datetime) -> bool:
-    """Whether this person was already logged as accepted at this device since then."""
+# pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
+COOLDOWN_LOCK = 0x46444243  # "FDBC"
+_COOLDOWN_LOCK_SQL = text(
+    "SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:user_id % 2147483647 AS integer))"
+)
+
+
+def accepted_since(
+    session: Session, user_id: int, device: str, since: datetime, *, lock: bool = False
+) -> bool:
+    """Whether this person was already logged as accepted at this device since then.
+    ``lock``: first take a lock on the person until the transaction ends (released at
+    commit, after this attempt's row is written), so that concurrent attempts see each
+    other's rows: one event per cooldown."""
+    if lock:
+        session.execute(_COOLDOWN_LOCK_SQL, {"ns": COOLDOWN_LOCK, "user_id": user_id})
     found = session.execute(
         select(Attendance.id)
         .where(

@@ -1,4 +1,5 @@
-"""`facedb users merge`: one person enrolled twice under two names becomes one.
+"""`facedb users merge` in SQL: one person enrolled twice under two names becomes one
+(usecases/merge.py is the use case).
 
 In one transaction everything of OTHER moves to KEEP: stored faces (all models),
 attendance rows (recognised and claimed), site and group memberships, evidence,
@@ -6,15 +7,13 @@ shift assignments and leave; look-alike pairs follow them (a pair of the two bec
 a self-pair and goes). Attendance corrections and review actions are append-only: a
 correction that gave an event to OTHER gets a new ``reassign`` correction giving it
 to KEEP (so the timesheet follows), and OTHER's review actions keep their history,
-unlinked. Then OTHER is deleted, dropped from this kiosk's gallery caches, and the
-gallery calibration is recomputed.
+unlinked. Then OTHER is deleted.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -36,15 +35,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql import Executable
 
 from facedb.errors import InvalidInputError, PeriodLockedError
-from facedb.offline import gallery_cache
 from facedb.store import gallery
 from facedb.store.tables.core import Attendance, FaceEmbedding, Lookalike
 from facedb.store.tables.org import GroupMember, UserSite
 from facedb.store.tables.time_attendance import Correction, Leave, PayPeriod, ShiftAssignment
-from facedb.usecases import thresholds
-from facedb.usecases.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 MERGED_BY = "facedb users merge"
 # Why no merge record of its own: review_actions and attendance_corrections are
@@ -243,20 +237,3 @@ def merge_in_session(session: Session, keep: str, other: str) -> tuple[MergeResu
         audit=NO_AUDIT,
     )
     return result, o
-
-
-def merge_users(rt: Runtime, keep: str, other: str) -> MergeResult:
-    """Merges OTHER into KEEP (one transaction), then drops OTHER from this kiosk's
-    gallery caches and recomputes the gallery calibration."""
-    with rt.transaction() as session:
-        result, other_id = merge_in_session(session, keep, other)
-    caches = gallery_cache.purge_user(rt.settings.home, other_id)
-    thresholds.recalibrate_gallery_quietly(rt)
-    log.info(
-        "merged %s into %s: %d face(s), %d attendance row(s)",
-        result.other,
-        result.keep,
-        result.faces,
-        result.attendance_rows,
-    )
-    return replace(result, cache_files=caches)
