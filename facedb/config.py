@@ -74,6 +74,9 @@ class Settings:
     quality_profile: str = "auto"
     # Seconds during which a repeated verification of one person is logged once.
     cooldown: float = 60.0
+    # A polling kiosk (the HTTP API) records one doubtful attempt per presence: a look
+    # within this many seconds of the last one with the same decision joins it.
+    presence_gap: float = 15.0
     # Quality gate for live sources (docs/QUALITY.md has the measurements behind
     # these values); photos use facedb/vision/quality.py PHOTO_GATE.
     min_face_px: int = 64
@@ -184,6 +187,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "det_threshold": (0.0, 1.0),
     "nms_threshold": (0.0, 1.0),
     "cooldown": (0.0, _YEAR_S),
+    "presence_gap": (0.0, 86400.0),
     "min_face_px": (0, 100_000),
     "min_det_score": (0.0, 1.0),
     "min_sharpness": (0.0, 1e9),

@@ -118,3 +118,13 @@ def _offset(moment: datetime) -> str:
     minutes = int(delta.total_seconds()) // 60
     sign = "+" if minutes >= 0 else "-"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def check_period(date_from: date, date_to: date) -> None:
+    """The days a timesheet may cover (InvalidInputError otherwise)."""
+    if date_to < date_from:
+        raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
+    if (date_to - date_from).days > 366:
+        raise InvalidInputError("a timesheet covers at most 367 days")
+    if date_from.year < 1900 or date_to.year > 9000:
+        raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")

@@ -20,8 +20,8 @@ from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
 from facedb.events.worker import DeliveryWorker
+from facedb.offline.evidence_files import EVIDENCE_DIR, write_file
 from facedb.offline.spool import REJECTED_FILE
-from facedb.review.keep import EVIDENCE_DIR, write_file
 from facedb.service import FaceService
 from facedb.store import attendance, outbox
 from facedb.store.evidence import NewEvidence

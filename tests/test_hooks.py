@@ -32,8 +32,8 @@ from facedb.events.webhooks import verify_signature
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
-from facedb.store.outbox_schema import OutboxDelivery, OutboxMessage
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
+from facedb.store.tables.outbox import OutboxDelivery, OutboxMessage
 
 SECRET = "a-test-secret-of-some-length"
 FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from delivery_helpers import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
-from watch_scenes import Actor, face_crop, write_video
 
+from benchmarks.scenes import Actor, face_crop, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.events.actions import run_command
 from facedb.service import FaceService
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.vision.pipeline import FacePipeline
 
 KNN = "face_recognition/examples/knn_examples"

@@ -26,7 +26,7 @@ from facedb.service import FaceService
 from facedb.store import attendance, gallery, roles
 from facedb.store.engine import make_engine
 from facedb.store.gallery import NewEmbedding
-from facedb.store.schema import Attendance, FaceEmbedding, User
+from facedb.store.tables.core import Attendance, FaceEmbedding, User
 
 MODEL = "w600k_mbf_int8"
 

@@ -27,7 +27,7 @@ from facedb.offline.spool_lines import event_from_line, event_to_line
 from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.store.gallery import NewEmbedding
-from facedb.store.schema import Attendance, FaceEmbedding
+from facedb.store.tables.core import Attendance, FaceEmbedding
 
 MODEL = "w600k_mbf_int8"
 

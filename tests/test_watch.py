@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video
 
+from benchmarks.scenes import Actor, face_crop, mjpeg_server, read_frames, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search, screen
@@ -28,7 +28,7 @@ from facedb.domain.people import Match
 from facedb.errors import InvalidInputError, SourceError
 from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 from facedb.watch.events import WatchEvent, WatchFrame

@@ -70,14 +70,22 @@ async def enrol(request: Request, _: Annotated[ApiKeyInfo, Depends(require("enro
 async def verify(
     request: Request, key: Annotated[ApiKeyInfo, Depends(require("verify"))]
 ) -> VerifyOut:
-    """Who is this (1:N), or is it the claimed `name` (1:1)? Logged as attendance.
+    """Who is this (1:N), or is it the claimed `name` (1:1)? Recorded as attendance,
+    one record per presence.
 
     Up to three good faces of the images (one per image, the largest) are averaged
     into one probe, as `facedb verify` does. The attendance row names the API key
     as its device. Liveness is checked as for a camera (FACEDB_LIVENESS=auto): a
-    photo held up to the kiosk is decision `spoof`, logged. An image with no face is 422 `no_face` and is not logged (a kiosk
-    polls an empty scene twice a second); faces that all fail the quality gate are
-    422 `bad_quality`, logged.
+    photo held up to the kiosk is decision `spoof`, logged. A kiosk polls: a person
+    or stranger who stays in front of it is one presence, so a doubtful answer
+    (unknown, rejected, ambiguous, spoof) that continues the key's last one within
+    FACEDB_PRESENCE_GAP adds a look to that row (`logged` false, `event_id` that
+    row's) instead of a new row and review item; an accepted person is recorded once
+    per cooldown.
+
+    One meaning per status: 200 is a decision (recorded, or counted in a presence or
+    cooldown); 422 `no_face` / `bad_quality` is a look with no usable face, counted
+    in the metrics and never recorded.
     """
     fields, upload = await read_body(request, VerifyFields, VerifyJson, "images")
     state = state_of(request)
@@ -88,7 +96,7 @@ async def verify(
         source, origins = decode_images(
             upload.images, f"{len(upload.images)} uploaded image(s)", from_camera=True
         )
-        result = state.service.verify(source, name=fields.name, log_no_face=False, device=key.name)
+        result = state.service.verify(source, name=fields.name, presence=True, device=key.name)
         return result, origins
 
     result, origins = await state.infer(work)

@@ -241,6 +241,8 @@ class AttendanceOut(_Out):
     device: str | None
     model: str | None
     offline: bool
+    looks: int = Field(1, description="Looks (kiosk polls) this row stands for: one presence.")
+    last_seen_at: datetime | None = None
 
     @classmethod
     def of(cls, a: AttendanceRow) -> AttendanceOut:

@@ -42,7 +42,11 @@ from .output import count_progress, err_console, json_option, print_json, print_
     help="Seconds to wait for a live source.",
 )
 @click.option("--add", is_flag=True, help="Add faces to a person already enrolled.")
-@click.option("--largest", is_flag=True, help="When a frame has several faces, take the largest.")
+@click.option(
+    "--largest",
+    is_flag=True,
+    help="When a frame has several faces, take the main one (largest, nearest the centre).",
+)
 @click.option("--force", is_flag=True, help="Enrol even if the face matches another person.")
 @click.option("--recursive", is_flag=True, help="Read images in subfolders of a folder source too.")
 @liveness_option

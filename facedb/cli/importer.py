@@ -37,7 +37,11 @@ from .output import count_progress, json_option, print_json, print_table
     is_flag=True,
     help="Reject the invalid rows and import the others (default: import nothing).",
 )
-@click.option("--largest", is_flag=True, help="When a photo has several faces, take the largest.")
+@click.option(
+    "--largest",
+    is_flag=True,
+    help="When a photo has several faces, take the main one (largest, nearest the centre).",
+)
 @click.option("--force", is_flag=True, help="Enrol even if a face matches another person.")
 @aligned_option
 @click.option(

@@ -217,9 +217,9 @@ def _frame_counter() -> Callable[[Any], None]:
 
 
 def _serve_metrics(service: FaceService, host: str, port: int) -> None:
-    from facedb.events import metrics
+    from facedb.events import metrics, monitoring
 
-    metrics.instrument(service)
+    monitoring.instrument(service)
     try:
         metrics.serve_http(port, host)
     except OSError as exc:

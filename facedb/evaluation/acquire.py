@@ -13,7 +13,7 @@ import numpy as np
 from facedb.errors import ImageError, SourceError
 from facedb.evaluation.openset import Person
 from facedb.media.images import IMAGE_EXTENSIONS, read_image
-from facedb.vision.capture import largest_face
+from facedb.vision.capture import main_face
 from facedb.vision.pipeline import FacePipeline
 
 BATCH = 8
@@ -116,5 +116,6 @@ def _embed(paths: Sequence[Path], pipeline: FacePipeline) -> list[np.ndarray | N
             out.append(None)
             continue
         good = [f for f in next(analysed) if f.quality.accepted and f.embedding is not None]
-        out.append(np.asarray(largest_face(good).embedding, np.float32) if good else None)
+        main = main_face(good, image.shape[1], image.shape[0]) if good else None
+        out.append(np.asarray(main.embedding, np.float32) if main is not None else None)
     return out

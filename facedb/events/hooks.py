@@ -142,6 +142,6 @@ def worker(service: FaceService, *, poll: float = 1.0) -> DeliveryWorker:
         service.settings,
         service.transaction,
         poll=poll,
-        on_result=metrics.record_delivery,
+        on_result=lambda sink, outcome: metrics.record_delivery(sink, outcome.ok),
         listen=listen_connection,
     )

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from facedb.errors import FacedbError
-from facedb.events import metrics
+from facedb.events import metrics, monitoring
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 
@@ -49,7 +49,7 @@ def start(service: FaceService) -> DeliveryWorker | None:
     from facedb.events import hooks
 
     try:
-        metrics.instrument(service)
+        monitoring.instrument(service)
     except FacedbError as exc:
         log.warning("metrics of the models unavailable: %s", exc.message)
     try:

@@ -15,9 +15,9 @@ from facedb.domain.constants import DECISIONS
 from facedb.errors import PeriodLockedError, first_line
 from facedb.offline.gallery_cache import CachedUser, GalleryCache
 from facedb.offline.spool import BatchOutcome
-from facedb.store import attendance, calibration, corrections, gallery, locks, tombstones
-from facedb.store.schema import KINDS, Threshold
-from facedb.store.ta_schema import PayPeriod
+from facedb.store import attendance, calibration, corrections, gallery, locks, org, tombstones
+from facedb.store.tables.core import KINDS, Threshold
+from facedb.store.tables.time_attendance import PayPeriod
 from facedb.timezones import FIRST_DAY
 
 # How far ahead of the replaying machine's clock a kiosk's event may be dated.
@@ -147,4 +147,5 @@ def snapshot(session: Session, model: str) -> GalleryCache:
         owners=exported.owners,
         embeddings=exported.embeddings,
         gallery_tail=None if own is None else own.tail,
+        memberships=org.memberships(session),
     )

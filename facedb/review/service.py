@@ -6,15 +6,12 @@ so that the timesheet follows it."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import String, cast, func, select
-from sqlalchemy.orm import Session
 
 from facedb.domain.evidence import EvidenceInfo
 from facedb.domain.names import clean_name
@@ -25,13 +22,9 @@ from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import FaceService
 from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
-from facedb.store.evidence_schema import Evidence
-from facedb.store.schema import Attendance
 from facedb.usecases.results import EnrolResult
 from facedb.vision.capture import Capture, CapturedFace
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
-
-_HEX = re.compile(r"^[0-9a-f-]{8,36}$")
 
 
 @dataclass(frozen=True)
@@ -89,13 +82,13 @@ class Review:
 
     def show(self, event: str) -> EvidenceInfo:
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             return evidence.list_evidence(s, status="all", event_ids=[event_id], limit=1)[0]
 
     def thumbnail(self, event: str) -> tuple[uuid.UUID, bytes]:
         """The JPEG kept for the event."""
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             data = evidence.thumbnail(s, event_id)
         if data is None:
             raise InvalidInputError(f"no evidence is kept for event {event_id}")
@@ -114,7 +107,7 @@ class Review:
     def _simple(self, event: str, action: str, by: str, note: str | None) -> ReviewResult:
         who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
         return ReviewResult(event_id, action, None, None, review_id)
 
@@ -132,14 +125,9 @@ class Review:
         device (reason missed_punch), through an attendance correction."""
         who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             target = gallery.get_user(s, person)
-            row = s.execute(
-                select(Attendance.decision, Attendance.occurred_at, Attendance.device).where(
-                    Attendance.event_id == event_id
-                )
-            ).one()
-            decision, occurred_at, device = row
+            decision, occurred_at, device = evidence.event_at(s, event_id)
             text = f"review of event {event_id}" + (f": {note}" if note else "")
             if decision == "accepted":
                 if corrections.event_history(s, event_id).counted_for == target.name:
@@ -192,7 +180,7 @@ class Review:
         duplicate checks apply to the faces as they were judged when seen."""
         who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
-            event_ids = [_resolve(s, e) for e in events]
+            event_ids = [evidence.find_event(s, e) for e in events]
             faces = evidence.stored_faces(s, event_ids)
             exists = gallery.find_user(s, clean_name(name)) is not None
         # The flags differ by command: `review enrol --new` creates the person,
@@ -290,26 +278,6 @@ def _note(note: str | None) -> str | None:
 
 def _short(event_id: uuid.UUID) -> str:
     return event_id.hex[:8]
-
-
-def _resolve(session: Session, text_value: str) -> uuid.UUID:
-    """An event with evidence, by its id or the unique start of it (8 hex digits or more)."""
-    key = text_value.strip().lower()
-    hex_digits = key.replace("-", "")
-    if not _HEX.match(key) or not 8 <= len(hex_digits) <= 32:
-        raise InvalidInputError(
-            f"not an event id: {text_value!r} (see facedb review list; 8 hex digits or more)"
-        )
-    if len(hex_digits) == 32:
-        query = select(Evidence.event_id).where(Evidence.event_id == uuid.UUID(hex_digits))
-    else:  # hex digits only (the pattern above): nothing to escape in LIKE
-        as_hex = func.replace(cast(Evidence.event_id, String), "-", "")
-        query = select(Evidence.event_id).where(as_hex.like(hex_digits + "%"))
-    found = list(session.scalars(query.limit(2)))
-    if len(found) != 1:
-        what = "no event" if not found else "several events"
-        raise InvalidInputError(f"{what} with kept evidence match {text_value!r}")
-    return found[0]
 
 
 def _capture(faces: Sequence[StoredFace]) -> Capture:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from facedb.domain.keys import ApiKeyInfo
 from facedb.errors import InvalidInputError
-from facedb.store.schema import ApiKey
+from facedb.store.tables.core import ApiKey
 from facedb.store.unique import refused_as_duplicate
 
 

@@ -7,10 +7,12 @@ bounds are turned into timestamptz values first, so the (occurred_at) and
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
+import numpy as np
 from sqlalchemy import (
     TIMESTAMP,
     ColumnElement,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -28,9 +31,10 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.attendance import AttendanceEvent, AttendanceRow, PersonDay, Report
 from facedb.store import outbox
-from facedb.store.org_schema import Site, UserSite
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import attendance_effective
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.evidence import Evidence
+from facedb.store.tables.org import Site, UserSite
+from facedb.store.tables.time_attendance import attendance_effective
 
 
 def log_event(session: Session, event: AttendanceEvent) -> bool:
@@ -66,8 +70,80 @@ def log_event(session: Session, event: AttendanceEvent) -> bool:
     return inserted
 
 
-def accepted_since(session: Session, user_id: int, device: str, since: datetime) -> bool:
-    """Whether this person was already logged as accepted at this device since then."""
+# pg_advisory_xact_lock(key1, key2): key1 names facedb's presence locks, key2 the device.
+PRESENCE_LOCK = 0x46444250  # "FDBP"
+_PRESENCE_LOCK_SQL = text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), hashtext(:device))")
+
+
+def join_presence(
+    session: Session,
+    event: AttendanceEvent,
+    since: datetime,
+    probe: np.ndarray | None,
+    same_face: float,
+) -> tuple[uuid.UUID, int] | None:
+    """Adds the event as one more look to the presence it continues, if any: the
+    device's latest row, of the same kind, decision, person and claim, last seen since
+    ``since``, and (when that row kept a face) of a face at least ``same_face`` alike
+    to ``probe``. Returns that row's (event_id, looks), or None: a new presence.
+
+    Holds a lock on the device until the transaction ends, so that concurrent polls
+    of one kiosk join one row."""
+    session.execute(_PRESENCE_LOCK_SQL, {"ns": PRESENCE_LOCK, "device": event.device})
+    latest = session.execute(
+        select(Attendance)
+        .where(Attendance.device == event.device)
+        .order_by(Attendance.occurred_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if latest is None or latest.offline != event.offline:
+        return None
+    same = (latest.kind, latest.decision, latest.user_id, latest.claimed_user_id) == (
+        event.kind,
+        event.decision,
+        event.user_id,
+        event.claimed_user_id,
+    )
+    if not same or (latest.last_seen_at or latest.occurred_at) < since:
+        return None
+    if probe is not None:
+        kept = session.execute(
+            select(1 - Evidence.embedding.cosine_distance(probe.tolist())).where(
+                Evidence.event_id == latest.event_id, Evidence.embedding.is_not(None)
+            )
+        ).scalar_one_or_none()
+        if kept is not None and float(kept) < same_face:
+            return None  # somebody else in front of the kiosk
+    looks = session.execute(
+        update(Attendance)
+        .where(Attendance.id == latest.id)
+        .values(
+            looks=Attendance.looks + 1,
+            last_seen_at=func.greatest(
+                func.coalesce(Attendance.last_seen_at, Attendance.occurred_at), event.occurred_at
+            ),
+        )
+        .returning(Attendance.looks)
+    ).scalar_one()
+    return latest.event_id, int(looks)
+
+
+# pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
+COOLDOWN_LOCK = 0x46444243  # "FDBC"
+_COOLDOWN_LOCK_SQL = text(
+    "SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:user_id % 2147483647 AS integer))"
+)
+
+
+def accepted_since(
+    session: Session, user_id: int, device: str, since: datetime, *, lock: bool = False
+) -> bool:
+    """Whether this person was already logged as accepted at this device since then.
+    ``lock``: first take a lock on the person until the transaction ends (released at
+    commit, after this attempt's row is written), so that concurrent attempts see each
+    other's rows: one event per cooldown."""
+    if lock:
+        session.execute(_COOLDOWN_LOCK_SQL, {"ns": COOLDOWN_LOCK, "user_id": user_id})
     found = session.execute(
         select(Attendance.id)
         .where(
@@ -201,6 +277,8 @@ def list_events(
             model=a.model,
             offline=a.offline,
             timezone=zone,
+            looks=a.looks,
+            last_seen_at=a.last_seen_at,
         )
         for a, name, claimed_name, zone in session.execute(query)
     ]

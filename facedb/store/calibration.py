@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
 from facedb.store.gallery import unpack_vectors
-from facedb.store.schema import FaceEmbedding, GalleryCalibration, Lookalike, User
+from facedb.store.tables.core import FaceEmbedding, GalleryCalibration, Lookalike, User
 
 
 @dataclass(frozen=True)

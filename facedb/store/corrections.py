@@ -15,9 +15,9 @@ from facedb.domain.names import clean_name
 from facedb.domain.notes import NOTE_MAX_LENGTH, clean_note
 from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store import locks
-from facedb.store.org_schema import Site
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import DIRECTIONS, Correction, PayPeriod
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.org import Site
+from facedb.store.tables.time_attendance import DIRECTIONS, Correction, PayPeriod
 from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from facedb.errors import InvalidInputError
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import Correction, attendance_effective
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.time_attendance import Correction, attendance_effective
 
 SHORT_ID = 8  # the characters of an event id the tables show
 _HEX = re.compile(r"^[0-9a-f-]+$")

@@ -6,22 +6,27 @@ forgotten (forget_user), or never read by the reporter role (it is not granted).
 
 from __future__ import annotations
 
+import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, exists, or_, select, text
+from sqlalchemy import String, and_, cast, delete, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.evidence import STATUSES, Candidate, EvidenceInfo
 from facedb.errors import InvalidInputError
-from facedb.store.evidence_schema import REVIEW_ACTIONS, Evidence, ReviewAction
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import Correction
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.evidence import REVIEW_ACTIONS, Evidence, ReviewAction
+from facedb.store.tables.time_attendance import Correction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,25 @@ def insert_evidence(session: Session, item: NewEvidence) -> bool:
         .returning(Evidence.id)
     )
     return session.execute(statement).first() is not None
+
+
+def keep(session: Session, item: NewEvidence, days: float) -> bool:
+    """Inserts the evidence in a savepoint of the decision's transaction and purges what
+    is past the retention (``days``). A failure is logged and leaves the decision be
+    (False), except a lost connection, which fails the transaction."""
+    try:
+        with session.begin_nested():
+            stored = insert_evidence(session, item)
+            purge_before(session, datetime.now(UTC) - timedelta(days=days))
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
+        return False
+    except SQLAlchemyError as exc:
+        log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
+        return False
+    return stored
 
 
 def logged_event_ids(session: Session, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -313,3 +337,36 @@ def _stored(e: Evidence, device: str | None) -> StoredFace:
         e.liveness,
         tuple(e.reasons),
     )
+
+
+_HEX = re.compile(r"^[0-9a-f-]{8,36}$")
+
+
+def find_event(session: Session, text_value: str) -> uuid.UUID:
+    """An event with evidence, by its id or the unique start of it (8 hex digits or more)."""
+    key = text_value.strip().lower()
+    hex_digits = key.replace("-", "")
+    if not _HEX.match(key) or not 8 <= len(hex_digits) <= 32:
+        raise InvalidInputError(
+            f"not an event id: {text_value!r} (see facedb review list; 8 hex digits or more)"
+        )
+    if len(hex_digits) == 32:
+        query = select(Evidence.event_id).where(Evidence.event_id == uuid.UUID(hex_digits))
+    else:  # hex digits only (the pattern above): nothing to escape in LIKE
+        as_hex = func.replace(cast(Evidence.event_id, String), "-", "")
+        query = select(Evidence.event_id).where(as_hex.like(hex_digits + "%"))
+    found = list(session.scalars(query.limit(2)))
+    if len(found) != 1:
+        what = "no event" if not found else "several events"
+        raise InvalidInputError(f"{what} with kept evidence match {text_value!r}")
+    return found[0]
+
+
+def event_at(session: Session, event_id: uuid.UUID) -> tuple[str, datetime, str | None]:
+    """The decision, time and device of a logged event."""
+    decision, occurred_at, device = session.execute(
+        select(Attendance.decision, Attendance.occurred_at, Attendance.device).where(
+            Attendance.event_id == event_id
+        )
+    ).one()
+    return str(decision), occurred_at, device

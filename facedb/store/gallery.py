@@ -22,7 +22,8 @@ from facedb.domain.names import clean_name
 from facedb.domain.people import Match, UserSummary
 from facedb.errors import DuplicateNameError, InvalidInputError, UnknownUserError
 from facedb.store import person_lookup
-from facedb.store.schema import EMBEDDING_DIM, FaceEmbedding, User
+from facedb.store.tables.base import EMBEDDING_DIM
+from facedb.store.tables.core import FaceEmbedding, User
 from facedb.store.unique import refused_as_duplicate
 
 # How many nearest embeddings the 1:N query reads before grouping by person.

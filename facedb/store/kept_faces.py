@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from facedb.store.gallery import unpack_vectors
-from facedb.store.schema import FaceEmbedding
+from facedb.store.tables.core import FaceEmbedding
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from facedb.errors import PeriodLockedError
-from facedb.store.schema import User
-from facedb.store.ta_schema import PayPeriod
+from facedb.store.tables.core import User
+from facedb.store.tables.time_attendance import PayPeriod
 from facedb.store.timesheet import TimesheetDay, timesheet_days
 
 # Serialises locking with every guarded change: none lands in a period being locked.

@@ -1,4 +1,4 @@
-"""Sites, groups, memberships and devices in the database (tables in org_schema.py)."""
+"""Sites, groups, memberships and devices in the database (tables in tables/org.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.store import locks
-from facedb.store.org_schema import (
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.org import (
     DEVICE_ROLES,
     GROUP_KINDS,
     Device,
@@ -20,8 +21,7 @@ from facedb.store.org_schema import (
     Site,
     UserSite,
 )
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import attendance_effective
+from facedb.store.tables.time_attendance import attendance_effective
 from facedb.timezones import check_zone
 
 
@@ -210,6 +210,24 @@ def user_ids_in_scope(session: Session, site: str | None, group: str | None) -> 
             GroupMember.group_id == group_id
         )
     return list(session.scalars(query))
+
+
+def memberships(session: Session) -> dict[str, dict[str, list[int]]]:
+    """Who belongs where, for a copy of the gallery: {"sites": {name: [user ids]},
+    "groups": {name: [user ids]}}, every site and group named (empty ones too)."""
+    sites: dict[str, list[int]] = {n: [] for n in session.scalars(select(Site.name))}
+    for name, user_id in session.execute(
+        select(Site.name, UserSite.user_id).join(UserSite, UserSite.site_id == Site.id)
+    ):
+        sites[name].append(int(user_id))
+    groups: dict[str, list[int]] = {n: [] for n in session.scalars(select(OrgGroup.name))}
+    for name, user_id in session.execute(
+        select(OrgGroup.name, GroupMember.user_id).join(
+            GroupMember, GroupMember.group_id == OrgGroup.id
+        )
+    ):
+        groups[name].append(int(user_id))
+    return {"sites": sites, "groups": groups}
 
 
 def register_device(

@@ -20,8 +20,8 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from facedb.store.outbox_schema import EventSink, OutboxDelivery, OutboxMessage
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.outbox import EventSink, OutboxDelivery, OutboxMessage
 
 if TYPE_CHECKING:
     from facedb.domain.attendance import AttendanceEvent
@@ -110,9 +110,6 @@ def enqueue(session: Session, events: Sequence[AttendanceEvent]) -> int:
     With no active sink nothing is written (nobody is listening)."""
     if not events:
         return 0
-    from facedb.events import metrics  # a leaf module: prometheus_client only
-
-    metrics.count_decisions(events)
     sinks = session.execute(select(EventSink.id, EventSink.events).where(EventSink.active)).all()
     wanted = {
         e.event_id: [i for i, decisions in sinks if decisions is None or e.decision in decisions]

@@ -9,7 +9,7 @@ import difflib
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from facedb.store.schema import User
+from facedb.store.tables.core import User
 
 MIN_PREFIX = 2  # characters: a single letter names nobody
 _SHOWN = 3

@@ -13,9 +13,9 @@ from facedb.domain.notes import clean_note
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.store import locks
 from facedb.store.org import get_group, get_site
-from facedb.store.org_schema import OrgGroup, Site
-from facedb.store.schema import User
-from facedb.store.ta_schema import (
+from facedb.store.tables.core import User
+from facedb.store.tables.org import OrgGroup, Site
+from facedb.store.tables.time_attendance import (
     DEFAULT_GRACE_MINUTES,
     LEAVE_KINDS,
     Holiday,

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from facedb.store.schema import User
+from facedb.store.tables.core import User
 
 FORGOTTEN_AT = "forgotten_at"
 

@@ -22,8 +22,7 @@ from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
 from facedb.store.timesheet import PersonTotals, TimesheetDay, timesheet_days, totals
-from facedb.timezones import localise, zone_or_local
-from facedb.usecases.payroll import check_period
+from facedb.timezones import check_period, localise, zone_or_local
 
 # How far back a departure added by hand looks for its arrival (a night shift's
 # departure is on the next day).

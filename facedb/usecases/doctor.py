@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
-from sqlalchemy import func, select, text
 
 from facedb import timezones
 from facedb.config import Settings
@@ -27,9 +26,8 @@ from facedb.media.frames import open_source
 from facedb.offline import gallery_cache
 from facedb.offline.spool import Spool
 from facedb.secrets import redact_url
-from facedb.store.admin import database_status
+from facedb.store.admin import database_status, server_clock_and_keys
 from facedb.store.engine import open_database
-from facedb.store.schema import ApiKey
 from facedb.vision.models import CPU, CUDA, ModelRegistry, cuda_probe, selected_models
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -200,13 +198,7 @@ def database_checks(settings: Settings) -> list[Check]:
         return [Check("database", FAIL, exc.message, fix)]
     try:
         info = database_status(database)
-        with database.engine.connect() as conn:
-            server_now = conn.execute(text("SELECT now()")).scalar_one()
-            keys = None
-            if info.up_to_date:
-                keys = conn.execute(
-                    select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
-                ).scalar_one()
+        server_now, keys = server_clock_and_keys(database, count_keys=info.up_to_date)
     except Exception as exc:  # a server that answers the first query but not these
         return [Check("database", FAIL, f"status query failed: {type(exc).__name__}: {exc}")]
     finally:

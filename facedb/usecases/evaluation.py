@@ -16,7 +16,8 @@ from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold, mi
 from facedb.evaluation.pairs import read_pairs
 from facedb.evaluation.plot import check_available, save_plot
 from facedb.evaluation.runner import evaluate
-from facedb.service import FaceService
+from facedb.usecases import thresholds
+from facedb.usecases.runtime import Runtime
 from facedb.vision.pipeline import FacePipeline
 
 Progress = Callable[[int, int], None]  # (images embedded, images in all)
@@ -57,7 +58,7 @@ def evaluate_pairs(
 
 
 def calibrate(
-    service: FaceService,
+    rt: Runtime,
     pairs_file: Path,
     root: Path | None,
     far: float,
@@ -66,7 +67,7 @@ def calibrate(
     progress: Progress,
 ) -> CalibrationRun:
     """The smallest threshold accepting at most ``far`` of the impostor pairs, stored
-    for the service's embedder unless ``dry_run``. Pairs with an image that gave no
+    for the runtime's embedder unless ``dry_run``. Pairs with an image that gave no
     face stay in the denominators and are never accepted."""
     pairs = read_pairs(pairs_file, root)
     # The pairs are counted before anything is embedded: too few impostors (or no
@@ -82,9 +83,9 @@ def calibrate(
         raise InvalidInputError(
             f"calibration needs at least one genuine pair; {pairs_file} has none"
         )
-    result = evaluate(pairs, service.pipeline, progress=progress)
+    result = evaluate(pairs, rt.pipeline, progress=progress)
     scores = [np.nan if p.similarity is None else p.similarity for p in result.pairs]
     calibration = calibrate_threshold(scores, [p.same for p in result.pairs], far)
     if not dry_run:
-        service.save_calibration(calibration, source=str(pairs_file))
-    return CalibrationRun(service.pipeline.embedder_name, not dry_run, calibration)
+        thresholds.save_calibration(rt, calibration, str(pairs_file))
+    return CalibrationRun(rt.pipeline.embedder_name, not dry_run, calibration)

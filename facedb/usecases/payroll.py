@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from facedb.config import Settings
-from facedb.errors import InvalidInputError
 from facedb.store import direct
 from facedb.store.payroll_csv import copy_payroll_csv, people_in_order
+from facedb.timezones import check_period
 
 if TYPE_CHECKING:
     from facedb.timeattendance.service import TimeAttendance
@@ -33,16 +33,6 @@ MAX_CONNECTIONS = 4
 _EXTRA_CONNECTIONS = threading.BoundedSemaphore(MAX_CONNECTIONS - 1)
 MIN_SLICE = 200  # people
 SPOOL_IN_MEMORY = 16 * 2**20  # bytes of a later slice kept in memory, then a temporary file
-
-
-def check_period(date_from: date, date_to: date) -> None:
-    """The days a timesheet may cover (InvalidInputError otherwise)."""
-    if date_to < date_from:
-        raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
-    if (date_to - date_from).days > 366:
-        raise InvalidInputError("a timesheet covers at most 367 days")
-    if date_from.year < 1900 or date_to.year > 9000:
-        raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")
 
 
 def write_payroll_csv(

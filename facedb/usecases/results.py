@@ -100,6 +100,9 @@ class VerifyResult:
     fpir_target: float | None = None
     predicted_fpir: float | None = None
     scope: str | None = None
+    # The looks of the row this attempt is part of (one presence at a polling kiosk);
+    # 0: no row (a repeat within the cooldown, a kiosk's look without a usable face).
+    looks: int = 1
 
     @property
     def accepted(self) -> bool:

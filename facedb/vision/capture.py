@@ -1,7 +1,8 @@
 """Collecting faces from a source for one decision: up to N good frames or T seconds.
 
-Each frame contributes at most one face: the largest one that passes the quality
-gate, the person nearest the camera. Frames are analysed in batches (one for a live camera, where latency
+Each frame contributes at most one face: of those that pass the quality gate, the
+main face (``main_face``: the largest face nearest the centre, the person in front
+of the camera), the rule every command uses. Frames are analysed in batches (one for a live camera, where latency
 matters; several for files, where throughput does).
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 from facedb.media.frames import FrameSource
 from facedb.numeric import l2_normalize
 from facedb.vision.pipeline import FacePipeline
-from facedb.vision.types import AnalysedFace, Frame
+from facedb.vision.types import AnalysedFace, DetectedFace, Frame
 
 FILE_BATCH = 8
 # Above this similarity two faces of one capture are near-copies: keeping both
@@ -52,8 +53,9 @@ class Capture:
         """The best-quality good faces, best first."""
         return sorted(self.good, key=lambda c: c.face.quality.score, reverse=True)[:count]
 
-    def add(self, origin: str, faces: list[AnalysedFace]) -> None:
-        """Records one frame and its faces: at most one face of it is used."""
+    def add(self, origin: str, faces: list[AnalysedFace], width: int, height: int) -> None:
+        """Records one frame (``width`` x ``height`` pixels) and its faces: at most one
+        face of it is used."""
         self.frames += 1
         if not faces:
             self.no_face.append(origin)
@@ -64,11 +66,11 @@ class Capture:
         if len(good) > 1:
             self.several_faces.append(origin)
         if good:
-            self.good.append(CapturedFace(largest_face(good), origin))
+            self.good.append(CapturedFace(main_face(good, width, height), origin))
         else:
-            largest = largest_face(faces)
-            self.rejected.append((origin, largest.quality.reasons))
-            self.rejected_faces.append(CapturedFace(largest, origin))
+            main = main_face(faces, width, height)
+            self.rejected.append((origin, main.quality.reasons))
+            self.rejected_faces.append(CapturedFace(main, origin))
 
 
 # A head turned this far (estimated yaw, quality.estimate_pose) is a pose of its own.
@@ -93,8 +95,19 @@ def pose_hint(capture: Capture) -> str:
     return "move your head a little, slowly"
 
 
-def largest_face(faces: list[AnalysedFace]) -> AnalysedFace:
-    return max(faces, key=lambda f: f.face.area)
+def centrality(face: DetectedFace, width: int, height: int) -> float:
+    """``area - 2 * d**2``, pixels: large faces near the image centre score highest."""
+    cx = (float(face.box[0]) + float(face.box[2])) / 2.0 - width / 2.0
+    cy = (float(face.box[1]) + float(face.box[3])) / 2.0 - height / 2.0
+    return face.area - 2.0 * (cx * cx + cy * cy)
+
+
+def main_face(faces: Sequence[AnalysedFace], width: int, height: int) -> AnalysedFace:
+    """The face a frame of several is about: the largest face nearest the centre (the
+    highest :func:`centrality`, insightface's rule), for verify, enrol, import and eval
+    alike. On the 500 shared CelebA photos it picks the labelled person more often than
+    the largest face alone (20 genuine pairs below 0.1 instead of 26; docs/ACCURACY.md)."""
+    return max(faces, key=lambda f: centrality(f.face, width, height))
 
 
 def _batches(source: FrameSource, size: int) -> Iterator[list[Frame]]:
@@ -139,7 +152,7 @@ def capture_faces(
             live=source.is_live,
         )
         for frame, faces in zip(frames, analysed, strict=True):
-            capture.add(frame.origin, faces)
+            capture.add(frame.origin, faces, frame.image.shape[1], frame.image.shape[0])
         if on_frame is not None:
             on_frame(capture)
         counted = (

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from facedb.errors import InvalidInputError
+from facedb.events import metrics
 from facedb.numeric import l2_normalize
 from facedb.vision.preprocessing import CropModel
 
@@ -39,7 +40,8 @@ class ArcFaceEmbedder(CropModel):
                     f"aligned face must be {self.input_size[0]}x{self.input_size[1]}x3, "
                     f"not {'x'.join(map(str, crop.shape))}"
                 )
-        return l2_normalize(self._in_chunks(crops_bgr))
+        with metrics.timed("embed"):
+            return l2_normalize(self._in_chunks(crops_bgr))
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         blob = self.preprocessing.blob(crops_bgr)

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from facedb.store.schema import Base
+from facedb.store.tables.base import Base
 
 
 class EventSink(Base):

@@ -1,0 +1,56 @@
+"""Where a database is and how a failed connection is told: the URL rules (libpq,
+SQLAlchemy and the form local copies record), the connection timeout and the one-line
+errors. Plain strings: no SQLAlchemy, no driver (store/direct.py answers within a
+second with psycopg2 alone; store/engine.py builds SQLAlchemy engines)."""
+
+from __future__ import annotations
+
+from facedb.errors import DatabaseAuthError, DatabaseUnreachableError, InvalidInputError, first_line
+from facedb.secrets import mask_text, mask_url
+
+CONNECT_TIMEOUT_S = 5
+APPLICATION_NAME = "facedb"
+_SCHEMES = ("postgresql", "postgres")
+_DRIVERS = ("postgresql", "postgres", "psycopg2")
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq and psql take it: postgresql://, no driver."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.split("+", 1)[0].lower() in _SCHEMES:
+        return "postgresql://" + rest
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accepts libpq-style postgres:// URLs as well as SQLAlchemy ones."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def check_url(url: str) -> None:
+    """InvalidInputError unless FACEDB_DATABASE_URL names PostgreSQL (through psycopg2)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme.split("+", 1)[0] not in _SCHEMES or scheme.split("+", 1)[-1] not in _DRIVERS:
+        raise InvalidInputError(
+            f"FACEDB_DATABASE_URL must be a postgresql:// URL, not {mask_url(url)!r}"
+        )
+
+
+def recorded_url(url: str) -> str:
+    """The URL as local copies record their database (offline/identity.py): libpq form,
+    password masked (a password change is the same database)."""
+    return mask_url(libpq_url(url))
+
+
+def describe_connection_error(
+    exc: BaseException, url: str
+) -> DatabaseAuthError | DatabaseUnreachableError:
+    """One line a person understands for a failed connection."""
+    detail = mask_text(first_line(exc))
+    where = mask_url(libpq_url(url))
+    if "password authentication failed" in detail or "no password supplied" in detail:
+        return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")
+    return DatabaseUnreachableError(f"cannot reach the database at {where}: {detail}")
