@@ -12,22 +12,30 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import zlib
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from crafted_images import png, png_chunk
+from sqlalchemy import event, text
 
 from facedb.cli.main import main
+from facedb.config import Settings
 from facedb.errors import ImageError, SourceError
 from facedb.media import budget
 from facedb.media.budget import ImageBudget
 from facedb.media.frames import open_source
 from facedb.media.images import read_image
+from facedb.review.clustering import MAX_FACES
+from facedb.review.service import Review
+from facedb.service import FaceService
 
 _CHILD = r"""
 import json, sys, time
@@ -36,9 +44,13 @@ def hwm():  # peak RSS of this process, MB
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 from facedb.cli.main import main
+from facedb.config import Settings
 from facedb.errors import FacedbError
 from facedb.media.frames import open_source
 from facedb.media.images import read_image
+from facedb.review.clustering import MAX_FACES
+from facedb.review.service import Review
+from facedb.service import FaceService
 read_image(open(sys.argv[3], "rb").read(), name="warm-up")
 before = hwm()
 started = time.perf_counter()
@@ -224,3 +236,58 @@ def test_a_network_stream_is_probed_before_decoding(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --------------------------------------------------------------------------- item 9
+
+
+def test_open_unknowns_are_paged_in_the_database(settings: Settings) -> None:
+    # Issue 29 item 9: every open unknown was read with its thumbnail (30,006 of them:
+    # 13.2 s and +1.3 GB) before the newest 2,000 were kept.
+    service = FaceService(settings)
+    model = service.pipeline.embedder_name
+    rng = np.random.default_rng(29)
+    strangers = np.eye(3, 512, dtype=np.float32)  # three people, far apart
+    total, thumbnail = 2300, bytes(40_000)
+    start = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    events = [uuid.uuid4() for _ in range(total)]
+    moments = [start + timedelta(minutes=index) for index in range(total)]
+    vectors = [
+        str((strangers[i % 3] + 0.01 * rng.standard_normal(512).astype(np.float32)).tolist())
+        for i in range(total)
+    ]
+    with service.transaction() as session:
+        session.execute(
+            text(
+                "INSERT INTO attendance (event_id, occurred_at, kind, decision, device, model)"
+                " VALUES (:e, :t, 'identify', 'unknown', 'door', :m)"
+            ),
+            [{"e": e, "t": t, "m": model} for e, t in zip(events, moments, strict=True)],
+        )
+        session.execute(
+            text(
+                "INSERT INTO evidence (event_id, occurred_at, model, embedding, thumbnail,"
+                " quality_ok) VALUES (:e, :t, :m, :v, :b, true)"
+            ),
+            [
+                {"e": e, "t": t, "m": model, "v": v, "b": thumbnail}
+                for e, t, v in zip(events, moments, vectors, strict=True)
+            ],
+        )
+    statements: list[tuple[str, int]] = []
+    engine = service.database.engine
+
+    def seen(_conn: object, cursor: Any, statement: str, *_: object) -> None:
+        statements.append((statement, cursor.rowcount))
+
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        groups = Review(service).unknowns()
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    [(query, rows)] = [(s, n) for s, n in statements if "FROM evidence" in s]
+    assert "LIMIT" in query and "thumbnail" not in query
+    assert rows == MAX_FACES  # of 2,300 open unknowns, with 92 MB of thumbnails
+    assert sorted(g.count for g in groups) == [666, 667, 667]  # the newest 2,000
+    kept = {e for g in groups for e in g.event_ids}
+    assert kept == set(events[-MAX_FACES:])
