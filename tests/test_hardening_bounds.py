@@ -291,3 +291,41 @@ def test_open_unknowns_are_paged_in_the_database(settings: Settings) -> None:
     assert sorted(g.count for g in groups) == [666, 667, 667]  # the newest 2,000
     kept = {e for g in groups for e in g.event_ids}
     assert kept == set(events[-MAX_FACES:])
+
+
+# --------------------------------------------------------------------------- item 25
+
+
+def _manifest(path: Path, rows: int) -> Path:
+    lines = ["name,photo"] + [f"Person {i},photos/p{i}.jpg" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_manifest_has_a_row_cap(tmp_path: Path) -> None:
+    # Issue 29 item 25: 200,000 rows with --dry-run took 59 s, 601 MB, 14.6 MB printed.
+    runner = CliRunner()
+    env = {"FACEDB_HOME": str(tmp_path / "home")}
+    huge = _manifest(tmp_path / "huge.csv", 200_000)
+    started = time.perf_counter()
+    result = runner.invoke(main, ["import", str(huge), "--dry-run"], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: manifest {huge} lists more than 10,000 people (the limit, "
+        "FACEDB_IMPORT_MAX_ROWS): split it into several files"
+    ]
+    assert result.stdout == ""
+    assert time.perf_counter() - started < 15.0
+    # The limit is a setting; at the limit the manifest is checked as before.
+    env["FACEDB_IMPORT_MAX_ROWS"] = "50"
+    assert (
+        runner.invoke(
+            main, ["import", str(_manifest(tmp_path / "a.csv", 51)), "--dry-run"], env=env
+        ).exit_code
+        == 2
+    )
+    at_limit = runner.invoke(
+        main, ["import", str(_manifest(tmp_path / "b.csv", 50)), "--dry-run", "--json"], env=env
+    )
+    assert at_limit.exit_code == 2  # the photos do not exist: 50 problems, all listed
+    assert json.loads(at_limit.stdout)["rows"] == 50
