@@ -99,9 +99,9 @@ async def verify(
     result, origins = await state.infer(work)
     if result.decision == "no_face":
         raise ApiError(422, "no_face", f"no face found in {result.frames} image(s)")
-    state.attempts.charge(key.name)
     if result.decision == "bad_quality":
         raise ApiError(422, "bad_quality", "no usable face: " + "; ".join(result.reasons))
+    state.attempts.charge(key.name)
     out = VerifyOut.of(result, origins)
     return guard.kiosk_verify(out) if kiosk else out
 

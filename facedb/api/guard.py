@@ -1,9 +1,11 @@
 """What a key may learn from verification (docs/API.md "What a kiosk key learns").
 
 - **Rate limit**: each key may have at most ``limit`` decided attempts (verify and
-  identify requests in which a face was decided on) in any 60 s; the next one is 429
-  ``rate_limited`` with Retry-After, before its images are read. An empty scene
-  (422 ``no_face``) is not counted: the kiosk page polls one twice a second.
+  identify requests answered 200: a face was matched) in any 60 s; the next one is
+  429 ``rate_limited`` with Retry-After, before its images are read. An empty scene
+  or a poor face (422 ``no_face``, ``bad_quality``) is not counted: the kiosk page
+  polls them twice a second, and they tell nothing about the gallery. The kiosk page
+  itself decides at most 40 times a minute (a refusal stays 1.5 s on screen).
   settings.verify_rate_limit, FACEDB_VERIFY_RATE_LIMIT (0: no limit).
 - **Kiosk keys learn no similarity below the threshold**: a decision that is not an
   acceptance has no similarity and no person; a claimed name answers ``rejected``
