@@ -96,6 +96,11 @@ class Settings:
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.
     api_max_request_mb: float = 20.0
+    # HTTP API: verify/identify attempts in which a face was decided on, per API key
+    # in any 60 s; more are 429 (facedb/api/guard.py). 0: no limit.
+    verify_rate_limit: int = 60
+    # facedb import: the most people one manifest may list (facedb/importing/manifest.py).
+    import_max_rows: int = 10_000
     # Offline verification (database unreachable): the kiosk's gallery cache is
     # refused when older than this many seconds (0: no cache is kept on this kiosk),
     # and refreshed after an online verification when older than cache_refresh.

@@ -26,6 +26,7 @@ from facedb.offline.matcher import CacheMatcher
 from facedb.offline.spool import ReplayResult, SpoolStatus
 from facedb.store.calibration import LookalikeRow, StoredCalibration
 from facedb.usecases import (
+    claims,
     enrolment,
     health,
     offline,
@@ -211,6 +212,12 @@ class FaceService(Runtime):
             site=site,
             group=group,
         )
+
+    def refuse_unknown_claim(
+        self, source: FrameSource, claimed: str, device: str
+    ) -> results.VerifyResult:
+        """A kiosk key's claim of a name nobody is enrolled under (usecases/claims.py)."""
+        return claims.refuse_unknown_claim(self, source, claimed, device)
 
     def identify_faces(self, image: np.ndarray, *, top: int = 3) -> results.IdentifyResult:
         return verification.identify_faces(self, image, top=top)

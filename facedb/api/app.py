@@ -18,6 +18,7 @@ from facedb import __version__
 from facedb.api import errors, faces, headers, records
 from facedb.api import review as review_api
 from facedb.api import timesheet as timesheet_api
+from facedb.api.guard import AttemptLimiter
 from facedb.api.limits import BodyLimitMiddleware
 from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
@@ -40,7 +41,13 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     share (tests); by default the app loads its own at startup."""
     if settings.api_max_request_mb <= 0:
         raise ConfigError(f"api_max_request_mb must be above 0, not {settings.api_max_request_mb}")
-    state = ApiState(settings, FaceService(settings, pipeline=pipeline))
+    if settings.verify_rate_limit < 0:
+        raise ConfigError(f"verify_rate_limit must be 0 or more, not {settings.verify_rate_limit}")
+    state = ApiState(
+        settings,
+        FaceService(settings, pipeline=pipeline),
+        attempts=AttemptLimiter(settings.verify_rate_limit),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,6 @@
 """API keys on requests: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-No key or an unknown/revoked key: 401. A key whose role may not do the action: 403.
+No key or an unknown, revoked or expired key: 401. A key whose role may not do the action: 403.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def require(action: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
         state = state_of(request)
         key = await state.run(lambda: access.authenticate(state.service, token))
         if key is None:
-            raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
+            raise ApiError(401, "unauthorized", "unknown, revoked or expired API key", _CHALLENGE)
         if not access.allows(key.role, action):
             allowed = " or ".join(r for r, may in access.PERMISSIONS.items() if action in may)
             raise ApiError(

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from facedb.api import docs
+from facedb.api import docs, guard
 from facedb.api.auth import require
 from facedb.api.errors import ApiError
+from facedb.api.jsonbody import JsonRoute
 from facedb.api.schemas import (
     EnrolFields,
     EnrolJson,
@@ -23,11 +24,11 @@ from facedb.api.schemas import (
 from facedb.api.state import state_of
 from facedb.api.uploads import read_body
 from facedb.domain.keys import ApiKeyInfo
-from facedb.errors import NoFaceError
+from facedb.errors import NoFaceError, UnknownUserError
 from facedb.usecases.results import EnrolResult, IdentifyResult, VerifyResult
 from facedb.usecases.uploads import decode_image, decode_images
 
-router = APIRouter(prefix="/v1", tags=["faces"])
+router = APIRouter(prefix="/v1", tags=["faces"], route_class=JsonRoute)
 
 
 @router.post(
@@ -87,8 +88,10 @@ async def verify(
     cooldown); 422 `no_face` / `bad_quality` is a look with no usable face, counted
     in the metrics and never recorded.
     """
-    fields, upload = await read_body(request, VerifyFields, VerifyJson, "images")
     state = state_of(request)
+    state.attempts.check(key.name)  # facedb/api/guard.py
+    fields, upload = await read_body(request, VerifyFields, VerifyJson, "images")
+    kiosk = key.role == "kiosk"
 
     def work() -> tuple[VerifyResult, list[str]]:
         # A verification is a presence: its images are what a camera in front of the
@@ -96,7 +99,12 @@ async def verify(
         source, origins = decode_images(
             upload.images, f"{len(upload.images)} uploaded image(s)", from_camera=True
         )
-        result = state.service.verify(source, name=fields.name, presence=True, device=key.name)
+        try:
+            result = state.service.verify(source, name=fields.name, presence=True, device=key.name)
+        except UnknownUserError:
+            if not kiosk or fields.name is None:
+                raise
+            result = state.service.refuse_unknown_claim(source, fields.name, key.name)
         return result, origins
 
     result, origins = await state.infer(work)
@@ -104,7 +112,9 @@ async def verify(
         raise ApiError(422, "no_face", f"no face found in {result.frames} image(s)")
     if result.decision == "bad_quality":
         raise ApiError(422, "bad_quality", "no usable face: " + "; ".join(result.reasons))
-    return VerifyOut.of(result, origins)
+    state.attempts.charge(key.name)
+    out = VerifyOut.of(result, origins)
+    return guard.kiosk_verify(out) if kiosk else out
 
 
 @router.post(
@@ -115,7 +125,7 @@ async def verify(
 )
 async def identify(
     request: Request,
-    _: Annotated[ApiKeyInfo, Depends(require("identify"))],
+    key: Annotated[ApiKeyInfo, Depends(require("identify"))],
     top: Annotated[int, Query(ge=1, le=10, description="Candidates per face.")] = 3,
 ) -> IdentifyOut:
     """Every face of one image, with who it is: boxes, names, similarities.
@@ -123,10 +133,11 @@ async def identify(
     A face gets a name when it passes the quality gate and its best similarity
     reaches the threshold. A look-up: nothing is logged.
     """
+    state = state_of(request)
+    state.attempts.check(key.name)  # facedb/api/guard.py
     _fields, upload = await read_body(request, IdentifyFields, IdentifyJson, "image")
     if len(upload.images) != 1:
         raise ApiError(422, "bad_input", "identify takes exactly one image")
-    state = state_of(request)
 
     def work() -> IdentifyResult:
         return state.service.identify_faces(decode_image(upload.images[0]), top=top)
@@ -134,4 +145,6 @@ async def identify(
     result = await state.infer(work)
     if not result.faces:
         raise NoFaceError("no face found in the image")
-    return IdentifyOut.of(result)
+    state.attempts.charge(key.name)
+    out = IdentifyOut.of(result)
+    return guard.kiosk_identify(out) if key.role == "kiosk" else out

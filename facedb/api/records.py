@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from facedb import __version__, timezones
 from facedb.api import docs
 from facedb.api.auth import require
+from facedb.api.jsonbody import JsonRoute
 from facedb.api.schemas import (
     AttendanceOut,
     DatabaseHealth,
@@ -26,7 +27,7 @@ from facedb.domain.keys import ApiKeyInfo
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.errors import InvalidInputError
 
-router = APIRouter(prefix="/v1", tags=["records"])
+router = APIRouter(prefix="/v1", tags=["records"], route_class=JsonRoute)
 
 # A report covers at most this many days.
 MAX_REPORT_DAYS = 366

@@ -42,6 +42,7 @@ def _sink_fields(sink: Sink) -> dict[str, object]:
         "events": list(sink.events) if sink.events is not None else None,
         "signed": sink.secret is not None,
         "active": sink.active,
+        "allow_private": sink.allow_private,
         "created_at": sink.created_at,
     }
 
@@ -57,18 +58,31 @@ def _sink_fields(sink: Sink) -> dict[str, object]:
     envvar="FACEDB_HOOK_SECRET",
     help="HMAC-SHA256 key of the signature (16+ chars) [default: a new random one, shown once].",
 )
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow a private address (10/8, 172.16/12, 192.168/16, fc00::/7...): a door "
+    "controller on the LAN. Link-local and cloud metadata addresses are always refused.",
+)
 @json_option
-def add(url: str, events: str | None, secret: str | None, as_json: bool) -> None:
+def add(
+    url: str, events: str | None, secret: str | None, allow_private: bool, as_json: bool
+) -> None:
     """Send the events written from now on to URL (http:// or https://).
+
+    Refused: link-local, cloud metadata, unspecified, multicast, IPv4-mapped and
+    numeric hosts (2852039166); private addresses unless --allow-private. Loopback
+    (127.0.0.1, ::1) is allowed. Every delivery checks the address again.
 
     \b
     Examples:
       facedb hooks add https://payroll.example.com/hooks/facedb
       facedb hooks add http://127.0.0.1:9000/door --events accepted --secret "$KEY"
+      facedb hooks add http://192.168.1.40/open --events accepted --allow-private
     """
     service = open_service()
     wanted = None if events is None or events.strip().lower() == "all" else events.split(",")
-    sink = hooks.add_webhook(service, url, wanted, secret)
+    sink = hooks.add_webhook(service, url, wanted, secret, allow_private=allow_private)
     fields = {**_sink_fields(sink), "secret": sink.secret}
     if as_json:
         print_json(fields)

@@ -167,6 +167,7 @@ class DeliveryWorker:
             secret=item.sink.secret,
             attempt=item.attempt,
             timeout=self.settings.hooks_timeout,
+            allow_private=item.sink.allow_private,
         )
 
     def _publish_all(self, items: list[Claimed]) -> list[tuple[Claimed, Outcome]]:

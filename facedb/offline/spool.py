@@ -26,6 +26,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -38,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 
 from facedb.domain.attendance import AttendanceEvent
-from facedb.fsio import fsync_dir, write_all
+from facedb.fsio import fsync_dir, storage_error, write_all
 from facedb.offline.spool_lines import event_to_line, read_events
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,12 @@ class Spool:
                     line = b"\n" + line
                 write_all(fd, line)
                 os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # no half line left behind
+                    os.ftruncate(fd, size)
+                raise storage_error(
+                    exc, f"the attempt to the offline spool {self.events_path} (it is not logged)"
+                ) from None
             finally:
                 os.close(fd)
             if size == 0:

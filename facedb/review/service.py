@@ -213,7 +213,7 @@ class Review:
         """The unknown faces nobody reviewed, grouped by stranger, largest group first."""
         model = self.service.pipeline.embedder_name
         with self.service.transaction() as s:
-            faces = evidence.open_unknowns(s, model, since)[-MAX_FACES:]
+            faces = evidence.open_unknowns(s, model, since, limit=MAX_FACES)
         if not faces:
             return []
         vectors = np.stack([f.embedding for f in faces if f.embedding is not None])

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 
 from facedb.config import Settings
 from facedb.errors import DatabaseUnreachableError, InvalidInputError

@@ -305,11 +305,25 @@ def stored_faces(session: Session, event_ids: Sequence[uuid.UUID]) -> list[Store
     return [_stored(e, device) for e, device in rows]
 
 
-def open_unknowns(session: Session, model: str, since: datetime | None = None) -> list[StoredFace]:
-    """The faces of unknown events of this model that nobody reviewed, oldest first."""
+def open_unknowns(
+    session: Session, model: str, since: datetime | None = None, *, limit: int
+) -> list[StoredFace]:
+    """The newest ``limit`` faces of unknown events of this model that nobody reviewed,
+    oldest first. Paged in the database and without the thumbnails: 30,000 open
+    unknowns cost 13 s and 1.3 GB when every row was read to keep the last 2,000."""
     reviewed = exists().where(ReviewAction.event_id == Evidence.event_id)
     query = (
-        select(Evidence, Attendance.device)
+        select(
+            Evidence.event_id,
+            Evidence.occurred_at,
+            Attendance.device,
+            Evidence.embedding,
+            Evidence.quality_ok,
+            Evidence.quality,
+            Evidence.det_score,
+            Evidence.liveness,
+            Evidence.reasons,
+        )
         .join(Attendance, Attendance.event_id == Evidence.event_id)
         .where(
             Attendance.decision == "unknown",
@@ -317,11 +331,26 @@ def open_unknowns(session: Session, model: str, since: datetime | None = None) -
             Evidence.embedding.is_not(None),
             ~reviewed,
         )
-        .order_by(Evidence.occurred_at, Evidence.id)
+        .order_by(Evidence.occurred_at.desc(), Evidence.id.desc())
+        .limit(limit)
     )
     if since is not None:
         query = query.where(Evidence.occurred_at >= since)
-    return [_stored(e, device) for e, device in session.execute(query)]
+    faces = [
+        StoredFace(
+            row.event_id,
+            row.occurred_at,
+            row.device,
+            np.asarray(row.embedding, dtype=np.float32),
+            row.quality_ok,
+            row.quality,
+            row.det_score,
+            row.liveness,
+            tuple(row.reasons),
+        )
+        for row in session.execute(query)
+    ]
+    return faces[::-1]
 
 
 def _stored(e: Evidence, device: str | None) -> StoredFace:

@@ -41,6 +41,7 @@ class Sink:
     secret: str | None
     active: bool
     created_at: datetime
+    allow_private: bool = False  # a webhook to a private address (events/addresses.py)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def _sink(row: EventSink) -> Sink:
         row.secret,
         row.active,
         row.created_at,
+        row.allow_private,
     )
 
 
@@ -149,6 +151,7 @@ def add_sink(
     target: str,
     events: Iterable[str] | None = None,
     secret: str | None = None,
+    allow_private: bool = False,
 ) -> Sink | None:
     """A new sink; None when one of this kind and target exists."""
     row = session.execute(
@@ -158,6 +161,7 @@ def add_sink(
             target=target,
             events=sorted(set(events)) if events is not None else None,
             secret=secret,
+            allow_private=allow_private,
         )
         .on_conflict_do_nothing(index_elements=[EventSink.kind, EventSink.target])
         .returning(EventSink)

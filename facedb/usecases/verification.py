@@ -175,7 +175,7 @@ def _decide(rt: Runtime, recording: Recording, attempt: _Attempt) -> VerifyResul
         model=model,
         reasons=verdict.reasons,
         candidates=candidates,
-        faces=tuple(_face_box(c) for c in used),
+        faces=tuple(face_box(c) for c in used),
         offline=recording.offline,
         liveness=event.liveness,
         runner_up=verdict.runner_up,
@@ -276,6 +276,6 @@ def _box(box: np.ndarray) -> tuple[float, float, float, float]:
     return (x1, y1, x2, y2)
 
 
-def _face_box(captured: CapturedFace) -> FaceBox:
+def face_box(captured: CapturedFace) -> FaceBox:
     face = captured.face
     return FaceBox(captured.origin, _box(face.face.box), face.face.score, face.quality.score)

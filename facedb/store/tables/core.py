@@ -208,6 +208,10 @@ class ApiKey(Base):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After this moment the key is refused like a revoked one; NULL: never.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last request the key authenticated (to the minute: store/api_keys.py).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint(one_of("role", API_KEY_ROLES), name="api_keys_role_check"),

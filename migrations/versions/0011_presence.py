@@ -4,8 +4,8 @@ stranger standing in front of it) is one attendance row that counts its looks.
 Two columns on attendance: looks (how many polls the row stands for, 1 for every
 existing row) and last_seen_at (the last of them; NULL: the row is one look).
 
-Revision ID: 0010_presence
-Revises: 0009_timesheet_date_part
+Revision ID: 0011_presence
+Revises: 0010_key_expiry_private_hooks
 Create Date: 2026-12-07
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_presence"
-down_revision = "0009_timesheet_date_part"
+revision = "0011_presence"
+down_revision = "0010_key_expiry_private_hooks"
 branch_labels = None
 depends_on = None
 
