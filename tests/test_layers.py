@@ -44,7 +44,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # values
     "errors": frozenset(),
     "secrets": frozenset(),
-    "fsio": frozenset(),
+    "fsio": frozenset({"errors"}),
     "numeric": frozenset(),
     "csvout": frozenset(),
     "version": frozenset(),
