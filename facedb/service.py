@@ -256,7 +256,10 @@ class FaceService(Runtime):
         return people.rename_user(self, old, new)
 
     def remove_user(self, name: str) -> int:
-        return people.remove_user(self, name)
+        return people.remove_users(self, [name])[0][1]
+
+    def remove_users(self, names: Sequence[str]) -> list[tuple[str, int]]:
+        return people.remove_users(self, names)
 
     def forget_user(
         self, name: str, attendance_policy: str = "anonymise", *, shred: bool = True

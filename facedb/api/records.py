@@ -48,7 +48,8 @@ async def remove_user(
     name: str,
     _: Annotated[ApiKeyInfo, Depends(require("users"))],
 ) -> RemovedOut:
-    """Remove a person and their stored faces (admin). Their attendance rows stay."""
+    """Remove a person and their stored faces (admin). Their attendance rows stay,
+    unlinked, and are no longer counted as accepted in reports."""
     state = state_of(request)
     removed = await state.run(lambda: state.service.remove_user(name))
     return RemovedOut(name=name, embeddings_removed=removed)
