@@ -1,6 +1,6 @@
 """The demo: enrol people from a folder of per-person folders, verify held-out
-photos of them and of strangers, and report. Runs on whatever database is
-configured (the embedded one by default)."""
+photos of them and of strangers, and report, on the service it is given (`facedb
+demo` gives it one in a home of its own)."""
 
 from __future__ import annotations
 
