@@ -17,6 +17,8 @@ from mirror import build_mirror, serve, source_path
 from onnx import TensorProto, helper
 
 from facedb.cli.main import main
+from facedb.config import Settings
+from facedb.usecases.doctor import model_checks
 from facedb.vision.model_sources import manifest_sources
 from facedb.vision.models import load_manifest
 
@@ -130,3 +132,16 @@ def test_bytes_that_differ_are_refused_and_not_installed(
     assert f"the manifest says {spec.sha256}" in said or f"the manifest says {spec.bytes}" in said
     assert spec.file not in _installed(home)
     assert not [n for n in _installed(home) if n.startswith(".partial-")]
+
+
+def test_doctor_says_when_a_missing_models_sources_are_unverified(
+    home: Path, tmp_path: Path
+) -> None:
+    settings = Settings.load({"weights": tmp_path / "empty"})
+    checks = {c.name: c for c in model_checks(settings)}
+    embedder = checks["model w600k_mbf_int8"]
+    assert embedder.status == "fail"
+    assert "not verified" in embedder.detail and "recipe output" in embedder.detail
+    assert "--from FILE" in embedder.fix
+    liveness = checks["model minifasnet_v2"]  # its source is verified: nothing said
+    assert "not verified" not in liveness.detail
