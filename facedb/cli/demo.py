@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
@@ -59,13 +58,16 @@ def demo(
       facedb demo --people ../shared/faces/celeba
       facedb demo --clean
     """
-    settings = _demo_settings(demo_home)
+    settings = demo_plan.demo_settings(Settings.load(), demo_home)
     if clean:
-        _clean(settings.home)
+        removed = demo_plan.clean(settings.home)
+        click.echo(
+            f"removed the demo at {settings.home}" if removed else f"no demo at {settings.home}"
+        )
         return
     if people_dir is None:
         raise InvalidInputError("--people DIR is needed (a folder of per-person folders)")
-    _claim(settings.home)
+    demo_plan.claim(settings.home)
     service = FaceService(settings)
     click.get_current_context().call_on_close(service.close)
     plan = demo_plan.plan(people_dir, count, strangers)
@@ -98,37 +100,3 @@ def demo(
         f"the demo's data is in {settings.home} (try: FACEDB_HOME={settings.home} facedb "
         "report --date today); remove it with: facedb demo --clean"
     )
-
-
-def _demo_settings(demo_home: Path | None) -> Settings:
-    """The user's settings (models, thresholds) with the demo's own home and embedded
-    database, a kiosk name of its own and no cooldown."""
-    settings = Settings.load()
-    home = demo_home or settings.home.with_name(f"{settings.home.name}-demo")
-    if home.resolve() == settings.home.resolve():
-        raise InvalidInputError(f"--home {home} is the real FACEDB_HOME: the demo needs its own")
-    return settings.replace(home=home, database_url=None, device_name="demo", cooldown=0.0)
-
-
-MARK = ".facedb-demo"
-
-
-def _claim(home: Path) -> None:
-    """Marks the demo's home as the demo's; refuses a folder that holds something else."""
-    if home.is_dir() and not (home / MARK).exists() and any(home.iterdir()):
-        raise InvalidInputError(f"{home} is not empty and not a demo home: give another --home")
-    home.mkdir(parents=True, exist_ok=True)
-    (home / MARK).touch()
-
-
-def _clean(home: Path) -> None:
-    from facedb.store import embedded
-
-    if not home.exists():
-        click.echo(f"no demo at {home}: nothing to remove")
-        return
-    if not (home / MARK).exists():
-        raise InvalidInputError(f"{home} was not made by `facedb demo`: not removed")
-    embedded.stop(home)
-    shutil.rmtree(home)
-    click.echo(f"removed the demo at {home}")
