@@ -18,11 +18,15 @@ from onnx import TensorProto, helper
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.errors import ModelError
 from facedb.usecases.doctor import model_checks
-from facedb.vision.model_sources import manifest_sources
+from facedb.vision import models_fetch
+from facedb.vision.model_sources import Source, manifest_sources
 from facedb.vision.models import load_manifest
 
 DEFAULTS = ("scrfd_2.5g_bnkps", "w600k_mbf_int8", "minifasnet_v2")
+# insightface's fp32 w600k_mbf.onnx, the int8 embedder's recipe input.
+FP32_SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
 
 
 @pytest.fixture
@@ -54,9 +58,14 @@ def test_every_default_model_has_a_pinned_source_and_the_liveness_one_is_verifie
     detector = sources["scrfd_2.5g_bnkps"][0]
     assert detector.url.endswith("/releases/download/v0.7/buffalo_m.zip")
     assert detector.member == "det_2.5g.onnx"
-    embedder = sources["w600k_mbf_int8"][0]
-    assert (embedder.member, embedder.recipe) == ("w600k_mbf.onnx", "quantize-dynamic-qint8")
-    assert not embedder.verified and embedder.note  # said, not silent
+    embedders = sources["w600k_mbf_int8"]
+    assert "/68481243b71e423ec940d91cc96bbe31b85715eb/" in embedders[0].url
+    assert embedders[1].url.endswith("/releases/download/v0.7/buffalo_s.zip")
+    assert embedders[1].member == "w600k_mbf.onnx"
+    for embedder in embedders:
+        assert embedder.recipe == "quantize-dynamic-qint8"
+        assert embedder.input_sha256 == FP32_SHA256 and embedder.input_bytes == 13_616_099
+        assert not embedder.verified and embedder.note  # said, not silent
 
 
 def test_models_come_from_a_zip_member_and_a_file_at_a_commit(
@@ -109,13 +118,15 @@ def test_bytes_that_differ_are_refused_and_not_installed(
     for source in manifest_sources()[name]:
         place = source_path(root, source.url)
         if source.recipe is not None:
-            # The official pack with some other w600k_mbf.onnx: the recipe runs, and
-            # its result is not the manifest's file.
+            # Some other w600k_mbf.onnx, alone or in the pack: refused before the recipe.
             fp32 = tmp_path / "w600k_mbf.onnx"
             _tiny_fp32_model(fp32)
             place.parent.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(place, "w") as archive:
-                archive.write(fp32, source.member)
+            if source.member is None:
+                place.write_bytes(fp32.read_bytes())
+            else:
+                with zipfile.ZipFile(place, "w") as archive:
+                    archive.write(fp32, source.member)
         elif source.member is not None:
             damaged = tmp_path / "member.onnx"
             damaged.write_bytes((weights_dir / spec.file).read_bytes())
@@ -129,7 +140,10 @@ def test_bytes_that_differ_are_refused_and_not_installed(
     assert result.exit_code == 11, result.output
     assert "not installed" in result.output
     said = result.output.replace("\n", "")
-    assert f"the manifest says {spec.sha256}" in said or f"the manifest says {spec.bytes}" in said
+    wanted = [f"the manifest says {spec.sha256}", f"the manifest says {spec.bytes}"]
+    if name == "w600k_mbf_int8":
+        wanted = ["the recipe's input is 559 bytes, the manifest says 13616099"]
+    assert any(w in said for w in wanted), said
     assert spec.file not in _installed(home)
     assert not [n for n in _installed(home) if n.startswith(".partial-")]
 
@@ -141,7 +155,22 @@ def test_doctor_says_when_a_missing_models_sources_are_unverified(
     checks = {c.name: c for c in model_checks(settings)}
     embedder = checks["model w600k_mbf_int8"]
     assert embedder.status == "fail"
-    assert "not verified" in embedder.detail and "recipe output" in embedder.detail
+    assert "not verified" in embedder.detail and "recipe's output" in embedder.detail
     assert "--from FILE" in embedder.fix
     liveness = checks["model minifasnet_v2"]  # its source is verified: nothing said
     assert "not verified" not in liveness.detail
+
+
+def test_a_recipe_whose_result_differs_is_refused(tmp_path: Path, home: Path) -> None:
+    """The recipe runs on its input and its result is checked like a download: some
+    other fp32 model gives some other int8 file, which is not installed."""
+    fp32 = tmp_path / "mirror" / "w600k_mbf.onnx"
+    fp32.parent.mkdir()
+    _tiny_fp32_model(fp32)
+    spec = load_manifest()["w600k_mbf_int8"]
+    dest = tmp_path / "models"
+    with serve(tmp_path / "mirror") as base:
+        source = Source(f"{base}/w600k_mbf.onnx", recipe="quantize-dynamic-qint8")
+        with pytest.raises(ModelError, match=f"the manifest says {spec.bytes} for w600k_mbf_int8"):
+            models_fetch.download(spec, source, dest, retries=0)
+    assert list(dest.iterdir()) == []  # no model, no partial file

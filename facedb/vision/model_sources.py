@@ -6,8 +6,9 @@ as the manifest's) can be had:
 - ``url``: a release asset or a repository file at a commit (pinned: the bytes behind
   it do not change), or a zip archive holding the file as ``member``;
 - ``recipe``: the file is made from the downloaded one by a pinned, deterministic step
-  (``quantize-dynamic-qint8``: onnxruntime's dynamic int8 quantisation); the result is
-  checked like any download, and refused when its sha256 differs;
+  (``quantize-dynamic-qint8``: onnxruntime's dynamic int8 quantisation); the recipe's
+  input must have ``input_sha256`` and ``input_bytes`` before it runs, and the result
+  is checked like any download, refused when its sha256 differs;
 - ``verified``: whether the source's bytes were checked against the manifest's sha256
   by the people who wrote the entry; ``note`` says how, or why not. `facedb doctor`
   and `facedb models fetch` say so for a source that was not.
@@ -19,6 +20,8 @@ site's own copy of the model files), then for each source laid out like the real
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.resources
 import tomllib
 import urllib.parse
@@ -41,6 +44,9 @@ class Source:
     recipe: str | None = None  # a step that turns the downloaded file into the model
     verified: bool = False  # its bytes were checked against the manifest's sha256
     note: str = ""
+    # A recipe's input (the file downloaded, or the archive's member) is checked first.
+    input_sha256: str | None = None
+    input_bytes: int = 0
 
     def describe(self) -> str:
         text = redact_url(self.url)
@@ -76,6 +82,8 @@ def manifest_sources() -> dict[str, list[Source]]:
                     recipe=recipe,
                     verified=bool(raw.get("verified", False)),
                     note=str(raw.get("note", "")),
+                    input_sha256=raw.get("input_sha256"),
+                    input_bytes=int(raw.get("input_bytes", 0)),
                 )
             )
         found[str(entry["name"])] = sources
@@ -95,13 +103,7 @@ def candidates(name: str, file: str, mirror: str | None) -> list[Source]:
 
 def _mirrored(base: str, source: Source) -> Source:
     parts = urllib.parse.urlsplit(source.url)
-    return Source(
-        f"{base}/{parts.hostname}{parts.path}",
-        source.member,
-        source.recipe,
-        source.verified,
-        source.note,
-    )
+    return dataclasses.replace(source, url=f"{base}/{parts.hostname}{parts.path}")
 
 
 def check_url(url: str) -> str:
@@ -128,6 +130,27 @@ def extract_member(archive: Path, member: str, out: Path, limit: int) -> None:
                     dst.write(chunk)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ModelError(f"the archive cannot be read ({exc})") from None
+
+
+def check_input(source: Source, path: Path) -> None:
+    """The recipe's input is the file the manifest names (size and sha256)."""
+    size = path.stat().st_size
+    if source.input_bytes and size != source.input_bytes:
+        raise ModelError(
+            f"the recipe's input is {size} bytes, the manifest says {source.input_bytes}: "
+            "not installed"
+        )
+    if source.input_sha256 is None:
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != source.input_sha256:
+        raise ModelError(
+            f"the recipe's input has sha256 {digest.hexdigest()}, the manifest says "
+            f"{source.input_sha256}: not installed (a damaged or different file)"
+        )
 
 
 def apply_recipe(recipe: str, source: Path, out: Path) -> None:

@@ -162,7 +162,9 @@ def download(
         if source.member is not None:
             model_sources.extract_member(fetched, source.member, member, MAX_UNKNOWN_BYTES)
         if source.recipe is not None:
-            model_sources.apply_recipe(source.recipe, member if source.member else fetched, partial)
+            recipe_input = member if source.member else fetched
+            model_sources.check_input(source, recipe_input)
+            model_sources.apply_recipe(source.recipe, recipe_input, partial)
         return _install(partial, spec, dest, shown)
     except ModelError as exc:
         if redact_url(url) in exc.message:
