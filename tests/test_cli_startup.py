@@ -53,3 +53,16 @@ def test_help_lines_of_the_table_are_listed() -> None:
     for name, (_, line) in COMMANDS.items():
         assert name in text
         assert line.split()[0] in text
+
+
+def test_commands_that_only_read_the_database_load_no_vision_stack() -> None:
+    for command in (("users", "list", "--help"), ("report", "--help")):
+        modules = _imported(*command)
+        assert f"facedb.cli.{command[0]}" in modules
+        vision = sorted(
+            m
+            for m in modules
+            if m.split(".")[0] in ("cv2", "onnxruntime", "onnx", "PIL", "alembic")
+            or m.startswith(("facedb.vision", "facedb.media"))
+        )
+        assert not vision, f"`facedb {' '.join(command)}` imports {vision[:5]}"

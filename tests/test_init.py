@@ -81,3 +81,16 @@ def test_a_bad_zone_is_one_line_and_sets_up_nothing(fresh: Path, weights_dir: Pa
     )
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_init_migrates_an_empty_external_database_once(
+    tmp_path: Path, empty_database_url: str, weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEDB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FACEDB_DATABASE_URL", empty_database_url)
+    monkeypatch.setenv("FACEDB_WEIGHTS", str(weights_dir))  # the models are there already
+    first = _init()
+    steps = {s["name"]: s["status"] for s in first["steps"]}  # type: ignore[attr-defined]
+    assert steps["database"] == "done" and steps["models"] == "already"
+    again = _init()
+    assert again["changed"] is False

@@ -20,9 +20,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -37,7 +36,9 @@ from facedb.numeric import l2_normalize
 from facedb.offline.matcher import CacheMatcher
 from facedb.store import evidence
 from facedb.store.evidence import NewEvidence
-from facedb.vision.capture import CapturedFace
+
+if TYPE_CHECKING:  # the vision stack is loaded by the commands that see faces
+    from facedb.vision.capture import CapturedFace
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def collect(
     best = next((f for f in faces if f.face.aligned is not None), None)
     if best is None or best.face.aligned is None:
         return None
+    import cv2
+
     ok, encoded = cv2.imencode(".jpg", best.face.aligned, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         return None

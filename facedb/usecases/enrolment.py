@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -28,14 +28,16 @@ from facedb.errors import (
     SpoofError,
 )
 from facedb.matching import SqlMatcher
-from facedb.media.frames import FrameSource
 from facedb.store import calibration, gallery
 from facedb.store.gallery import NewEmbedding
 from facedb.usecases.results import BulkOutcome, EnrolResult
 from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
-from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
-from facedb.vision.capture import CapturedFace, diverse_selection
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
+    from facedb.vision.capture import CapturedFace
 
 # Embeddings kept per person at enrolment: the best-quality, mutually diverse ones.
 KEEP_PER_PERSON = 5
@@ -117,6 +119,8 @@ def enrol_faces(
     name = clean_name(name)
     _check_liveness(capture, rt.settings.liveness_threshold)
     _check_capture(capture, source, largest)
+    from facedb.vision.capture import diverse_selection
+
     selected = diverse_selection(capture.good, KEEP_PER_PERSON)
     with rt.transaction() as session:
         return write_person(

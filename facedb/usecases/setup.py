@@ -15,7 +15,8 @@ from pathlib import Path
 from facedb import access
 from facedb.config import Settings
 from facedb.service import FaceService
-from facedb.store import api_keys, embedded, org
+from facedb.store import api_keys, embedded, migrate, org
+from facedb.store.engine import open_database
 from facedb.timezones import check_zone, local_zone
 from facedb.usecases import models as model_files
 
@@ -71,11 +72,19 @@ def models_step(
 
 def database_step(service: FaceService) -> Step:
     settings = service.settings
-    new_cluster = settings.database_url is None and not embedded.pgdata_dir(settings.home).exists()
+    changed = settings.database_url is None and not embedded.pgdata_dir(settings.home).exists()
+    if settings.database_url is not None:
+        # An external server is migrated by `facedb db upgrade`: init does it once.
+        database = open_database(settings, require_schema=False)
+        try:
+            if migrate.current_revision(database.engine) != migrate.head_revision():
+                migrate.upgrade(database.engine)
+                changed = True
+        finally:
+            database.engine.dispose()
     with service.transaction():
         pass  # connecting creates (embedded) and migrates the database
-    status = DONE if new_cluster else ALREADY
-    return Step("database", status, service.database.masked_url())
+    return Step("database", DONE if changed else ALREADY, service.database.masked_url())
 
 
 def site_step(service: FaceService, name: str | None, zone: str | None) -> Step:
