@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,9 +85,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run(argv: list[str], what: str) -> None:
+def _without_password(url: str) -> tuple[str, dict[str, str]]:
+    """A libpq URL without its password, and the environment that gives it (PGPASSWORD),
+    so that the password is not on a command line other users can read."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url, {}
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = urllib.parse.quote(urllib.parse.unquote(parts.username or ""), safe="")
+    netloc = f"{user}@{host}" if user else host
+    env = {"PGPASSWORD": urllib.parse.unquote(parts.password)}
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), env
+
+
+def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=3600, env={**os.environ, **(env or {})}
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BackupError(f"{what} failed: {exc}") from None
     if done.returncode != 0:
@@ -109,10 +125,8 @@ def backup(settings: Settings, out: Path) -> BackupInfo:
     try:
         dump = work / DUMP
         os.chmod(work, 0o755)  # pg_dump may run as the embedded server's user
-        _run(
-            [str(embedded.bin_dir() / "pg_dump"), "-Fc", "-f", str(dump), database.libpq_url],
-            "pg_dump",
-        )
+        url, env = _without_password(database.libpq_url)
+        _run([str(embedded.bin_dir() / "pg_dump"), "-Fc", "-f", str(dump), url], "pg_dump", env)
         manifest = _read_manifest_text().encode("utf-8")
         meta = {
             "format": FORMAT,
@@ -131,13 +145,14 @@ def backup(settings: Settings, out: Path) -> BackupInfo:
             },
         }
         partial = out.with_name(f".{out.name}.partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
-                _add_bytes(tar, META, json.dumps(meta, indent=2).encode("utf-8"))
-                _add_bytes(tar, MANIFEST, manifest)
-                tar.add(dump, DUMP)
-                raw.flush()
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as raw:
+                with tarfile.open(fileobj=raw, mode="w") as tar:
+                    _add_bytes(tar, META, json.dumps(meta, indent=2).encode("utf-8"))
+                    _add_bytes(tar, MANIFEST, manifest)
+                    tar.add(dump, DUMP)
+                raw.flush()  # the archive's end blocks included
                 os.fsync(raw.fileno())
             os.replace(partial, out)
             fsync_dir(out.parent)
