@@ -41,7 +41,7 @@ from sqlalchemy import text
 
 from facedb import __version__
 from facedb.config import Settings
-from facedb.errors import FacedbError, InvalidInputError
+from facedb.errors import InvalidInputError
 from facedb.fsio import fsync_dir
 from facedb.store import embedded, migrate
 from facedb.store.engine import make_engine, open_database
@@ -60,10 +60,9 @@ WARNING = (
 DATA_TABLES = ("users", "attendance", "api_keys")
 
 
-class BackupError(FacedbError):
-    """A backup or restore that cannot be done; nothing was written."""
-
-    exit_code = 2
+class BackupError(InvalidInputError):
+    """A backup or restore that cannot be done (a damaged, truncated or newer file, a
+    home with data); nothing was written. Answers as InvalidInputError (exit code 2)."""
 
 
 @dataclass(frozen=True)
