@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -20,7 +20,6 @@ from facedb.domain.thresholds import StoredThreshold
 from facedb.evaluation.metrics import CalibrationResult
 from facedb.evaluation.openset import OpenSetResult
 from facedb.matching import Matcher
-from facedb.media.frames import FrameSource
 from facedb.offline import gallery_cache
 from facedb.offline.matcher import CacheMatcher
 from facedb.offline.spool import ReplayResult, SpoolStatus
@@ -37,8 +36,21 @@ from facedb.usecases import (
     verification,
 )
 from facedb.usecases.runtime import Runtime
-from facedb.vision.capture import Capture
-from facedb.vision.pipeline import FacePipeline as FacePipeline  # the models a front end may share
+
+if TYPE_CHECKING:  # loaded on first use (facedb.usecases.runtime)
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture
+    from facedb.vision.pipeline import FacePipeline as FacePipeline
+
+
+def __getattr__(name: str) -> Any:
+    """``facedb.service.FacePipeline``, the models a front end may share, imported
+    when asked for (the vision stack is not loaded by commands that do not use it)."""
+    if name == "FacePipeline":
+        from facedb.vision.pipeline import FacePipeline
+
+        return FacePipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FaceService(Runtime):
@@ -263,7 +275,10 @@ class FaceService(Runtime):
         return people.rename_user(self, old, new)
 
     def remove_user(self, name: str, *, shred: bool = True) -> int:
-        return people.remove_user(self, name, shred=shred)
+        return people.remove_users(self, [name], shred=shred)[0][1]
+
+    def remove_users(self, names: Sequence[str], *, shred: bool = True) -> list[tuple[str, int]]:
+        return people.remove_users(self, names, shred=shred)
 
     def forget_user(
         self, name: str, attendance_policy: str = "anonymise", *, shred: bool = True

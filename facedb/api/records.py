@@ -51,7 +51,8 @@ async def remove_user(
     _: Annotated[ApiKeyInfo, Depends(require("users"))],
 ) -> RemovedOut:
     """Remove a person and their stored faces (admin). Their attendance rows stay,
-    unlinked; the vectors leave the database's files (as `forget`)."""
+    unlinked, and are no longer counted as accepted in reports; the vectors leave the
+    database's files (as `forget`)."""
     state = state_of(request)
     removed = await state.run(lambda: state.service.remove_user(name))
     return RemovedOut(name=name, embeddings_removed=removed)

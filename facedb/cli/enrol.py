@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
-from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture, pose_hint
+from facedb.usecases.enrolment import KEEP_PER_PERSON, pose_hint
 from facedb.usecases.results import BulkOutcome
 
 from .context import open_service
+
+if TYPE_CHECKING:
+    from facedb.usecases.enrolment import Capture
 from .options import liveness_option, source_option
 from .output import count_progress, err_console, json_option, print_json, print_table
 

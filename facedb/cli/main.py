@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -14,25 +13,16 @@ from facedb import __version__
 from facedb.errors import FacedbError
 
 from .commands import COMMANDS
+from .lazy import LazyGroup
 from .suggest import SuggestingGroup
 
 
-class FacedbGroup(SuggestingGroup):
-    """Loads each command on first use, and turns facedb errors into one line on
+class FacedbGroup(SuggestingGroup, LazyGroup):
+    """Loads each command on first use (LazyGroup), answers a mistyped command with
+    the closest names (SuggestingGroup), and turns facedb errors into one line on
     stderr and their exit code."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        command = getattr(importlib.import_module(f".{module_name}", __package__), attribute)
-        if not isinstance(command, click.Command):
-            raise TypeError(f"{target} is not a click command")
-        return command
+    lazy_commands = COMMANDS
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

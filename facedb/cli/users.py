@@ -101,16 +101,30 @@ def rename(old: str, new: str, as_json: bool) -> None:
 
 
 @users.command("remove")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def remove(name: str, yes: bool) -> None:
-    """Remove a person and their stored faces (one transaction). Their attendance
-    rows stay, without the link to the person. As with `forget`, the files that held
-    the vectors are then rewritten (seconds with many faces)."""
+@json_option
+def remove(names: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Remove people and their stored faces, all or none (one transaction: an unknown
+    name removes nobody). Their attendance rows stay, without the link to them, and
+    are no longer counted as accepted by `report`; review candidates and the gallery
+    calibration forget them. As with `forget`, the files that held the vectors are
+    then rewritten (seconds with many faces). To erase biometric data for good, with
+    their attendance rows' fate chosen: `users forget`.
+
+    \b
+    Examples:
+      facedb users remove "Alice Martin"
+      facedb users remove 7202 7203 7204 --yes
+    """
     if not yes:
-        click.confirm(f"Remove {name} and their stored faces?", abort=True)
-    removed = open_service().remove_user(name)
-    click.echo(f"removed {name} and {removed} stored face(s)")
+        click.confirm(f"Remove {', '.join(names)} and their stored faces?", abort=True)
+    removed = open_service().remove_users(names)
+    if as_json:
+        print_json([{"name": name, "faces": faces} for name, faces in removed])
+        return
+    for name, faces in removed:
+        click.echo(f"removed {name} and {faces} stored face(s)")
 
 
 @users.command("merge")

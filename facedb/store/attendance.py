@@ -233,7 +233,10 @@ def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> R
     attempts = {
         decision: int(count)
         for decision, count in session.execute(
-            select(Attendance.decision, func.count()).where(period).group_by(Attendance.decision)
+            select(Attendance.decision, func.count())
+            # An accept without its person: a person removed since (`users remove`).
+            .where(period, (Attendance.decision != "accepted") | Attendance.user_id.is_not(None))
+            .group_by(Attendance.decision)
         )
     }
     return Report(date_from, date_to, tz, present, absent, attempts)

@@ -99,6 +99,13 @@ def save_calibration(
     )
 
 
+def calibrated_models(session: Session) -> list[str]:
+    """The models that have a stored gallery calibration."""
+    return list(
+        session.scalars(select(GalleryCalibration.model).order_by(GalleryCalibration.model))
+    )
+
+
 def delete_calibration(session: Session, model: str) -> None:
     row = session.get(GalleryCalibration, model)
     if row is not None:

@@ -262,6 +262,10 @@ def list_evidence(
         query = query.where(Evidence.occurred_at >= since)
     if event_ids is not None:
         query = query.where(Evidence.event_id.in_(list(event_ids)))
+    rows = session.execute(query).all()
+    mentioned = {int(c["user_id"]) for e, *_ in rows for c in e.candidates}
+    # Candidates are stored with the event; a person removed since is not one any more.
+    present = set(session.scalars(select(User.id).where(User.id.in_(mentioned))))
     return [
         EvidenceInfo(
             event_id=e.event_id,
@@ -280,13 +284,14 @@ def list_evidence(
             candidates=tuple(
                 Candidate(int(c["user_id"]), str(c["name"]), float(c["similarity"]))
                 for c in e.candidates
+                if int(c["user_id"]) in present
             ),
             thumbnail_bytes=len(e.thumbnail),
             status=action or "open",
             reviewed_by=by,
             reviewed_person=reviewed_name,
         )
-        for e, a, name, claimed_name, action, by, reviewed_name in session.execute(query)
+        for e, a, name, claimed_name, action, by, reviewed_name in rows
     ]
 
 

@@ -28,6 +28,7 @@ from facedb.offline.spool import Spool
 from facedb.secrets import redact_url
 from facedb.store.admin import database_status, server_clock_and_keys
 from facedb.store.engine import open_database
+from facedb.vision import model_sources
 from facedb.vision.models import CPU, CUDA, ModelRegistry, cuda_probe, selected_models
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -161,14 +162,16 @@ def model_checks(settings: Settings) -> list[Check]:
             detail = status.error or f"{status.spec.file} not found"
             if optional:
                 detail += " (liveness stays off)"
-            results.append(
-                Check(
-                    f"model {name}",
-                    WARN if optional else FAIL,
-                    detail,
-                    f"facedb models fetch {name}",
+            fix = f"facedb models fetch {name}"
+            unchecked = model_sources.unverified(name)
+            if unchecked and len(unchecked) == len(model_sources.manifest_sources().get(name, [])):
+                # Said, never silent: fetch still refuses bytes whose sha256 differs.
+                detail += (
+                    "; its public sources were not verified by the manifest's authors "
+                    f"({unchecked[0].note})"
                 )
-            )
+                fix += " (or --from FILE, or --url BASE of a site mirror)"
+            results.append(Check(f"model {name}", WARN if optional else FAIL, detail, fix))
             continue
         if not status.sha_ok:
             results.append(

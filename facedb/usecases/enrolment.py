@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -28,15 +28,16 @@ from facedb.errors import (
     SpoofError,
 )
 from facedb.matching import SqlMatcher
-from facedb.media.frames import FrameSource
 from facedb.store import calibration, gallery, kept_faces
 from facedb.store.gallery import NewEmbedding
 from facedb.usecases.results import BulkOutcome, EnrolResult
 from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
-from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
-from facedb.vision.capture import CapturedFace, diverse_selection, most_different
-from facedb.vision.capture import pose_hint as pose_hint  # the enrol command's hints
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
+    from facedb.vision.capture import CapturedFace
 
 # Embeddings kept per person (per model): the best-quality, mutually diverse ones;
 # enrol --add chooses among the stored faces and the new ones, it never appends.
@@ -124,6 +125,8 @@ def enrol_faces(
     name = clean_name(name)
     _check_liveness(capture, rt.settings.liveness_threshold)
     _check_capture(capture, source, largest)
+    from facedb.vision.capture import diverse_selection
+
     selected = diverse_selection(capture.good, KEEP_PER_PERSON)
     with rt.transaction() as session:
         return write_person(
@@ -222,6 +225,8 @@ def _keep_diverse(
     the new ones, at most KEEP_PER_PERSON, the most different (vision.capture.
     most_different), are kept; the stored ones not chosen are deleted. Returns the
     new faces stored, how many stored ones were let go, and why faces were not kept."""
+    from facedb.vision.capture import most_different
+
     stored = kept_faces.stored_embeddings(session, user_id, model)
     vectors = np.stack([s.vector for s in stored] + [np.asarray(e.vector) for e in new])
     qualities = [s.quality for s in stored] + [e.quality or 0.0 for e in new]
@@ -350,3 +355,10 @@ def _check_capture(capture: Capture, source: str, largest: bool) -> None:
     raise QualityError(
         f"no face of {source} passed the quality gate: {'; '.join(capture_reasons(capture))}"
     )
+
+
+def pose_hint(capture: Capture) -> str:
+    """What a person enrolling at a camera should do next (vision.capture.pose_hint)."""
+    from facedb.vision.capture import pose_hint as hint
+
+    return hint(capture)

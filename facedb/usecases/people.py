@@ -4,14 +4,16 @@ person's biometric data, and the retention of attendance rows."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from facedb import policy
 from facedb.domain.people import UserSummary
 from facedb.errors import InvalidInputError
 from facedb.offline import gallery_cache
-from facedb.store import attendance, erasure, evidence, gallery, outbox, tombstones
+from facedb.store import attendance, calibration, erasure, evidence, gallery, outbox, tombstones
 from facedb.store.corrections import refuse_purge_in_locked_period
 from facedb.usecases.results import ForgetResult
 from facedb.usecases.runtime import Runtime
@@ -40,16 +42,27 @@ def rename_user(rt: Runtime, old: str, new: str) -> UserSummary:
         return gallery.summarise(person, gallery.count_embeddings(session, person.id))
 
 
-def remove_user(rt: Runtime, name: str, *, shred: bool = True) -> int:
-    """Deletes a person and their faces; their attendance rows stay, unlinked. Their
-    faces, evidence, name in other people's evidence and in outbox payloads go as with
-    ``forget`` (a removed person is a tombstone too: store/tombstones.py); ``shred``:
-    the vectors leave the disk (store/erasure.py)."""
+def remove_users(rt: Runtime, names: Sequence[str], *, shred: bool = True) -> list[tuple[str, int]]:
+    """Removes these people, all or none (one transaction; an unknown name removes
+    nobody): their stored faces, the evidence showing them, their name in other
+    people's evidence and in outbox payloads (as with ``forget``: a removed person is a
+    tombstone too, store/tombstones.py), and their part in the gallery calibration,
+    which is computed again without them. Their attendance rows stay, unlinked;
+    reports no longer count them as accepted. ``shred``: the vectors leave the disk
+    (store/erasure.py). Returns (name, faces removed) per person."""
+    removed: list[tuple[str, int]] = []
+    ids: list[int] = []
     with rt.transaction() as session:
-        user_id = gallery.get_user(session, name).id
-        _erase_traces(session, user_id, outbox_too=True)
-        removed = gallery.remove_user(session, name)
-    gallery_cache.purge_user(rt.settings.home, user_id)
+        for name in dict.fromkeys(names):
+            person = gallery.get_user(session, name)
+            _erase_traces(session, person.id, outbox_too=True)
+            ids.append(person.id)
+            removed.append((person.name, gallery.remove_user(session, name)))
+        # The calibration sampled their faces: computed again from the people left.
+        for model in calibration.calibrated_models(session):
+            policy.refresh_gallery_calibration(session, model, force=True)
+    for user_id in ids:
+        gallery_cache.purge_user(rt.settings.home, user_id)
     rt.galleries.clear()
     if shred:
         erasure.shred(rt.database.engine)

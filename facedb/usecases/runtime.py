@@ -7,17 +7,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from facedb import policy
 from facedb.config import Settings
-from facedb.media.frames import FrameSource, open_source
 from facedb.offline import identity
 from facedb.offline.spool import Spool
 from facedb.store.engine import Database, open_database, transaction
-from facedb.vision.capture import Capture, capture_faces
-from facedb.vision.pipeline import FacePipeline
+
+if TYPE_CHECKING:  # loaded on first use: `facedb report` never needs the vision stack
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture
+    from facedb.vision.pipeline import FacePipeline
 
 
 class Runtime:
@@ -41,6 +44,8 @@ class Runtime:
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
+            from facedb.vision.pipeline import FacePipeline
+
             with self._lock:
                 if self._pipeline is None:
                     self._pipeline = FacePipeline(self.settings)
@@ -90,9 +95,10 @@ class Runtime:
         """The faces of a source for one decision, with liveness where it applies.
         ``source``: a spec for open_source, or an open FrameSource (closed after use);
         ``varied``: enrolment's (vision.capture.capture_faces)."""
-        frames = (
-            source if isinstance(source, FrameSource) else open_source(source, recursive=recursive)
-        )
+        from facedb.media.frames import open_source
+        from facedb.vision.capture import capture_faces
+
+        frames = open_source(source, recursive=recursive) if isinstance(source, str) else source
         with frames:
             return capture_faces(
                 frames,

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,7 +18,6 @@ from facedb.domain.names import clean_name
 from facedb.domain.people import Match
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError, UnknownUserError
 from facedb.matching import Matcher, SqlMatcher
-from facedb.media.frames import FrameSource
 from facedb.offline.gallery_cache import CachedUser
 from facedb.offline.matcher import CacheMatcher
 from facedb.store import gallery
@@ -27,7 +27,10 @@ from facedb.usecases.recording import Decision, Recorder, Recording
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
 from facedb.usecases.runtime import Runtime, capture_reasons
 from facedb.usecases.thresholds import choose_threshold, search_policy
-from facedb.vision.capture import Capture, CapturedFace, mean_embedding
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture, CapturedFace
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,8 @@ def _decide(rt: Runtime, recording: Recording, attempt: _Attempt) -> VerifyResul
         capture_reasons(capture),
         rt.settings.liveness_threshold,
     )
+    from facedb.vision.capture import mean_embedding
+
     if verdict is None and claimed is not None:
         similarity = matcher.similarity_to_user(claimed.id, mean_embedding(used), model)
         person = Match(claimed.id, claimed.name, similarity or 0.0)

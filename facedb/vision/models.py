@@ -239,8 +239,8 @@ class ModelRegistry:
         if path is None:
             looked = ", ".join(str(d) for d in self.search_dirs())
             raise ModelError(
-                f"model file {spec.file} ({name}) not found in {looked}: "
-                "put it there or set FACEDB_WEIGHTS to its folder (see weights/README.md)"
+                f"model file {spec.file} ({name}) not found in {looked}: run `facedb init` "
+                f"(or `facedb models fetch {name}`), or set FACEDB_WEIGHTS to its folder"
             )
         try:
             actual = file_sha256(path)
@@ -249,7 +249,7 @@ class ModelRegistry:
         if actual != spec.sha256:
             raise ModelError(
                 f"model file {path} has sha256 {actual[:12]}…, the manifest expects "
-                f"{spec.sha256[:12]}… for {name}: replace it with the published file"
+                f"{spec.sha256[:12]}… for {name}: remove it and run `facedb models fetch {name}`"
             )
         return path
 
@@ -261,7 +261,7 @@ class ModelRegistry:
         error: str | None = None
         if path is None:
             looked = ", ".join(str(d) for d in self.search_dirs())
-            error = f"{spec.file} not found in {looked} (set FACEDB_WEIGHTS)"
+            error = f"{spec.file} not found in {looked} (run `facedb models fetch {name}`)"
         else:
             try:
                 sha_ok = file_sha256(path) == spec.sha256
