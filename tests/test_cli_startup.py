@@ -38,7 +38,12 @@ def test_help_imports_no_heavy_module() -> None:
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert not heavy, f"`facedb --help` imports {heavy[:5]}"
     commands = sorted(m for m in modules if m.startswith("facedb.cli.") and m.count(".") == 2)
-    assert commands == ["facedb.cli.commands", "facedb.cli.lazy", "facedb.cli.main"]
+    assert commands == [
+        "facedb.cli.commands",
+        "facedb.cli.lazy",
+        "facedb.cli.main",
+        "facedb.cli.suggest",
+    ]
 
 
 def test_users_help_loads_only_its_module() -> None:

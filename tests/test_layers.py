@@ -73,6 +73,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "access": _USE_CASES,
     "importing": _USE_CASES,
     "events": _USE_CASES,
+    "installation": _USE_CASES | {"access"},  # facedb init
     # front ends: the use cases, the facades and the subsystems, never what is below
     "watch": _USE_CASES,
     "api": VALUES
@@ -80,7 +81,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     | {"events", "facedb"},
     "cli": VALUES
     | {"policy", "usecases", "service", "timeattendance", "review", "access"}
-    | {"events", "importing", "watch", "api", "facedb"},
+    | {"events", "importing", "watch", "api", "facedb", "installation"},
     # the public API (facedb/__init__.py, lazy)
     "facedb": frozenset({"config", "errors", "service", "timeattendance", "usecases"}),
 }
@@ -93,11 +94,9 @@ KNOWN: dict[tuple[str, str], str] = {
     ("facedb.usecases.payroll", "facedb.timeattendance.service"): (
         "a TimeAttendance of its own to find the people of a scope"
     ),
-    ("facedb.cli.enrol", "facedb.vision.capture"): "Capture, re-exported by usecases.enrolment",
     ("facedb.cli.eval1n", "facedb.evaluation.openset"): (
         "OpenSetResult, re-exported by usecases.thresholds"
     ),
-    ("facedb.api.app", "facedb.vision.pipeline"): "FacePipeline, re-exported by service",
     # Store types that timeattendance and events.hooks re-export to the CLI: they
     # belong in facedb/domain.
     ("facedb.cli.corrections", "facedb.store.corrections"): "CorrectionInfo",

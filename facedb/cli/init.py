@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.progress import TaskID
 
+from facedb import installation as setup
 from facedb.config import Settings
-from facedb.usecases import setup
 from facedb.usecases.models import FetchPlan
 
 from .fetch import _download_progress, _licences

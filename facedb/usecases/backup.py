@@ -37,13 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from facedb import __version__
 from facedb.config import Settings
 from facedb.errors import InvalidInputError
 from facedb.fsio import fsync_dir
-from facedb.store import embedded, migrate
+from facedb.store import dumps, embedded, migrate
 from facedb.store.engine import make_engine, open_database
 from facedb.vision.models import _read_manifest_text, load_manifest, selected_models
 
@@ -293,14 +291,11 @@ def _refuse_data(settings: Settings) -> None:
         return
     database = open_database(settings, auto_upgrade=False, require_schema=False)
     try:
-        with database.engine.connect() as conn:
-            for table in DATA_TABLES:
-                exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar()
-                if exists and conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar():
-                    raise BackupError(
-                        f"{settings.home} already holds data ({table}): restore into an empty "
-                        "FACEDB_HOME"
-                    )
+        table = dumps.first_table_with_rows(database.engine, DATA_TABLES)
+        if table is not None:
+            raise BackupError(
+                f"{settings.home} already holds data ({table}): restore into an empty FACEDB_HOME"
+            )
     finally:
         database.engine.dispose()
 
@@ -310,9 +305,7 @@ def _restore_dump(home: Path, dump: Path) -> None:
         server = embedded.start(home)
         admin = make_engine(server.url("postgres"))
         try:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{embedded.DATABASE}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{embedded.DATABASE}"'))
+            dumps.recreate_database(admin, embedded.DATABASE)
         finally:
             admin.dispose()
         _run(

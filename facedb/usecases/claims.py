@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from facedb.decision import Policy, Verdict, screen
 from facedb.domain.names import clean_name
-from facedb.media.frames import FrameSource
 from facedb.usecases.recording import Decision, Recorder
 from facedb.usecases.results import VerifyResult
 from facedb.usecases.runtime import Runtime, capture_reasons
 from facedb.usecases.thresholds import choose_threshold
 from facedb.usecases.verification import face_box
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.media.frames import FrameSource
 
 log = logging.getLogger(__name__)
 

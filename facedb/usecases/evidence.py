@@ -14,8 +14,8 @@ FACEDB_EVIDENCE_MARGIN above its threshold or over the runner-up's margin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from facedb.config import Settings
@@ -24,7 +24,9 @@ from facedb.domain.evidence import Candidate
 from facedb.domain.people import Match
 from facedb.numeric import l2_normalize
 from facedb.store.evidence import NewEvidence
-from facedb.vision.capture import CapturedFace
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.vision.capture import CapturedFace
 
 JPEG_QUALITY = 85  # a 112x112 crop: about 3 to 5 kB
 CANDIDATES_KEPT = 5
@@ -54,6 +56,8 @@ def collect(
     best = next((f for f in faces if f.face.aligned is not None), None)
     if best is None or best.face.aligned is None:
         return None
+    import cv2  # only when a face is kept
+
     ok, encoded = cv2.imencode(".jpg", best.face.aligned, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         return None

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from facedb.config import Settings
 from facedb.decision import Policy, Verdict, least_live
@@ -38,7 +39,9 @@ from facedb.events import metrics
 from facedb.matching import Matcher, SqlMatcher
 from facedb.usecases.evidence import collect, is_doubtful
 from facedb.usecases.runtime import Runtime
-from facedb.vision.capture import CapturedFace, mean_embedding
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.vision.capture import CapturedFace
 
 # Looks with no usable face: a kiosk polling a blank wall or a dog records nothing.
 FACELESS = ("no_face", "bad_quality")
@@ -172,6 +175,8 @@ class Recording:
         return self.matcher.accepted_since(person, event.device, since)
 
     def _join(self, decision: Decision, event: AttendanceEvent) -> tuple[uuid.UUID, int] | None:
+        from facedb.vision.capture import mean_embedding
+
         usable = [f for f in decision.faces if f.face.embedding is not None]
         probe = mean_embedding(usable) if usable else None
         same_face = decision.policy.one_to_one.value if decision.policy is not None else 1.0
