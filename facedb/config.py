@@ -118,6 +118,19 @@ class Settings:
     evidence_days: float = 30.0
     evidence_margin: float = 0.05
     cluster_similarity: float = 0.45
+    # Guarded template updates (docs/TEMPLATES.md): the face of a 1:N acceptance joins
+    # the person's template when on and every guard holds: similarity at least
+    # template_margin above the threshold and margin + template_margin over the
+    # runner-up, quality score at least template_quality, no near-copy of a stored
+    # face, at most template_cap additions per person in template_days, added faces
+    # at most template_share of the person's faces. A probe a review found was not X
+    # is accepted as X again only template_margin + margin above it (non_matches).
+    template_updates: str = "on"
+    template_margin: float = 0.1
+    template_quality: float = 0.6
+    template_cap: int = 1
+    template_days: float = 7.0
+    template_share: float = 0.5
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -156,6 +169,8 @@ class Settings:
             raise ConfigError(f"evidence must be doubtful, all or off, not {self.evidence!r}")
         if self.liveness not in ("auto", "on", "off"):
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
+        if self.template_updates not in ("on", "off"):
+            raise ConfigError(f"template_updates must be on or off, not {self.template_updates!r}")
         if self.watch_roi not in ("on", "off"):
             raise ConfigError(f"watch_roi must be on or off, not {self.watch_roi!r}")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
@@ -204,6 +219,11 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "hooks_timeout": (0.1, 600.0),
     "hooks_backoff": (0.01, 3600.0),
     "hooks_max_attempts": (1, 1000),
+    "template_margin": (0.0, 2.0),
+    "template_quality": (0.0, 1.0),
+    "template_cap": (0, 1000),
+    "template_days": (0.0, 10 * 365.0),
+    "template_share": (0.0, 1.0),
 }
 
 

@@ -27,6 +27,7 @@ from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
 from facedb.store.evidence_schema import Evidence
 from facedb.store.schema import Attendance
+from facedb.usecases import template_updates
 from facedb.usecases.results import EnrolResult
 from facedb.vision.capture import Capture, CapturedFace
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
@@ -116,6 +117,8 @@ class Review:
         with self.service.transaction() as s:
             event_id = _resolve(s, event)
             review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
+            if action == "dismiss":
+                template_updates.not_the_person(s, event_id, action, by=who)
         return ReviewResult(event_id, action, None, None, review_id)
 
     def reassign(
@@ -142,6 +145,7 @@ class Review:
             decision, occurred_at, device = row
             text = f"review of event {event_id}" + (f": {note}" if note else "")
             if decision == "accepted":
+                template_updates.not_the_person(s, event_id, "reassign", by=who, instead=target.id)
                 if corrections.event_history(s, event_id).counted_for == target.name:
                     raise InvalidInputError(
                         f"event {event_id} counts for {target.name} already: nothing to reassign"

@@ -230,3 +230,4 @@ from facedb.store import evidence_schema as _evidence_schema  # noqa: E402, F401
 from facedb.store import org_schema as _org_schema  # noqa: E402, F401  (registers its tables)
 from facedb.store import outbox_schema as _outbox_schema  # noqa: E402, F401  (registers its tables)
 from facedb.store import ta_schema as _ta_schema  # noqa: E402, F401  (registers its tables)
+from facedb.store import template_schema as _template_schema  # noqa: E402, F401  (registers its tables)

@@ -24,7 +24,7 @@ from facedb.offline.matcher import CacheMatcher
 from facedb.review.keep import keep_evidence
 from facedb.store import gallery, org
 from facedb.store.schema import User
-from facedb.usecases import offline
+from facedb.usecases import offline, template_updates
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
 from facedb.usecases.runtime import Runtime, capture_reasons
 from facedb.usecases.thresholds import choose_threshold, search_policy
@@ -138,8 +138,13 @@ def _decide(rt: Runtime, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
         person = Match(claimed.id, claimed.name, similarity or 0.0)
         verdict = judge_claim(person, similarity, rules.one_to_one.value)
     elif verdict is None:
-        candidates = matcher.identify(mean_embedding(used), model, scope)
+        probe = mean_embedding(used)
+        candidates = matcher.identify(probe, model, scope)
         verdict = judge_search(candidates, rules.search_threshold, rules.margin)
+        if isinstance(matcher, SqlMatcher):  # "this is not X" (usecases/template_updates.py)
+            verdict = template_updates.check_non_matches(
+                rt.settings, matcher.session, verdict, probe, model
+            )
     weakest = least_live(used or capture.rejected_faces)
     liveness = weakest.face.liveness if weakest is not None else None
     open_set = rules.open_set
@@ -168,6 +173,8 @@ def _decide(rt: Runtime, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
     logged = _log(rt, matcher, event, verdict, attempt.log_no_face)
     if logged:  # a doubtful decision's face, with its event (docs/REVIEW.md)
         keep_evidence(rt.settings, matcher, event, used or capture.rejected_faces, candidates)
+        if isinstance(matcher, SqlMatcher):
+            template_updates.learn(rt.settings, matcher.session, event, used, candidates)
     return VerifyResult(
         decision=verdict.decision,
         kind=event.kind,
