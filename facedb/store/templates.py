@@ -208,3 +208,10 @@ def _added(a: TemplateAddition, name: str) -> AddedFace:
         removed_by=a.removed_by,
         removed_why=a.removed_why,
     )
+
+
+def forget_user(session: Session, user_id: int) -> None:
+    """The person's learned-face records and known non-matches go (their erasure: a
+    non-match holds the vector of a face that was taken for theirs)."""
+    session.execute(delete(TemplateAddition).where(TemplateAddition.user_id == user_id))
+    session.execute(delete(NonMatch).where(NonMatch.user_id == user_id))

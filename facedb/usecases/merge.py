@@ -41,6 +41,7 @@ from facedb.store import gallery
 from facedb.store.org_schema import GroupMember, UserSite
 from facedb.store.schema import Attendance, FaceEmbedding, Lookalike
 from facedb.store.ta_schema import Correction, Leave, PayPeriod, ShiftAssignment
+from facedb.store.template_schema import NonMatch, TemplateAddition
 
 if TYPE_CHECKING:
     from facedb.service import FaceService
@@ -167,6 +168,8 @@ def merge_in_session(session: Session, keep: str, other: str) -> tuple[MergeResu
         return _count(session, statement.returning(column))
 
     faces = move(FaceEmbedding.user_id)
+    move(TemplateAddition.user_id)  # learned faces and known non-matches follow
+    move(NonMatch.user_id)
     rows = move(Attendance.user_id)
     claimed = move(Attendance.claimed_user_id)
     evidence_rows = _count(session, _CANDIDATES.bindparams(o=o, k=k, name=keep_user.name))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from facedb.domain.people import UserSummary
 from facedb.errors import InvalidInputError
 from facedb.offline import gallery_cache
-from facedb.store import attendance, erasure, evidence, gallery
+from facedb.store import attendance, erasure, evidence, gallery, templates
 from facedb.store.corrections import refuse_purge_in_locked_period
 from facedb.usecases.results import ForgetResult
 from facedb.usecases.runtime import Runtime
@@ -63,6 +63,7 @@ def forget_user(rt: Runtime, name: str, attendance_policy: str, *, shred: bool) 
         person = gallery.get_user(session, name)
         embeddings = gallery.delete_embeddings(session, person.id)
         evidence.forget_user(session, person.id)  # their faces kept for review
+        templates.forget_user(session, person.id)  # learned faces, known non-matches
         if attendance_policy == "keep":
             gallery.deactivate_user(session, person.id)
             rows = attendance.count_for_user(session, person.id)
