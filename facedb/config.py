@@ -43,6 +43,10 @@ class Settings:
     device_name: str = field(default_factory=socket.gethostname)
     detector: str = "scrfd_2.5g_bnkps"
     embedder: str = "w600k_mbf_int8"
+    # on: each face is embedded with its mirror image, the two averaged; stored as
+    # the recipe "<embedder>+flip", never compared with vectors made without it (a
+    # gallery enrolled without the flip must be enrolled again; docs/ACCURACY.md).
+    embedder_flip: str = "off"
     # Detector input: 0 = auto, the smallest scale that shows the quality gate's
     # min_face_px face at 48 px (vision/detector.py: 2-3x less detector time on photos
     # and frames); N = insightface's N x N letterbox (640: parity with insightface, and
@@ -169,6 +173,8 @@ class Settings:
             raise ConfigError(f"evidence must be doubtful, all or off, not {self.evidence!r}")
         if self.liveness not in ("auto", "on", "off"):
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
+        if self.embedder_flip not in ("on", "off"):
+            raise ConfigError(f"embedder_flip must be on or off, not {self.embedder_flip!r}")
         if self.template_updates not in ("on", "off"):
             raise ConfigError(f"template_updates must be on or off, not {self.template_updates!r}")
         if self.watch_roi not in ("on", "off"):
