@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "detect": "detect:detect",
     "eval": "eval:eval_command",
     "eval-1n": "eval1n:eval_1n",
+    "eval-sequence": "eval_sequence:eval_sequence",
     "policy": "policy:policy_command",
     "calibrate": "eval:calibrate_command",
     "models": "models:models",
