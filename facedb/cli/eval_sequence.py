@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from facedb.evaluation.sequence import SequenceResult
-from facedb.usecases.sequence_eval import sequence
+from facedb.usecases.sequence_eval import SequenceResult, sequence
 
 from .context import open_service
 from .options import device_option

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from facedb import policy
 from facedb.evaluation.acquire import acquire
-from facedb.evaluation.sequence import SequenceResult, evaluate_sequence
+from facedb.evaluation.sequence import SequenceResult as SequenceResult  # for facedb/cli
+from facedb.evaluation.sequence import evaluate_sequence
 from facedb.usecases.runtime import Runtime
 from facedb.usecases.template_updates import Facts, refusals
 
