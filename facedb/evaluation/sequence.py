@@ -6,11 +6,12 @@ strangers. The enrolled people's other photos are visits, in rounds a week apart
 that a cap of one learned face a week is not what limits learning): in round r each
 enrolled person presents photo r + 1. After every round each stranger presents one
 photo too. Each visit is decided with facedb's rule (facedb/decision.py) at the
-threshold facedb uses for the gallery (the policy at FACEDB_FPIR, as eval-1n), and
-with updates on, an accepted visit's face is learned when the guards of
+threshold facedb uses for the gallery as it is at the start of the round (the policy
+at FACEDB_FPIR for its people and faces, as eval-1n: learned faces raise it), and with
+updates on, an accepted visit's face is learned when the guards of
 facedb/usecases/template_updates.py hold (quality is the photo gate's: every face here
-passed it; liveness does not apply to photos). The gallery's threshold is set once,
-at enrolment, as a kiosk's would be between calibrations.
+passed it; liveness does not apply to photos). A photo with no usable face is no visit.
+``draws`` random halves are run and their counts summed.
 
 The adversarial run: each stranger presents all their photos ``repeats`` times over
 (each search finds the enrolled person most like them: their look-alike), with updates
@@ -42,10 +43,12 @@ Guard = Callable[[float, float | None, float, int, int, int, float], bool]
 class RoundResult:
     round: int  # 1: the first photo after the enrolment one
     visits: int
-    accepted: float  # share of visits accepted as the right person
-    wrong_person: float  # share accepted as somebody else
-    strangers_accepted: float  # share of the strangers' searches accepted (FPIR)
+    accepted: int  # visits accepted as the right person
+    wrong_person: int  # accepted as somebody else
+    stranger_searches: int
+    strangers_accepted: int  # stranger searches accepted as anyone (FPIR)
     learned: int  # faces learned in this round
+    threshold: float  # mean over the draws
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,14 @@ class SequenceRun:
 
     @property
     def later_accepted(self) -> float:
-        """Share of all visits after the first round accepted as the right person."""
+        """Share of the visits after the first round accepted as the right person."""
         later = self.rounds[1:] or self.rounds
-        visits = sum(r.visits for r in later)
-        return sum(r.accepted * r.visits for r in later) / max(visits, 1)
+        return sum(r.accepted for r in later) / max(sum(r.visits for r in later), 1)
+
+    @property
+    def fpir(self) -> float:
+        searches = sum(r.stranger_searches for r in self.rounds)
+        return sum(r.strangers_accepted for r in self.rounds) / max(searches, 1)
 
 
 @dataclass(frozen=True)
@@ -71,13 +78,21 @@ class AdversarialRun:
 
 @dataclass(frozen=True)
 class SequenceResult:
-    enrolled: int
+    enrolled: int  # per draw
     strangers: int
-    threshold: float
+    draws: int
     fpir_target: float
     without: SequenceRun
     with_updates: SequenceRun
     adversarial: AdversarialRun
+
+
+@dataclass(frozen=True)
+class _Rules:
+    fpir: float
+    margin: float
+    one_to_one: float
+    prior: ImpostorTail | None
 
 
 def evaluate_sequence(
@@ -89,41 +104,90 @@ def evaluate_sequence(
     prior: ImpostorTail | None,
     guard: Guard,
     repeats: int = 5,
+    draws: int = 10,
     seed: int = 0,
 ) -> SequenceResult:
     """``people``: each with one gallery face (the enrolment photo) and probes in order."""
     usable = [p for p in people if len(p.gallery) and len(p.probes)]
+    rules = _Rules(fpir, margin, one_to_one, prior)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(usable))
-    enrolled = [usable[i] for i in sorted(order[: len(usable) // 2])]
-    strangers = [usable[i] for i in sorted(order[len(usable) // 2 :])]
-    vectors = np.concatenate([p.gallery[:1] for p in enrolled]).astype(np.float32)
-    owners = np.arange(len(enrolled))
-    cal = Calibration(prior, selfsearch.impostor_tail(vectors, owners))
-    threshold = open_set_threshold(
-        cal, fpir=fpir, persons=len(enrolled), faces=len(vectors), one_to_one=one_to_one
-    ).value
-    runs = [
-        _visits(enrolled, strangers, threshold, margin, guard if updates else None)
-        for updates in (False, True)
-    ]
-    adversarial = _adversarial(enrolled, strangers, threshold, margin, guard, repeats)
+    without: list[list[RoundResult]] = []
+    learning: list[list[RoundResult]] = []
+    adversarial = AdversarialRun(0, 0, 0, 0)
+    half = len(usable) // 2
+    for _ in range(draws):
+        order = rng.permutation(len(usable))
+        enrolled = [usable[i] for i in sorted(order[:half])]
+        strangers = [usable[i] for i in sorted(order[half:])]
+        without.append(_visits(enrolled, strangers, rules, None))
+        learning.append(_visits(enrolled, strangers, rules, guard))
+        run = _adversarial(enrolled, strangers, rules, guard, repeats)
+        adversarial = AdversarialRun(
+            run.strangers,
+            adversarial.searches + run.searches,
+            adversarial.accepted + run.accepted,
+            adversarial.learned + run.learned,
+        )
     return SequenceResult(
-        len(enrolled), len(strangers), threshold, fpir, runs[0], runs[1], adversarial
+        half,
+        len(usable) - half,
+        draws,
+        fpir,
+        SequenceRun(False, _sum(without)),
+        SequenceRun(True, _sum(learning)),
+        adversarial,
     )
 
 
+def _sum(runs: list[list[RoundResult]]) -> tuple[RoundResult, ...]:
+    rounds = []
+    for r in range(max(len(run) for run in runs)):
+        these = [run[r] for run in runs if r < len(run)]
+        rounds.append(
+            RoundResult(
+                r + 1,
+                sum(x.visits for x in these),
+                sum(x.accepted for x in these),
+                sum(x.wrong_person for x in these),
+                sum(x.stranger_searches for x in these),
+                sum(x.strangers_accepted for x in these),
+                sum(x.learned for x in these),
+                float(np.mean([x.threshold for x in these])),
+            )
+        )
+    return tuple(rounds)
+
+
 class _Gallery:
-    def __init__(self, people: Sequence[Person], threshold: float) -> None:
-        self.threshold = threshold
+    def __init__(self, people: Sequence[Person], rules: _Rules) -> None:
+        self.rules = rules
         self.faces = [p.gallery[:1].astype(np.float32) for p in people]
         self.learned = [0] * len(people)
         self.last_learned = [-99] * len(people)  # the round of the last face learned
+        vectors = np.concatenate(self.faces)
+        owners = np.arange(len(people))
+        self.calibration = Calibration(rules.prior, selfsearch.impostor_tail(vectors, owners))
+        self.threshold = 0.0
+        self.recalibrate()
+
+    def recalibrate(self) -> None:
+        """The policy's threshold for the gallery's people and faces now."""
+        self.threshold = open_set_threshold(
+            self.calibration,
+            fpir=self.rules.fpir,
+            persons=len(self.faces),
+            faces=sum(len(f) for f in self.faces),
+            one_to_one=self.rules.one_to_one,
+        ).value
 
     def search(self, probe: np.ndarray) -> list[Match]:
         scores = [float((faces @ probe).max()) for faces in self.faces]
         best = np.argsort(scores)[::-1][:2]
         return [Match(int(i), str(i), scores[int(i)]) for i in best]
+
+    def decide(self, probe: np.ndarray) -> tuple[list[Match], Match | None]:
+        found = self.search(probe)
+        return found, judge_search(found, self.threshold, self.rules.margin).person
 
     def consider(
         self, who: int, probe: np.ndarray, found: list[Match], now: int, guard: Guard
@@ -133,9 +197,8 @@ class _Gallery:
         nearest = float((self.faces[who] @ probe).max())
         recent = 1 if now - self.last_learned[who] < 1 else 0  # rounds are a week apart
         faces = len(self.faces[who])
-        if not guard(
-            similarity, runner_up, nearest, self.learned[who], faces, recent, self.threshold
-        ):
+        learned, threshold = self.learned[who], self.threshold
+        if not guard(similarity, runner_up, nearest, learned, faces, recent, threshold):
             return False
         self.faces[who] = np.concatenate([self.faces[who], probe[None, :]])
         self.learned[who] += 1
@@ -146,68 +209,60 @@ class _Gallery:
 def _visits(
     enrolled: Sequence[Person],
     strangers: Sequence[Person],
-    threshold: float,
-    margin: float,
+    rules: _Rules,
     guard: Guard | None,
-) -> SequenceRun:
-    gallery = _Gallery(enrolled, threshold)
+) -> list[RoundResult]:
+    gallery = _Gallery(enrolled, rules)
     rounds = []
     for r in range(max(len(p.probes) for p in enrolled)):
+        gallery.recalibrate()
         visits = right = wrong = learned = 0
         for who, person in enumerate(enrolled):
             if r >= len(person.probes):
                 continue
             probe = person.probes[r].astype(np.float32)
-            found = gallery.search(probe)
-            verdict = judge_search(found, threshold, margin)
+            found, person_found = gallery.decide(probe)
             visits += 1
-            if verdict.person is None:
+            if person_found is None:
                 continue
-            if verdict.person.user_id != who:
+            if person_found.user_id != who:
                 wrong += 1
                 continue
             right += 1
             if guard is not None and gallery.consider(who, probe, found, r, guard):
                 learned += 1
-        searches = accepted = 0
-        for person in strangers:  # one photo of each stranger after every round
-            photos = np.concatenate([person.gallery, person.probes])
-            probe = photos[r % len(photos)].astype(np.float32)
-            searches += 1
-            accepted += judge_search(gallery.search(probe), threshold, margin).person is not None
+        accepted = 0
+        for stranger in strangers:  # one photo of each stranger after every round
+            photos = np.concatenate([stranger.gallery, stranger.probes])
+            _, taken = gallery.decide(photos[r % len(photos)].astype(np.float32))
+            accepted += taken is not None
         rounds.append(
             RoundResult(
-                r + 1,
-                visits,
-                right / max(visits, 1),
-                wrong / max(visits, 1),
-                accepted / max(searches, 1),
-                learned,
+                r + 1, visits, right, wrong, len(strangers), accepted, learned, gallery.threshold
             )
         )
-    return SequenceRun(guard is not None, tuple(rounds))
+    return rounds
 
 
 def _adversarial(
     enrolled: Sequence[Person],
     strangers: Sequence[Person],
-    threshold: float,
-    margin: float,
+    rules: _Rules,
     guard: Guard,
     repeats: int,
 ) -> AdversarialRun:
-    gallery = _Gallery(enrolled, threshold)
+    gallery = _Gallery(enrolled, rules)
     searches = accepted = learned = 0
     now = 0
     for _ in range(repeats):
+        gallery.recalibrate()
         for person in strangers:
             for probe in np.concatenate([person.gallery, person.probes]).astype(np.float32):
                 now += 1  # each presentation a week after the last: the cap never binds
-                found = gallery.search(probe)
-                verdict = judge_search(found, threshold, margin)
+                found, taken = gallery.decide(probe)
                 searches += 1
-                if verdict.person is None:
+                if taken is None:
                     continue
                 accepted += 1
-                learned += gallery.consider(verdict.person.user_id, probe, found, now, guard)
+                learned += gallery.consider(taken.user_id, probe, found, now, guard)
     return AdversarialRun(len(strangers), searches, accepted, learned)

@@ -19,6 +19,7 @@ def sequence(
     people: Path,
     *,
     repeats: int,
+    draws: int,
     seed: int,
     progress: Callable[[int, int], None] | None,
 ) -> SequenceResult:
@@ -59,5 +60,6 @@ def sequence(
         prior=policy.calibration_of(spec.impostor_tail, None).prior,
         guard=guard,
         repeats=repeats,
+        draws=draws,
         seed=seed,
     )
