@@ -123,13 +123,14 @@ class Settings:
     evidence_margin: float = 0.05
     cluster_similarity: float = 0.45
     # Guarded template updates (docs/TEMPLATES.md): the face of a 1:N acceptance joins
-    # the person's template when on and every guard holds: similarity at least
+    # the person's template when on (off by default: on the shared faces it raised
+    # strangers' acceptance more than people's, docs/ACCURACY.md) and every guard holds: similarity at least
     # template_margin above the threshold and margin + template_margin over the
     # runner-up, quality score at least template_quality, no near-copy of a stored
     # face, at most template_cap additions per person in template_days, added faces
     # at most template_share of the person's faces. A probe a review found was not X
     # is accepted as X again only template_margin + margin above it (non_matches).
-    template_updates: str = "on"
+    template_updates: str = "off"
     template_margin: float = 0.1
     template_quality: float = 0.6
     template_cap: int = 1

@@ -222,12 +222,8 @@ def test_the_kept_thumbnail_is_written_out(
     assert image.shape == (112, 112, 3)
 
 
-def test_a_clear_accept_keeps_no_evidence(gallery: Gallery) -> None:
-    # Learning off: a face learned from an acceptance keeps its evidence, for review
-    # (tests/test_template_updates.py).
-    service = FaceService(gallery.settings.replace(template_updates="off"))
+def test_a_clear_accept_keeps_no_evidence(gallery: Gallery, service: FaceService) -> None:
     result = service.verify(str(gallery.photo(ENROLLED[3], 4)), device="door-c")
-    service.close()
     assert result.decision == "accepted"
     assert result.similarity is not None and result.similarity >= result.threshold + 0.1
     if result.runner_up is not None:

@@ -46,7 +46,9 @@ def service(settings: Settings, faces_dir: Path, tmp_path: Path) -> Iterator[Fac
     for identity in PEOPLE:
         (people / identity).mkdir(parents=True)
         shutil.copy(photo(faces_dir, identity, 0), people / identity)
-    face_service = FaceService(settings.replace(cooldown=0.0, threshold=THRESHOLD))
+    face_service = FaceService(
+        settings.replace(cooldown=0.0, threshold=THRESHOLD, template_updates="on")
+    )
     outcomes = face_service.enrol_folders(people)
     assert [o.status for o in outcomes] == ["enrolled"] * len(PEOPLE), outcomes
     yield face_service
@@ -59,6 +61,7 @@ def cli(settings: Settings, *args: str) -> Result:
         "FACEDB_HOME": str(settings.home),
         "FACEDB_THRESHOLD": str(THRESHOLD),
         "FACEDB_COOLDOWN": "0",
+        "FACEDB_TEMPLATE_UPDATES": "on",
     }
     return CliRunner().invoke(main, list(args), env=env)
 
