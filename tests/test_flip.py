@@ -35,9 +35,11 @@ def test_the_flip_is_a_recipe_of_its_own_and_mirror_blind(
     averaged = (a + b) / np.linalg.norm(a + b)
     f, g = flipped.embed_aligned([crop, mirror])
     assert abs(float(np.linalg.norm(f)) - 1.0) < 1e-5
-    assert float(f @ averaged) > 0.9999  # the mean of the face and its mirror image
-    assert float(f @ g) > 0.9999  # so a mirrored face embeds the same
-    assert float(a @ b) < 0.99  # which the plain recipe does not
+    # Exactly 1.0 on this machine; 0.98 leaves room for another CPU's rounding (and
+    # for the 0.01-cosine audit of tests/conftest.py).
+    assert float(f @ averaged) > 0.98  # the mean of the face and its mirror image
+    assert float(f @ g) > 0.98  # so a mirrored face embeds the same
+    assert float(a @ b) < 0.975  # which the plain recipe does not (0.957 here)
 
 
 def test_a_gallery_enrolled_without_the_flip_is_not_searched_with_it(
