@@ -101,6 +101,8 @@ def test_a_clear_acceptance_of_a_new_looking_face_is_learned_and_remove_undoes_i
     assert 0.4 <= learned["nearest"] < 0.95
     shown = cli_json(settings, "users", "show", "7206")
     assert isinstance(shown, dict) and [a["id"] for a in shown["added_faces"]] == [learned["id"]]
+    table = cli(settings, "users", "show", "7206")
+    assert table.exit_code == 0 and "learned faces" in table.output, table.output
     # The face it learned brings the fourth photo 0.07 closer (0.43 against 0.36).
     after = service.verify(photo(faces_dir, "7206", 2))
     assert after.decision == "accepted"
@@ -240,8 +242,23 @@ def test_a_review_that_finds_an_accepted_visit_was_not_x_is_remembered(
     # 7206 themselves still are (0.59 to their face, 0.12 to the stranger's).
     genuine = service.verify(photo(faces_dir, "7206", 4), threshold=0.05)
     assert (genuine.decision, genuine.name) == ("accepted", "7206")
-    # And learning for 7206 waits while the review is recent.
-    assert faces_of(settings, "7206") == 1
+    assert faces_of(settings, "7206") == 1  # learned nothing: a week's cap, and the review
+    # Learning for 7206 waits while the review is recent (FACEDB_EVIDENCE_DAYS, 30):
+    # still after the week's cap, again after a month.
+    faces = service.pipeline.analyse([cv2.imread(photo(faces_dir, "7206", 4))])[0]
+    face = CapturedFace(max(faces, key=lambda f: f.face.area), "photo 4")
+    user_id, model = service.user("7206").id, service.pipeline.embedder_name
+
+    def learns(days: float) -> bool:
+        at = datetime.now(UTC) + timedelta(days=days)
+        event = _event(uuid.uuid4(), user_id, at, model)
+        with service.transaction() as session:
+            SqlMatcher(session, settings.ef_search).log_event(event)
+            return template_updates.learn(settings, session, event, [face]) is not None
+
+    assert not learns(8)
+    assert not learns(29)
+    assert learns(31)
 
 
 def test_a_dismissed_acceptance_is_a_non_match_too(careless: FaceService, faces_dir: Path) -> None:
