@@ -242,6 +242,11 @@ def test_a_review_that_finds_an_accepted_visit_was_not_x_is_remembered(
     # 7206 themselves still are (0.59 to their face, 0.12 to the stranger's).
     genuine = service.verify(photo(faces_dir, "7206", 4), threshold=0.05)
     assert (genuine.decision, genuine.name) == ("accepted", "7206")
+    # A claim to be 7206 with that face is refused the same way; 7206's own is not.
+    claim = service.verify(stranger, name="7206", threshold=0.05)
+    assert claim.decision == "rejected" and any("not them" in r for r in claim.reasons)
+    own = service.verify(photo(faces_dir, "7206", 4), name="7206", threshold=0.05)
+    assert own.decision == "accepted"
     assert faces_of(settings, "7206") == 1  # learned nothing: a week's cap, and the review
     # Learning for 7206 waits while the review is recent (FACEDB_EVIDENCE_DAYS, 30):
     # still after the week's cap, again after a month.

@@ -192,10 +192,17 @@ def _add(
 
 
 def check_non_matches(
-    settings: Settings, session: Session, verdict: Verdict, probe: np.ndarray, model: str
+    settings: Settings,
+    session: Session,
+    verdict: Verdict,
+    probe: np.ndarray,
+    model: str,
+    *,
+    refused: str = "ambiguous",
 ) -> Verdict:
     """An acceptance as X, unless the probe is about as close to a probe a review found
-    was not X: then ambiguous (to review), with the reason."""
+    was not X: then ``refused`` (ambiguous for a search, to review; rejected for a
+    claim), with the reason."""
     person = verdict.person
     if verdict.decision != "accepted" or person is None or verdict.similarity is None:
         return verdict
@@ -207,7 +214,7 @@ def check_non_matches(
         f"{person.name!r} ({verdict.similarity:.3f}) is less than {needed:.2f} above a face "
         f"a review found was not them ({closest:.3f})"
     )
-    return Verdict("ambiguous", None, verdict.similarity, verdict.runner_up, (reason,))
+    return Verdict(refused, None, verdict.similarity, verdict.runner_up, (reason,))
 
 
 def not_the_person(

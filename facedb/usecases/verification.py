@@ -134,9 +134,14 @@ def _decide(rt: Runtime, matcher: Matcher, attempt: _Attempt) -> VerifyResult:
         rt.settings.liveness_threshold,
     )
     if verdict is None and claimed is not None:
-        similarity = matcher.similarity_to_user(claimed.id, mean_embedding(used), model)
+        probe = mean_embedding(used)
+        similarity = matcher.similarity_to_user(claimed.id, probe, model)
         person = Match(claimed.id, claimed.name, similarity or 0.0)
         verdict = judge_claim(person, similarity, rules.one_to_one.value)
+        if isinstance(matcher, SqlMatcher):  # "this is not X" (usecases/template_updates.py)
+            verdict = template_updates.check_non_matches(
+                rt.settings, matcher.session, verdict, probe, model, refused="rejected"
+            )
     elif verdict is None:
         probe = mean_embedding(used)
         candidates = matcher.identify(probe, model, scope)
