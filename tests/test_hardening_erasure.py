@@ -110,12 +110,13 @@ def test_shred_reports_what_a_non_superuser_could_not_do(
     with owner.begin() as conn:
         conn.execute(text(f'ALTER TABLE face_embeddings OWNER TO "{role}"'))
         conn.execute(text(f'ALTER TABLE evidence OWNER TO "{role}"'))
+        conn.execute(text(f'ALTER TABLE non_matches OWNER TO "{role}"'))
         conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
     owner.dispose()
     limited = make_engine((settings.database_url or "").replace("postgres@", f"{role}@"))
     try:
         report = shred(limited)
-        assert report.rewritten == ("face_embeddings", "evidence")
+        assert report.rewritten == ("face_embeddings", "evidence", "non_matches")
         assert not report.wal_switched and not report.complete
         assert any("not a superuser" in note for note in report.notes)
     finally:
@@ -124,6 +125,7 @@ def test_shred_reports_what_a_non_superuser_could_not_do(
         with fix.begin() as conn:
             conn.execute(text("ALTER TABLE face_embeddings OWNER TO postgres"))
             conn.execute(text("ALTER TABLE evidence OWNER TO postgres"))
+            conn.execute(text("ALTER TABLE non_matches OWNER TO postgres"))
             conn.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"'))
         fix.dispose()
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

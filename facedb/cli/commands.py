@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("detect:detect", "Find every face of every image, with quality and liveness."),
     "eval": ("eval:eval_command", "Measure verification accuracy on labelled image pairs."),
     "eval-1n": ("eval1n:eval_1n", "Measure 1:N identification the way NIST FRTE counts it."),
+    "eval-sequence": (
+        "eval_sequence:eval_sequence",
+        "Visits in order: what learning faces gains, and a look-alike's attempts.",
+    ),
     "policy": ("policy:policy_command", "The thresholds that decide, and the false accepts."),
     "calibrate": ("eval:calibrate_command", "Set the 1:1 threshold of the embedder from pairs."),
     "models": ("models:models", "The model files: where they are, checked; `models fetch`."),

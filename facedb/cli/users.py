@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
+from facedb.usecases import template_updates
 from facedb.usecases.merge import merge_users
 from facedb.usecases.people import ATTENDANCE_POLICIES
 
 from .context import open_service
 from .output import json_option, print_json, print_table
+from .schedules import by_option
 
 
 @click.group("users")
@@ -69,22 +73,87 @@ def lookalikes(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def show(name: str, as_json: bool) -> None:
-    """Show one person: name, external id, stored faces, enrolment date, metadata."""
-    person = open_service().user(name)
+    """Show one person: name, external id, stored faces, enrolment date, metadata, and
+    the faces learned from accepted decisions (facedb users faces)."""
+    service = open_service()
+    person = service.user(name)
+    added = template_updates.added_faces(service, person.name)
     if as_json:
-        print_json(person)
+        print_json({**asdict(person), "added_faces": added})
         return
+    active = [a for a in added if a.active]
     print_table(
         ("", "value"),
         [
             ("name", person.name),
             ("external id", person.external_id),
             ("faces", person.embeddings),
+            ("learned faces", f"{len(active)} (facedb users faces list)" if added else 0),
             ("active", person.active),
             ("enrolled", person.created_at.astimezone()),
             ("meta", person.meta or "-"),
         ],
     )
+
+
+@users.group("faces")
+def faces() -> None:
+    """The faces a person's template learned from accepted decisions.
+
+    A face joins only when the decision was clearly theirs (docs/TEMPLATES.md);
+    FACEDB_TEMPLATE_UPDATES=off stops learning.
+    """
+
+
+@faces.command("list")
+@click.argument("name")
+@json_option
+def faces_list(name: str, as_json: bool) -> None:
+    """The faces learned for NAME, with the decision each came from.
+
+    \b
+    Example:
+      facedb users faces list "Alice Martin"
+    """
+    added = template_updates.added_faces(open_service(), name)
+    if as_json:
+        print_json(added)
+        return
+    print_table(
+        ("id", "added", "event", "similarity", "threshold", "runner-up", "quality", "status"),
+        (
+            (
+                a.id,
+                a.added_at.astimezone(),
+                str(a.event_id)[:8],
+                f"{a.similarity:.3f}",
+                f"{a.threshold:.3f}",
+                "-" if a.runner_up is None else f"{a.runner_up:.3f}",
+                f"{a.quality:.2f}",
+                "in template" if a.active else f"removed ({a.removed_why})",
+            )
+            for a in added
+        ),
+    )
+
+
+@faces.command("remove")
+@click.argument("name")
+@click.argument("added_id", metavar="ID", type=int)
+@by_option
+@json_option
+def faces_remove(name: str, added_id: int, by: str, as_json: bool) -> None:
+    """Take the learned face ID (facedb users faces list) out of NAME's template.
+
+    \b
+    Example:
+      facedb users faces remove "Alice Martin" 12
+    """
+    removed = template_updates.remove_added_face(open_service(), name, added_id, by=by)
+    if as_json:
+        print_json(removed)
+        return
+    click.echo(f"removed learned face {removed.id} from {removed.person}'s template")
 
 
 @users.command("rename")

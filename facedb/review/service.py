@@ -22,6 +22,7 @@ from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import FaceService
 from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
+from facedb.usecases import template_updates
 from facedb.usecases.results import EnrolResult
 from facedb.vision.capture import Capture, CapturedFace
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
@@ -109,6 +110,8 @@ class Review:
         with self.service.transaction() as s:
             event_id = evidence.find_event(s, event)
             review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
+            if action == "dismiss":
+                template_updates.not_the_person(s, event_id, action, by=who)
         return ReviewResult(event_id, action, None, None, review_id)
 
     def reassign(
@@ -130,6 +133,7 @@ class Review:
             decision, occurred_at, device = evidence.event_at(s, event_id)
             text = f"review of event {event_id}" + (f": {note}" if note else "")
             if decision == "accepted":
+                template_updates.not_the_person(s, event_id, "reassign", by=who, instead=target.id)
                 if corrections.event_history(s, event_id).counted_for == target.name:
                     raise InvalidInputError(
                         f"event {event_id} counts for {target.name} already: nothing to reassign"

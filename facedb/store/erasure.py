@@ -41,9 +41,10 @@ from facedb.errors import first_line
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TIMEOUT_S = 30.0
-# Every table that holds a person's face: stored faces, and the probe embeddings and
-# thumbnails kept as evidence of doubtful decisions (store/evidence.py).
-VECTOR_TABLES = ("face_embeddings", "evidence")
+# Every table that holds a person's face: stored faces, the probe embeddings and
+# thumbnails kept as evidence of doubtful decisions (store/evidence.py), and the faces
+# a review found were not the person accepted (store/templates.py).
+VECTOR_TABLES = ("face_embeddings", "evidence", "non_matches")
 
 
 @dataclass(frozen=True)

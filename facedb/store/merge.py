@@ -38,6 +38,7 @@ from facedb.errors import InvalidInputError, PeriodLockedError
 from facedb.store import gallery
 from facedb.store.tables.core import Attendance, FaceEmbedding, Lookalike
 from facedb.store.tables.org import GroupMember, UserSite
+from facedb.store.tables.templates import NonMatch, TemplateAddition
 from facedb.store.tables.time_attendance import Correction, Leave, PayPeriod, ShiftAssignment
 
 MERGED_BY = "facedb users merge"
@@ -160,6 +161,8 @@ def merge_in_session(session: Session, keep: str, other: str) -> tuple[MergeResu
         return _count(session, statement.returning(column))
 
     faces = move(FaceEmbedding.user_id)
+    move(TemplateAddition.user_id)  # learned faces and known non-matches follow
+    move(NonMatch.user_id)
     rows = move(Attendance.user_id)
     claimed = move(Attendance.claimed_user_id)
     evidence_rows = _count(session, _CANDIDATES.bindparams(o=o, k=k, name=keep_user.name))

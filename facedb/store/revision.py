@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from facedb.errors import MigrationNotAppliedError
 
-HEAD_REVISION = "0011_presence"
+HEAD_REVISION = "0012_template_updates"
 # How every driver reads a database's revision; UNDEFINED_TABLE: none yet.
 REVISION_SQL = "SELECT version_num FROM alembic_version"
 UNDEFINED_TABLE = "42P01"

@@ -13,7 +13,16 @@ from facedb import policy
 from facedb.domain.people import UserSummary
 from facedb.errors import InvalidInputError
 from facedb.offline import gallery_cache
-from facedb.store import attendance, calibration, erasure, evidence, gallery, outbox, tombstones
+from facedb.store import (
+    attendance,
+    calibration,
+    erasure,
+    evidence,
+    gallery,
+    outbox,
+    templates,
+    tombstones,
+)
 from facedb.store.corrections import refuse_purge_in_locked_period
 from facedb.usecases.results import ForgetResult
 from facedb.usecases.runtime import Runtime
@@ -73,6 +82,7 @@ def _erase_traces(session: Session, user_id: int, *, outbox_too: bool) -> None:
     """What shows or names a person besides their faces and attendance rows."""
     evidence.forget_user(session, user_id)  # their faces kept for review
     evidence.strip_candidate(session, user_id)  # named beside someone else's face
+    templates.forget_user(session, user_id)  # learned faces, known non-matches
     if outbox_too:
         outbox.forget_person(session, user_id)
 

@@ -160,6 +160,7 @@ class Recording:
         if person is not None:
             self._people.add(person)
         kept = self._keep(decision, event)
+        self._learn(decision, event)
         return self._done(Recorded(event, "logged", event.event_id, 1, kept))
 
     def _repeat(self, person: int, event: AttendanceEvent, *, ask: bool) -> bool:
@@ -189,6 +190,16 @@ class Recording:
             return False
         item = collect(event, decision.faces, decision.candidates)
         return item is not None and self.matcher.keep_evidence(item, self.settings.evidence_days)
+
+    def _learn(self, decision: Decision, event: AttendanceEvent) -> None:
+        """A clearly accepted face may join the person's template (online only;
+        usecases/template_updates.py holds the guards)."""
+        if isinstance(self.matcher, SqlMatcher) and event.decision == "accepted":
+            from facedb.usecases import template_updates
+
+            template_updates.learn(
+                self.settings, self.matcher.session, event, decision.faces, decision.candidates
+            )
 
     def _done(self, recorded: Recorded) -> Recorded:
         self._recorded.append(recorded)

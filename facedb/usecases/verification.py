@@ -22,7 +22,7 @@ from facedb.offline.gallery_cache import CachedUser
 from facedb.offline.matcher import CacheMatcher
 from facedb.store import gallery
 from facedb.store.tables.core import User
-from facedb.usecases import offline
+from facedb.usecases import offline, template_updates
 from facedb.usecases.recording import Decision, Recorder, Recording
 from facedb.usecases.results import FaceBox, IdentifiedFace, IdentifyResult, VerifyResult
 from facedb.usecases.runtime import Runtime, capture_reasons
@@ -140,12 +140,22 @@ def _decide(rt: Runtime, recording: Recording, attempt: _Attempt) -> VerifyResul
     from facedb.vision.capture import mean_embedding
 
     if verdict is None and claimed is not None:
-        similarity = matcher.similarity_to_user(claimed.id, mean_embedding(used), model)
+        probe = mean_embedding(used)
+        similarity = matcher.similarity_to_user(claimed.id, probe, model)
         person = Match(claimed.id, claimed.name, similarity or 0.0)
         verdict = judge_claim(person, similarity, rules.one_to_one.value)
+        if isinstance(matcher, SqlMatcher):  # "this is not X" (usecases/template_updates.py)
+            verdict = template_updates.check_non_matches(
+                rt.settings, matcher.session, verdict, probe, model, refused="rejected"
+            )
     elif verdict is None:
-        candidates = matcher.identify(mean_embedding(used), model, scope)
+        probe = mean_embedding(used)
+        candidates = matcher.identify(probe, model, scope)
         verdict = judge_search(candidates, rules.search_threshold, rules.margin)
+        if isinstance(matcher, SqlMatcher):  # "this is not X" (usecases/template_updates.py)
+            verdict = template_updates.check_non_matches(
+                rt.settings, matcher.session, verdict, probe, model
+            )
     recorded = recording.record(
         Decision(
             verdict=verdict,

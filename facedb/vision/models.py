@@ -40,6 +40,10 @@ CPU = "CPUExecutionProvider"
 # ORT's process-wide logger is never touched.
 _SESSION_LOG_SEVERITY = 3
 
+# An embedding recipe is stored as the model name with a suffix (pipeline.embedder_name):
+# vectors of two recipes are never compared, as those of two models.
+RECIPE_SEPARATOR = "+"
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -206,7 +210,10 @@ class ModelRegistry:
     # -- manifest and files -------------------------------------------------
 
     def spec(self, name: str) -> ModelSpec:
+        """The manifest entry of a model, or of an embedding recipe's model
+        (``w600k_mbf_int8+flip``: the model's, embedded as the recipe says)."""
         specs = load_manifest()
+        name = name.split(RECIPE_SEPARATOR, 1)[0]
         if name not in specs:
             raise ModelError(f"unknown model {name!r}: the manifest lists {', '.join(specs)}")
         return specs[name]

@@ -3,6 +3,6 @@
 registers every table on Base.metadata (what migrations and tests/test_migrations.py
 compare), whichever module a caller needs."""
 
-from facedb.store.tables import core, evidence, org, outbox, time_attendance
+from facedb.store.tables import core, evidence, org, outbox, templates, time_attendance
 
-__all__ = ["core", "evidence", "org", "outbox", "time_attendance"]
+__all__ = ["core", "evidence", "org", "outbox", "templates", "time_attendance"]
