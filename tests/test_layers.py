@@ -57,7 +57,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "media": VALUES,
     "vision": VALUES | {"media"},
     "identification": VALUES,
-    "evaluation": VALUES | {"identification", "media", "vision"},
+    # evaluation decides as the product does (evaluation/sequence.py: decision.judge_search)
+    "evaluation": VALUES | {"decision", "identification", "media", "vision"},
     "store": VALUES,
     # deciding and matching
     "decision": VALUES | {"identification", "vision"},
@@ -96,6 +97,9 @@ KNOWN: dict[tuple[str, str], str] = {
     ),
     ("facedb.cli.eval1n", "facedb.evaluation.openset"): (
         "OpenSetResult, re-exported by usecases.thresholds"
+    ),
+    ("facedb.cli.eval_sequence", "facedb.evaluation.sequence"): (
+        "SequenceResult, re-exported by usecases.sequence_eval"
     ),
     # Store types that timeattendance and events.hooks re-export to the CLI: they
     # belong in facedb/domain.

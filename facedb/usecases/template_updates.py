@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -47,7 +48,9 @@ from facedb.errors import InvalidInputError
 from facedb.store import evidence, gallery, templates
 from facedb.usecases.evidence import collect
 from facedb.usecases.runtime import Runtime
-from facedb.vision.capture import NEAR_COPY_SIMILARITY, CapturedFace
+
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.vision.capture import CapturedFace
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ def refusals(settings: Settings, facts: Facts) -> tuple[str, ...]:
         why.append(f"liveness {facts.liveness:.3f}")
     if not facts.quality_ok or facts.quality < settings.template_quality:
         why.append(f"quality {facts.quality:.3f} < {settings.template_quality:.2f}")
+    from facedb.vision.capture import NEAR_COPY_SIMILARITY
+
     if facts.nearest >= NEAR_COPY_SIMILARITY:
         why.append(f"a near-copy of a stored face ({facts.nearest:.3f})")
     elif facts.nearest < facts.threshold + extra:
