@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
-from test_kiosk_browser import Chromium, DevTools
+from test_kiosk_browser import ARTIFACTS, Chromium, DevTools, compact_png
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "console"
+# (suffix, width, height, mobile, width of the saved picture)
+VIEWPORTS = (("desktop", 1280, 800, False, 960), ("phone", 390, 844, True, 390))
 
 # Seconds a page has to show what a test waits for.
 WAIT_S = 60.0
@@ -44,11 +50,11 @@ class Browser:
         self.base = url
 
     def go(self, path: str) -> float:
-        """Opens a page and waits until it has loaded; the seconds it took."""
-        started = time.monotonic()
+        """Opens a page and waits until it has loaded; the seconds it took, from the
+        request to the end of its load event (the browser's navigation timing)."""
         self.devtools.call("Page.navigate", url=self.base + path)
         self.wait("document.readyState === 'complete' && location.href !== 'about:blank'")
-        return time.monotonic() - started
+        return float(self.wait("performance.getEntriesByType('navigation')[0].loadEventEnd") / 1000)
 
     def js(self, expression: str) -> Any:
         return self.devtools.evaluate(expression)
@@ -106,6 +112,16 @@ class Browser:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         self.devtools.call("Emulation.clearDeviceMetricsOverride")
+
+    def shoot(self, name: str) -> None:
+        """Screenshots of the page at desktop and phone width: test-artifacts/console/,
+        and with FACEDB_UPDATE_DOCS=1 docs/console/ (the README links them)."""
+        for suffix, width, height, mobile, saved in VIEWPORTS:
+            path = ARTIFACTS / "console" / f"{name}-{suffix}.png"
+            self.screenshot(path, width=width, height=height, mobile=mobile)
+            if os.environ.get("FACEDB_UPDATE_DOCS") == "1":
+                DOCS.mkdir(parents=True, exist_ok=True)
+                (DOCS / path.name).write_bytes(compact_png(path.read_bytes(), saved))
 
     def close(self) -> None:
         self.devtools.close()

@@ -25,12 +25,16 @@ from facedb.timeattendance import (
     TimesheetDay,
     write_payroll_csv,
 )
+from facedb.timeattendance.pages import timesheet_page
 
 router = APIRouter()
 _NAME = Query(max_length=NAME_MAX_LENGTH)
 _REASON = Form(pattern="^(" + "|".join(REASON_CODES) + ")$", description="Reason code")
 _NOTE = Form(min_length=1, max_length=2000, description="Why, in words (required)")
 _DAY = Form(max_length=10, description="YYYY-MM-DD")
+# People per page of the grid (a month of 1,000 people is 31,000 cells: too many for a
+# browser to lay out in a second).
+GRID_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,18 @@ async def timesheets_page(
     at: Annotated[str, Query(max_length=20, description="YYYY-MM, or a day of the week")] = "",
     site: Annotated[str, _NAME] = "",
     group: Annotated[str, _NAME] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     """A week or month of a site or group: worked time, late, absences, leave and
-    holidays per person and day; locked periods (reporter, admin)."""
+    holidays per person and day, GRID_PAGE people a page; locked periods (reporter,
+    admin)."""
     found = state(request)
     ta = time_attendance(request)
     first, last = period_of(period, at, ta.zone)
-    days, people = await found.run(
-        lambda: ta.timesheet(first, last, site=site or None, group=group or None)
+    sheet = await found.run(
+        lambda: timesheet_page(
+            ta, first, last, site=site or None, group=group or None, page=page, size=GRID_PAGE
+        )
     )
     sites = await found.run(ta.sites)
     groups = await found.run(ta.groups)
@@ -95,7 +103,11 @@ async def timesheets_page(
         first=first,
         last=last,
         dates=[first + timedelta(days=i) for i in range((last - first).days + 1)],
-        rows=grid(days, people, first, last),
+        rows=grid(sheet.days, sheet.totals, first, last),
+        people=sheet.people,
+        page=page,
+        pages=sheet.pages,
+        size=GRID_PAGE,
         sites=sites,
         groups=groups,
         periods=periods,

@@ -49,13 +49,14 @@ def by_site(days: list[TimesheetDay]) -> list[SiteDay]:
     ]
 
 
-async def _latest(request: Request) -> list[dict[str, Any]]:
+async def _latest(request: Request, zone: str) -> list[dict[str, Any]]:
     found = state(request)
     rows = await found.run(lambda: found.service.attendance(None, None, LATEST))
     return [
         {
             "event_id": str(r.event_id),
-            "time": render.clock(r.occurred_at, None, "%Y-%m-%d %H:%M:%S"),
+            "time": render.clock(r.occurred_at, zone, "%H:%M:%S"),
+            "day": render.clock(r.occurred_at, zone, "%Y-%m-%d"),
             "decision": r.decision,
             "name": r.name or r.claimed_name or "",
             "similarity": render.number(r.similarity),
@@ -86,7 +87,7 @@ async def today_page(
         zone=ta.zone,
         report=report,
         sites=by_site(days),
-        latest=await _latest(request),
+        latest=await _latest(request, ta.zone),
     )
 
 
@@ -98,5 +99,6 @@ async def today_page(
 async def latest(request: Request, _: Reader) -> JSONResponse:
     """The latest decisions, newest first, for the Today page's live list."""
     return JSONResponse(
-        jsonable_encoder({"events": await _latest(request)}), headers={"Cache-Control": "no-store"}
+        jsonable_encoder({"events": await _latest(request, time_attendance(request).zone)}),
+        headers={"Cache-Control": "no-store"},
     )

@@ -28,6 +28,7 @@ function cell(row, text, className) {
   td.textContent = text;
   if (className) td.className = className;
   row.appendChild(td);
+  return td;
 }
 
 function liveDecisions() {
@@ -47,7 +48,7 @@ function liveDecisions() {
         row.dataset.event = e.event_id;
         if (!seen.has(e.event_id)) row.className = "new";
         seen.add(e.event_id);
-        cell(row, e.time);
+        cell(row, e.time).title = e.day;
         cell(row, e.decision, "d-" + e.decision);
         cell(row, e.name);
         cell(row, e.similarity);
