@@ -5,7 +5,8 @@ in Timesheets, lock the month, download the payroll CSV (the bytes of `facedb
 timesheet --month ... --format csv`), sign out; then sign in as a reporter and find
 every change refused by the server.
 
-Needs /usr/bin/chromium (skipped without it, as the kiosk's test)."""
+Needs /usr/bin/chromium (skipped without it, as the kiosk's test). The enrolment's
+answer is photographed (tests/console_browser.py: Browser.shoot)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ def test_an_office_manager_runs_attendance_in_the_console(
                 ["wall.png", "not kept"],
             ]
             assert "Enrolled" in browser.js("document.getElementById('enrol-result').textContent")
+            browser.shoot("enrolled")
 
             # A shift for the person, so that every day of the month has its row.
             ta = TimeAttendance(settings)

@@ -24,7 +24,12 @@ PAGE_SIZE = 200
 _NAME = Form(min_length=1, max_length=NAME_MAX_LENGTH)
 
 
-@router.get("/admin/people", response_class=Response, summary="Console: people")
+@router.get(
+    "/admin/people",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: people",
+)
 async def people_page(
     request: Request,
     visitor: Admin,

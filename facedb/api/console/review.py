@@ -33,7 +33,12 @@ def prefill(candidates: Sequence[Candidate], one_to_one: float) -> str:
     return best.name if best is not None and best.similarity >= one_to_one else ""
 
 
-@router.get("/admin/review", response_class=Response, summary="Console: the review queue")
+@router.get(
+    "/admin/review",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: the review queue",
+)
 async def review_page(
     request: Request,
     visitor: Admin,

@@ -22,7 +22,12 @@ _NAME = Form(min_length=1, max_length=NAME_MAX_LENGTH)
 _DAY = Form(max_length=10, description="YYYY-MM-DD")
 
 
-@router.get("/admin/setup", response_class=Response, summary="Console: setup")
+@router.get(
+    "/admin/setup",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: setup",
+)
 async def setup_page(request: Request, visitor: Admin) -> Response:
     """Sites, groups, devices, shifts, holidays, leave, keys, hooks and health."""
     found = state(request)
@@ -47,7 +52,12 @@ async def setup_page(request: Request, visitor: Admin) -> Response:
     )
 
 
-@router.get("/admin/setup/doctor", response_class=Response, summary="Console: facedb doctor")
+@router.get(
+    "/admin/setup/doctor",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: facedb doctor",
+)
 async def doctor_page(request: Request, visitor: Admin) -> Response:
     """What `facedb doctor` reports on this server (takes a few seconds)."""
     found = state(request)

@@ -67,7 +67,12 @@ def period_of(period: str, anchor: str, zone: str) -> tuple[date, date]:
     return timezones.month_bounds(anchor)
 
 
-@router.get("/admin/timesheets", response_class=Response, summary="Console: timesheets")
+@router.get(
+    "/admin/timesheets",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: timesheets",
+)
 async def timesheets_page(
     request: Request,
     visitor: Reader,
@@ -115,7 +120,12 @@ async def timesheets_page(
     )
 
 
-@router.get("/admin/timesheets/day", response_class=Response, summary="Console: a person's day")
+@router.get(
+    "/admin/timesheets/day",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: a person's day",
+)
 async def day_page(
     request: Request,
     visitor: Reader,

@@ -66,7 +66,12 @@ async def _latest(request: Request, zone: str) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/admin/today", response_class=Response, summary="Console: today's attendance")
+@router.get(
+    "/admin/today",
+    response_class=Response,
+    responses=errors(401, 403, 404, 422),
+    summary="Console: today's attendance",
+)
 async def today_page(
     request: Request,
     visitor: Reader,
