@@ -22,6 +22,7 @@ from facedb.api.console.review import prefill
 from facedb.config import Settings
 from facedb.domain.evidence import Candidate
 from facedb.service import FaceService
+from facedb.timeattendance import TimeAttendance
 
 PAGES = ("/admin/today", "/admin/timesheets")
 ADMIN_PAGES = ("/admin/people", "/admin/review", "/admin/setup")
@@ -206,3 +207,60 @@ def test_review_never_suggests_a_person_below_the_one_to_one_threshold(
     )
     assert fields[str(stranger.event_id)] == "", "a stranger's nearest person is not suggested"
     assert fields[str(known.event_id)] == KNOWN
+
+
+def test_changes_are_recorded_under_the_signed_in_key_and_a_revoked_key_ends_its_session(
+    console: tuple[TestClient, dict[str, str]], faces_dir: Path
+) -> None:
+    client, tokens = console
+    app = client.app
+    service: FaceService = app.state.facedb.service  # type: ignore[attr-defined]
+    examples = faces_dir / "face_recognition" / "examples"
+    service.enrol("Ann", str(examples / "obama.jpg"))
+    service.enrol("Ann Again", str(examples / "biden.jpg"))
+    csrf = sign_in(client, tokens["admin"])
+    reporter = TestClient(app)
+    sign_in(reporter, tokens["reporter"])
+    steps = {
+        "/admin/setup/shifts": {
+            "name": "day",
+            "start": "09:00",
+            "end": "17:00",
+            "weekdays": "mon-fri",
+            "break_minutes": "30",
+            "grace_minutes": "5",
+        },
+        "/admin/setup/assignments": {"shift": "day", "person": "Ann", "first": "2026-11-01"},
+        "/admin/setup/leave": {
+            "person": "Ann",
+            "kind": "vacation",
+            "first": "2026-11-02",
+            "last": "2026-11-03",
+        },
+        "/admin/timesheets/lock": {"first": "2026-10-01", "last": "2026-10-31"},
+        "/admin/people/Ann/merge": {"other": "Ann Again"},
+        "/admin/people/Ann/rename": {"new_name": "Ann Lee"},
+    }
+    for path, form in steps.items():
+        done = client.post(path, data={**form, "csrf": csrf}, follow_redirects=False)
+        assert done.status_code == 303, (path, done.text)
+    ta = TimeAttendance(service.settings)
+    [assignment] = ta.assignments()
+    assert (assignment.shift, assignment.person) == ("day", "Ann Lee")
+    [leave] = ta.leave(None, None)
+    assert leave.created_by == "admin-key"
+    assert [p.locked_by for p in ta.periods()] == ["admin-key"]
+    assert [u.name for u in service.users()] == ["Ann Lee"]
+    assert service.user("Ann Lee").embeddings == 2  # Ann Again's face came along
+    bad = client.post(
+        "/admin/people/Nobody/rename", data={"new_name": "X", "csrf": csrf}, headers=HTML
+    )
+    assert bad.status_code == 404 and "Nobody" in bad.text and "<html" in bad.text
+    # Revoking the reporter's key ends the reporter's session at once.
+    assert reporter.get("/admin/today", headers=HTML).status_code == 200
+    revoked = client.post(
+        "/admin/setup/keys/reporter-key/revoke", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert revoked.status_code == 303
+    gone = reporter.get("/admin/today", headers=HTML, follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/admin/login"

@@ -169,6 +169,9 @@ def test_an_office_manager_runs_attendance_in_the_console(
                 )
                 == "no"
             )
+            [void] = TimeAttendance(settings).history(event).corrections
+            assert (void.action, void.reason, void.note) == ("void", "false_accept", "a visitor")
+            assert void.created_by == "admin-key"  # who was signed in
             history = service.attendance(None, NAME, 10)
             assert [r.event_id for r in history] == [uuid.UUID(event)]
 

@@ -16,6 +16,7 @@ from facedb.api.errors import ApiError
 from facedb.api.schemas import MAX_IMAGES
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.usecases import photos
+from facedb.usecases.merge import merge_users
 from facedb.usecases.uploads import EncodedImage
 
 router = APIRouter()
@@ -202,4 +203,24 @@ async def forget(
         "/admin/people",
         f"forgot {result.name}: {result.embeddings} face(s) erased, "
         f"{result.attendance_rows} attendance row(s) {result.attendance}",
+    )
+
+
+@router.post(
+    "/admin/people/{name}/merge",
+    response_class=Response,
+    status_code=303,
+    summary="Console: merge another person into this one",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def merge(request: Request, name: str, _: Changer, other: Annotated[str, _NAME]) -> Response:
+    """Merges OTHER into this person (one transaction): OTHER's faces, attendance,
+    corrections, groups and evidence become this person's, and OTHER is deleted
+    (409 when OTHER has events in a locked period)."""
+    found = state(request)
+    result = await found.run(lambda: merge_users(found.service, name, other))
+    return back(
+        f"/admin/people/{result.keep}",
+        f"merged {result.other} into {result.keep}: {result.faces} face(s), "
+        f"{result.attendance_rows} attendance row(s)",
     )

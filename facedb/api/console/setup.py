@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -15,6 +16,7 @@ from facedb.api.docs import errors
 from facedb.domain.constants import API_KEY_ROLES
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.events import hooks
+from facedb.timeattendance import parse_weekdays
 from facedb.usecases import doctor
 
 router = APIRouter()
@@ -82,6 +84,75 @@ async def add_site(
     ta = time_attendance(request)
     site = await state(request).run(lambda: ta.add_site(name, timezone.strip() or None))
     return back("/admin/setup", f"site {site.name} ({site.timezone}) added")
+
+
+@router.post(
+    "/admin/setup/shifts",
+    response_class=Response,
+    status_code=303,
+    summary="Console: add a shift",
+    responses=errors(401, 403, 409, 422),
+)
+async def add_shift(
+    request: Request,
+    _: Changer,
+    name: Annotated[str, _NAME],
+    start: Annotated[str, Form(pattern=r"^\d{2}:\d{2}$", description="HH:MM")],
+    end: Annotated[
+        str, Form(pattern=r"^\d{2}:\d{2}$", description="HH:MM (before start: next day)")
+    ],
+    weekdays: Annotated[
+        str, Form(max_length=40, description="mon-fri, sat-sun, all...")
+    ] = "mon-fri",
+    break_minutes: Annotated[int, Form(ge=0, le=1440)] = 0,
+    grace_minutes: Annotated[int, Form(ge=0, le=1440)] = 0,
+) -> Response:
+    """A shift: start and end times, its days, break and grace minutes."""
+    ta = time_attendance(request)
+    days = parse_weekdays(weekdays)
+    shift = await state(request).run(
+        lambda: ta.add_shift(
+            name,
+            time.fromisoformat(start),
+            time.fromisoformat(end),
+            days,
+            break_minutes,
+            grace_minutes,
+        )
+    )
+    return back("/admin/setup", f"shift {shift.name} added")
+
+
+@router.post(
+    "/admin/setup/assignments",
+    response_class=Response,
+    status_code=303,
+    summary="Console: assign a shift to a person or a group",
+    responses=errors(401, 403, 404, 422),
+)
+async def assign_shift(
+    request: Request,
+    _: Changer,
+    shift: Annotated[str, _NAME],
+    first: Annotated[str, _DAY],
+    person: Annotated[str, Form(max_length=NAME_MAX_LENGTH)] = "",
+    group: Annotated[str, Form(max_length=NAME_MAX_LENGTH)] = "",
+    last: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """The shift of a person or of a group's members from a day (to a day)."""
+    ta = time_attendance(request)
+    valid_from = timezones.parse_day(first, ta.zone)
+    valid_to = timezones.parse_day(last, ta.zone) if last else None
+    await state(request).run(
+        lambda: ta.assign_shift(
+            shift,
+            person=person or None,
+            group=group or None,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+    )
+    return back("/admin/setup", f"shift {shift} assigned")
 
 
 @router.post(
