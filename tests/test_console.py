@@ -160,6 +160,18 @@ def test_enrolment_from_photos_says_which_were_kept_and_why_not(
     }
     assert "no face found" in answer.text and "unreadable" in answer.text
     assert "several faces" in answer.text
+    probe = [("photo", ("door.jpg", (examples / "obama-480p.jpg").read_bytes(), "image/jpeg"))]
+    checked = client.post("/admin/people/check", files=probe, headers={"X-CSRF-Token": csrf})
+    assert checked.status_code == 200, checked.text
+    [someone_else] = checked.json()["photos"]
+    assert not someone_else["kept"] and "Barack Obama" in someone_else["reason"]
+    more = client.post(
+        "/admin/people/check",
+        data={"person": "Barack Obama"},
+        files=probe,
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert [p["kept"] for p in more.json()["photos"]] == [True]
     person = client.get("/admin/people/Barack%20Obama", headers=HTML)
     assert person.status_code == 200 and '<dd id="faces">2</dd>' in person.text
     again = client.post(

@@ -120,6 +120,13 @@ def test_an_office_manager_runs_attendance_in_the_console(
             browser.go("/admin/people")
             browser.fill({"new-name": NAME})
             browser.choose_files("#new-photos", [examples / p for p in ENROL] + [blank])
+            checked = browser.wait(
+                "document.querySelectorAll('#photo-check li.kept, #photo-check li.refused')"
+                ".length === 3 && document.getElementById('photo-check').textContent"
+            )
+            assert "obama.jpg: will be kept" in checked and "wall.png: no face found" in checked
+            assert service.users() == []  # checked, not enrolled
+            browser.shoot("photo-check")
             browser.submit("#enrol")
             outcome = browser.js(
                 "[...document.querySelectorAll('#photos tbody tr')]"

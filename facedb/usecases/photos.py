@@ -1,17 +1,19 @@
 """Enrolment from uploaded photos, with what became of each photo (the admin
 console): kept, or refused and why (unreadable, no face, several faces, the quality
-gate's reasons, not kept as too like a better photo). The enrolment itself is
-enrolment.enrol_faces, as for every other path."""
+gate's reasons, not kept as too like a better photo, already enrolled as someone
+else). The enrolment itself is enrolment.enrol_faces, as for every other path;
+check_photos answers the same before anything is written (the page's live feedback)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from facedb.errors import ImageError
+from facedb.errors import DuplicateIdentityError, ImageError
 from facedb.media.budget import DecodeLedger
 from facedb.media.frames import ImagesSource
 from facedb.media.images import BGRImage, read_image
+from facedb.store import gallery
 from facedb.usecases import enrolment
 from facedb.usecases.results import EnrolResult
 from facedb.usecases.runtime import Runtime
@@ -46,6 +48,52 @@ def enrol_photos(
 ) -> PhotoEnrolment:
     """Enrols ``name`` from the faces of these photos (one person per photo: a photo
     with several good faces is refused rather than guessed at)."""
+    photos, usable = _analyse(rt, images)
+    if not usable.good:
+        return PhotoEnrolment(photos, None, "no photo has a usable face of one person")
+    try:
+        result = enrolment.enrol_faces(rt, name, usable, "uploaded photos", add=add, force=force)
+    except enrolment.REFUSED as exc:
+        return PhotoEnrolment(photos, None, exc.message)
+    recalibrate_gallery_quietly(rt)
+    return PhotoEnrolment(photos, result, None)
+
+
+def check_photos(
+    rt: Runtime, images: Sequence[EncodedImage], person: str | None = None
+) -> tuple[PhotoOutcome, ...]:
+    """What enrolment would make of each photo, before enrolling: enrol_photos'
+    answers, and for a usable face whether it is already enrolled as someone else or
+    resembles someone enrolled (above the 1:1 threshold; ``person``: the enrolled
+    person the faces are for, not counted). Writes nothing."""
+    photos, usable = _analyse(rt, images)
+    origins = [f"#{i}" for i in range(len(images))]
+    faces = {f.origin: f for f in usable.good}
+    checked = []
+    with rt.transaction() as session:
+        own = gallery.get_user(session, person).id if person else None
+        for photo, origin in zip(photos, origins, strict=True):
+            face = faces.get(origin)
+            if face is None:
+                checked.append(photo)
+                continue
+            try:
+                alike = enrolment.known_faces(rt, session, [face], own, force=False)
+            except DuplicateIdentityError as exc:
+                checked.append(PhotoOutcome(photo.label, False, exc.message))
+                continue
+            if alike:
+                note = f"{photo.reason}; resembles {alike[0].name} ({alike[0].similarity:.2f})"
+                checked.append(PhotoOutcome(photo.label, photo.kept, note))
+            else:
+                checked.append(photo)
+    return tuple(checked)
+
+
+def _analyse(
+    rt: Runtime, images: Sequence[EncodedImage]
+) -> tuple[tuple[PhotoOutcome, ...], Capture]:
+    """Each photo's outcome, and the capture of the usable faces (one per photo)."""
     ledger = DecodeLedger()  # the photos of one request share one decoding budget
     decoded: list[tuple[BGRImage, str]] = []
     outcomes: dict[str, str] = {}
@@ -78,11 +126,4 @@ def enrol_photos(
         PhotoOutcome(image.label, outcomes.get(origin) == KEPT, outcomes.get(origin, "not used"))
         for image, origin in zip(images, origins, strict=True)
     )
-    if not usable.good:
-        return PhotoEnrolment(photos, None, "no photo has a usable face of one person")
-    try:
-        result = enrolment.enrol_faces(rt, name, usable, "uploaded photos", add=add, force=force)
-    except enrolment.REFUSED as exc:
-        return PhotoEnrolment(photos, None, exc.message)
-    recalibrate_gallery_quietly(rt)
-    return PhotoEnrolment(photos, result, None)
+    return photos, usable

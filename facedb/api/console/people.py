@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from facedb.api.console import render
 from facedb.api.console.common import Admin, Changer, back, state, time_attendance
@@ -112,6 +112,28 @@ async def _enrol(
         http_status=201 if outcome.result is not None else 422,
         name=name,
         outcome=outcome,
+    )
+
+
+@router.post(
+    "/admin/people/check",
+    summary="Console: check photos before enrolling",
+    responses=errors(401, 403, 404, 413, 422, 503),
+)
+async def check(
+    request: Request,
+    _: Changer,
+    photo: Annotated[list[UploadFile], Form(description="1 to 10 photos")],
+    person: Annotated[str, Form(max_length=NAME_MAX_LENGTH)] = "",
+) -> JSONResponse:
+    """What enrolment would make of each photo (kept, or why not; whom it resembles),
+    without enrolling: the add-a-person form's live feedback."""
+    images = await _photos(photo)
+    found = state(request)
+    checked = await found.infer(lambda: photos.check_photos(found.service, images, person or None))
+    return JSONResponse(
+        {"photos": [{"label": p.label, "kept": p.kept, "reason": p.reason} for p in checked]},
+        headers={"Cache-Control": "no-store"},
     )
 
 
