@@ -52,6 +52,10 @@ def test_a_session_opens_with_an_admin_or_reporter_key_only(
     for wrong in (tokens["kiosk"], "fdb_not-a-key"):
         refused = client.post("/admin/login", data={"key": wrong}, follow_redirects=False)
         assert refused.status_code == 401 and "console" not in refused.cookies
+    elsewhere = client.post(
+        "/admin/login", data={"key": tokens["admin"]}, headers={"Origin": "https://evil.example"}
+    )
+    assert elsewhere.status_code == 403 and "set-cookie" not in elsewhere.headers
     answer = client.post("/admin/login", data={"key": tokens["admin"]}, follow_redirects=False)
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/admin" in cookie
@@ -67,6 +71,12 @@ def test_a_session_opens_with_an_admin_or_reporter_key_only(
     assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf"
     wrong_token = client.post("/admin/setup/sites", data={"name": "Paris", "csrf": "x" * 43})
     assert wrong_token.status_code == 403
+    other_site = client.post(
+        "/admin/setup/sites",
+        data={"name": "Paris", "csrf": csrf},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert other_site.status_code == 403
     added = client.post(
         "/admin/setup/sites",
         data={"name": "Paris", "timezone": "Europe/Paris", "csrf": csrf},

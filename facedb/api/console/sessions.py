@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -129,9 +130,19 @@ async def admin(request: Request) -> Visitor:
     return found
 
 
+def same_origin(request: Request) -> None:
+    """Refuses (403) a request whose Origin header names another site: browsers send
+    it with every POST, so a form on another site cannot sign in or change anything
+    here even before the CSRF token is checked."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise ApiError(403, "csrf", "a request from another site is refused")
+
+
 async def changer(request: Request) -> Visitor:
     """A dependency of every change: a signed-in admin whose request carries the
     session's CSRF token, else 401/403."""
+    same_origin(request)
     found = await signed_in(request)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(

@@ -40,6 +40,7 @@ async def login(
 ) -> Response:
     """Opens a session for an admin or reporter key: an HttpOnly, SameSite=Strict
     cookie; the key stays on the server. A wrong key: 401 with the page again."""
+    sessions.same_origin(request)
     found = await sessions.key_of_token(request, key)
     if found is None:
         return render.page(
