@@ -133,9 +133,10 @@ async def admin(request: Request) -> Visitor:
 def same_origin(request: Request) -> None:
     """Refuses (403) a request whose Origin header names another site: browsers send
     it with every POST, so a form on another site cannot sign in or change anything
-    here even before the CSRF token is checked."""
+    here even before the CSRF token is checked. ("null", which the console's own
+    pages send under Referrer-Policy: no-referrer, names no site.)"""
     origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+    if origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("host", ""):
         raise ApiError(403, "csrf", "a request from another site is refused")
 
 
