@@ -156,6 +156,7 @@ async def day_page(
         if days
         else []
     )
+    people = [u.name for u in await found.run(found.service.users)] if visitor.admin else []
     return render.page(
         request,
         "day.html",
@@ -166,6 +167,7 @@ async def day_page(
         row=days[0] if days else None,
         histories=histories,
         added=added,
+        people=people,
         reasons=REASON_CODES,
     )
 
@@ -178,25 +180,33 @@ def _day_back(person: str, day: str, message: str) -> Response:
     "/admin/timesheets/correct",
     response_class=Response,
     status_code=303,
-    summary="Console: void or restore a punch",
+    summary="Console: void, restore or reassign a punch",
     responses=errors(401, 403, 404, 422),
 )
 async def correct(
     request: Request,
     visitor: Changer,
     event: Annotated[str, Form(max_length=64)],
-    action: Annotated[str, Form(pattern="^(void|restore)$")],
+    action: Annotated[str, Form(pattern="^(void|restore|reassign)$")],
     reason: Annotated[str, _REASON],
     note: Annotated[str, _NOTE],
     person: Annotated[str, Form(max_length=NAME_MAX_LENGTH)],
     day: Annotated[str, _DAY],
+    to: Annotated[str, Form(max_length=NAME_MAX_LENGTH, description="reassign: who")] = "",
 ) -> Response:
-    """Voids or restores an event, with a reason code and a written reason; the
-    signed-in key is recorded as who made the correction (exit 21 / 409 when the
-    period is locked)."""
+    """Voids, restores or reassigns (to ``to``) an event, with a reason code and a
+    written reason; the signed-in key is recorded as who made the correction (409
+    when the period is locked)."""
     ta = time_attendance(request)
     done = await state(request).run(
-        lambda: ta.correct(event, action, reason=reason, note=note.strip(), by=visitor.key.name)
+        lambda: ta.correct(
+            event,
+            action,
+            reason=reason,
+            note=note.strip(),
+            by=visitor.key.name,
+            person=(to.strip() or None) if action == "reassign" else None,
+        )
     )
     return _day_back(person, day, f"correction {done.id}: {action} recorded")
 

@@ -4,6 +4,7 @@ cases); the latest decisions, polled by the page (static/console.js)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -15,7 +16,9 @@ from starlette.responses import JSONResponse, Response
 from facedb import timezones
 from facedb.api.console import render
 from facedb.api.console.common import Reader, state, time_attendance
+from facedb.api.console.sessions import Visitor
 from facedb.api.docs import errors
+from facedb.review.service import Review
 from facedb.timeattendance import TimesheetDay
 
 router = APIRouter()
@@ -49,9 +52,16 @@ def by_site(days: list[TimesheetDay]) -> list[SiteDay]:
     ]
 
 
-async def _latest(request: Request, zone: str) -> list[dict[str, Any]]:
+async def _latest(request: Request, zone: str, visitor: Visitor) -> list[dict[str, Any]]:
+    """The latest decisions; for an admin, with the face kept for review, if any."""
     found = state(request)
     rows = await found.run(lambda: found.service.attendance(None, None, LATEST))
+    faces: set[uuid.UUID] = set()
+    if visitor.admin and rows:
+        review = Review(found.service)
+        oldest = min(r.occurred_at for r in rows)
+        kept = await found.run(lambda: review.queue(status="all", since=oldest, limit=LATEST * 4))
+        faces = {e.event_id for e in kept}
     return [
         {
             "event_id": str(r.event_id),
@@ -61,6 +71,7 @@ async def _latest(request: Request, zone: str) -> list[dict[str, Any]]:
             "name": r.name or r.claimed_name or "",
             "similarity": render.number(r.similarity),
             "device": r.device or "",
+            "face": f"/admin/review/{r.event_id}/face.jpg" if r.event_id in faces else "",
         }
         for r in rows
     ]
@@ -92,7 +103,7 @@ async def today_page(
         zone=ta.zone,
         report=report,
         sites=by_site(days),
-        latest=await _latest(request, ta.zone),
+        latest=await _latest(request, ta.zone, visitor),
     )
 
 
@@ -101,9 +112,11 @@ async def today_page(
     summary="Console: the latest decisions",
     responses=errors(401),
 )
-async def latest(request: Request, _: Reader) -> JSONResponse:
+async def latest(request: Request, visitor: Reader) -> JSONResponse:
     """The latest decisions, newest first, for the Today page's live list."""
     return JSONResponse(
-        jsonable_encoder({"events": await _latest(request, time_attendance(request).zone)}),
-        headers={"Cache-Control": "no-store"},
+        jsonable_encoder(
+            {"events": await _latest(request, time_attendance(request).zone, visitor)}
+        ),
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )

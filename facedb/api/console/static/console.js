@@ -48,6 +48,14 @@ function liveDecisions() {
         row.dataset.event = e.event_id;
         if (!seen.has(e.event_id)) row.className = "new";
         seen.add(e.event_id);
+        const face = cell(row, "");
+        if (e.face) {
+          const img = document.createElement("img");
+          img.src = e.face;
+          img.alt = "face of " + (e.name || e.decision);
+          img.width = img.height = 40;
+          face.appendChild(img);
+        }
         cell(row, e.time).title = e.day;
         cell(row, e.decision, "d-" + e.decision);
         cell(row, e.name);
