@@ -84,6 +84,8 @@ def test_a_session_opens_with_an_admin_or_reporter_key_only(
     )
     assert added.status_code == 303, added.text
     assert "Europe/Paris" in client.get("/admin/setup", headers=HTML).text
+    doctor = client.get("/admin/setup/doctor", headers=HTML)
+    assert doctor.status_code == 200 and "database" in doctor.text.lower()
     out = client.post("/admin/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert client.get("/admin/today", headers=HTML, follow_redirects=False).status_code == 303
