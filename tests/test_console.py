@@ -255,6 +255,9 @@ def test_changes_are_recorded_under_the_signed_in_key_and_a_revoked_key_ends_its
             "grace_minutes": "5",
         },
         "/admin/setup/assignments": {"shift": "day", "person": "Ann", "first": "2026-11-01"},
+        "/admin/setup/sites": {"name": "Paris", "timezone": "Europe/Paris"},
+        "/admin/setup/groups": {"name": "Kitchen", "kind": "team"},
+        "/admin/people/Ann/membership": {"site": "Paris", "join": "Kitchen"},
         "/admin/setup/leave": {
             "person": "Ann",
             "kind": "vacation",
@@ -275,6 +278,10 @@ def test_changes_are_recorded_under_the_signed_in_key_and_a_revoked_key_ends_its
     assert leave.created_by == "admin-key"
     assert [p.locked_by for p in ta.periods()] == ["admin-key"]
     assert [u.name for u in service.users()] == ["Ann Lee"]
+    membership = ta.membership("Ann Lee")
+    assert (membership.site, membership.groups) == ("Paris", ("Kitchen",))
+    listed = client.get("/admin/people?site=Paris", headers=HTML).text
+    assert "Ann Lee" in listed and "People <small>(1)" in listed
     assert service.user("Ann Lee").embeddings == 2  # Ann Again's face came along
     bad = client.post(
         "/admin/people/Nobody/rename", data={"new_name": "X", "csrf": csrf}, headers=HTML

@@ -36,10 +36,18 @@ async def people_page(
     visitor: Admin,
     q: Annotated[str, Query(max_length=NAME_MAX_LENGTH, description="Name or external id")] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    site: Annotated[str, Query(max_length=NAME_MAX_LENGTH)] = "",
+    group: Annotated[str, Query(max_length=NAME_MAX_LENGTH)] = "",
 ) -> Response:
-    """Everyone enrolled (searched by name or external id), the add-a-person form."""
+    """Everyone enrolled (searched by name or external id, of a site or group), the
+    add-a-person form."""
     found = state(request)
+    ta = time_attendance(request)
     users = await found.run(found.service.users)
+    if site or group:
+        scope = await found.run(lambda: ta.scope(site=site or None, group=group or None))
+        members = set(scope or [])
+        users = [u for u in users if u.id in members]
     wanted = q.strip().casefold()
     if wanted:
         users = [
@@ -53,6 +61,10 @@ async def people_page(
         "people.html",
         visitor,
         q=q,
+        site=site,
+        group=group,
+        sites=await found.run(ta.sites),
+        groups=await found.run(ta.groups),
         users=users[start : start + PAGE_SIZE],
         total=len(users),
         page=page,
@@ -74,6 +86,8 @@ async def person_page(request: Request, name: str, visitor: Admin) -> Response:
     ta = time_attendance(request)
     user = await found.run(lambda: found.service.user(name))
     membership = await found.run(lambda: ta.membership(user.name))
+    sites = await found.run(ta.sites)
+    groups = await found.run(ta.groups)
     lookalikes = [
         row
         for row in await found.run(found.service.lookalikes)
@@ -85,6 +99,8 @@ async def person_page(request: Request, name: str, visitor: Admin) -> Response:
         visitor,
         user=user,
         membership=membership,
+        sites=sites,
+        groups=groups,
         lookalikes=lookalikes,
         max_images=MAX_IMAGES,
     )
@@ -246,3 +262,32 @@ async def merge(request: Request, name: str, _: Changer, other: Annotated[str, _
         f"merged {result.other} into {result.keep}: {result.faces} face(s), "
         f"{result.attendance_rows} attendance row(s)",
     )
+
+
+@router.post(
+    "/admin/people/{name}/membership",
+    response_class=Response,
+    status_code=303,
+    summary="Console: a person's site and groups",
+    responses=errors(401, 403, 404, 422),
+)
+async def membership(
+    request: Request,
+    name: str,
+    _: Changer,
+    site: Annotated[str, Form(max_length=NAME_MAX_LENGTH, description="'' for none")] = "",
+    join: Annotated[str, Form(max_length=NAME_MAX_LENGTH, description="a group to join")] = "",
+    leave: Annotated[str, Form(max_length=NAME_MAX_LENGTH, description="a group to leave")] = "",
+) -> Response:
+    """Sets the person's site (empty: none) and joins or leaves a group."""
+    ta = time_attendance(request)
+
+    def work() -> None:
+        ta.assign_site([name], site or None)
+        if join:
+            ta.join_group(join, [name], leave=False)
+        if leave:
+            ta.join_group(leave, [name], leave=True)
+
+    await state(request).run(work)
+    return back(f"/admin/people/{name}", "site and groups saved")

@@ -87,6 +87,25 @@ async def add_site(
 
 
 @router.post(
+    "/admin/setup/groups",
+    response_class=Response,
+    status_code=303,
+    summary="Console: add a group",
+    responses=errors(401, 403, 409, 422),
+)
+async def add_group(
+    request: Request,
+    _: Changer,
+    name: Annotated[str, _NAME],
+    kind: Annotated[str, Form(pattern="^(department|team)$")] = "team",
+) -> Response:
+    """A department or a team (people join it on their page)."""
+    ta = time_attendance(request)
+    group = await state(request).run(lambda: ta.add_group(name, kind))
+    return back("/admin/setup", f"group {group.name} added")
+
+
+@router.post(
     "/admin/setup/shifts",
     response_class=Response,
     status_code=303,
