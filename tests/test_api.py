@@ -308,7 +308,8 @@ def test_health_schema_and_kiosk_pages(api: Api) -> None:
     assert {m["role"] for m in body["models"]} == {"detector", "embedder"}
     assert all(m["provider"].endswith("ExecutionProvider") for m in body["models"])
     schema = api.client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {
+    # The admin console's routes (/admin) are tested in tests/test_console.py.
+    assert {p for p in schema["paths"] if not p.startswith("/admin")} == {
         "/v1/enrol",
         "/v1/verify",
         "/v1/identify",
@@ -442,7 +443,11 @@ def test_schemathesis_finds_no_server_error(api: Api) -> None:
         content_type_conformance,
         response_schema_conformance,
     ]
-    operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
+    operations = [
+        r.ok()
+        for r in schema.get_all_operations()
+        if isinstance(r, Ok) and r.ok().path.startswith("/v1")  # the console: test_console.py
+    ]
     assert len(operations) == 18
     for operation in operations:
 

@@ -4,7 +4,8 @@
     create_app_from_env()     the same on Settings.load(), for uvicorn --factory / workers
 
 Routes: /v1/... (facedb.api.faces, facedb.api.records), /openapi.json and /docs, and
-the static kiosk pages at / (index.html: the kiosk; enrol.html: enrolment).
+the admin console at /admin (facedb.api.console), the static kiosk pages at / (index.html:
+the kiosk; enrol.html: enrolment).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from facedb import __version__
-from facedb.api import errors, faces, headers, records
+from facedb.api import console, errors, faces, headers, records
 from facedb.api import review as review_api
 from facedb.api import timesheet as timesheet_api
 from facedb.api.guard import AttemptLimiter
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     headers.install_docs(app, "facedb")
     app.add_middleware(headers.ApiHeadersMiddleware)
     serving.install(app)  # /metrics, request timing
+    console.install(app)  # /admin (docs/CONSOLE.md)
     app.mount("/", KioskPages(), name="kiosk")
     return app
 
