@@ -108,6 +108,9 @@ KNOWN: dict[tuple[str, str], str] = {
     ("facedb.cli.org", "facedb.store.org"): "Membership",
     ("facedb.cli.schedules", "facedb.store.schedules"): "parse_weekdays",
     ("facedb.cli.timesheet", "facedb.store.timesheet"): "PersonTotals, TimesheetDay",
+    ("facedb.api.console.timesheets", "facedb.store.timesheet"): "PersonTotals, TimesheetDay",
+    ("facedb.api.console.today", "facedb.store.timesheet"): "TimesheetDay",
+    ("facedb.api.console.setup", "facedb.store.schedules"): "parse_weekdays",
 }
 
 

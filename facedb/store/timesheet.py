@@ -3,14 +3,15 @@ the single place where late, early, worked and overtime minutes are computed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, bindparam, text
+from sqlalchemy import BigInteger, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from facedb.store.tables.core import User
 from facedb.store.timesheet_sql import as_of
 
 
@@ -117,3 +118,11 @@ def totals(days: Sequence[TimesheetDay]) -> list[PersonTotals]:
         row[8] += d.early_leave_minutes
         row[9] += d.missing_clock_out
     return [PersonTotals(user_id, names[user_id], *row) for user_id, row in sums.items()]
+
+
+def people_by_name(session: Session, scope: Collection[int] | None) -> list[int]:
+    """The ids of everyone (or of ``scope``), in name order: a timesheet's pages."""
+    query = select(User.id).order_by(User.name, User.id)
+    if scope is not None:
+        query = query.where(User.id.in_(scope))
+    return list(session.scalars(query))

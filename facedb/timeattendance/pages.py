@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
-
-from facedb.store.tables.core import User
-from facedb.store.timesheet import PersonTotals, TimesheetDay, timesheet_days, totals
+from facedb.store.timesheet import (
+    PersonTotals,
+    TimesheetDay,
+    people_by_name,
+    timesheet_days,
+    totals,
+)
 from facedb.timeattendance.service import TimeAttendance
 from facedb.timezones import check_period
 
@@ -39,10 +42,7 @@ def timesheet_page(
     check_period(date_from, date_to)
     scope = ta.scope(site=site, group=group)
     with ta.transaction() as s:
-        query = select(User.id).order_by(User.name, User.id)
-        if scope is not None:
-            query = query.where(User.id.in_(scope))
-        ids = list(s.scalars(query))
+        ids = people_by_name(s, scope)
         chosen = ids[(page - 1) * size : page * size]
         days = timesheet_days(s, date_from, date_to, ta.zone, chosen) if chosen else []
     return TimesheetPage(days, totals(days), len(ids), max(1, -(-len(ids) // size)))
