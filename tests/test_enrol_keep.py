@@ -111,7 +111,7 @@ class _StillPerson:
             vector = np.ones(512, np.float32) if still else self.rng.standard_normal(512)
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
             quality = SimpleNamespace(accepted=True, score=0.8, yaw=0.0 if still else 0.3)
-            face = SimpleNamespace(area=100.0)
+            face = SimpleNamespace(area=100.0, box=np.array([10.0, 10.0, 20.0, 20.0]))
             out.append([SimpleNamespace(embedding=vector, quality=quality, face=face)])
         return out
 

@@ -284,7 +284,7 @@ def test_watch_refuses_bad_sources_and_outputs(settings: Settings, tmp_path: Pat
     assert "cannot open" in missing.output and "Traceback" not in missing.output
     nobody = runner.invoke(main, ["watch", "--source", "http://127.0.0.1:1/stream.mjpg"])
     assert nobody.exit_code == SourceError.exit_code
-    assert "cannot open stream http://127.0.0.1:1/stream.mjpg" in nobody.output
+    assert "cannot open http://127.0.0.1:1/stream.mjpg: no answer from the server" in nobody.output
     bad_output = runner.invoke(main, ["watch", "--output", str(tmp_path / "out.gif")])
     assert bad_output.exit_code == InvalidInputError.exit_code
     assert "use a name ending in" in bad_output.output
