@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 SHARED ?= $(abspath ../shared)
 BIN = $(VENV)/bin
-# Model files are never committed: tests, CI and the demo use the shared copies.
+# Model files are never committed: tests and CI use the shared copies.
 export FACEDB_WEIGHTS ?= $(SHARED)/weights
+MODELS = weights/.installed
 
 .PHONY: demo test lint bench bench-quick clean-venv
 
@@ -17,7 +18,15 @@ $(BIN)/facedb: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/facedb
+# The shared model files, verified and copied into weights/ (git-ignored), the folder
+# a clone's facedb searches: later commands find them with no variable set. The
+# shared copies are the project's research copies (licence: weights/README.md).
+$(MODELS): $(BIN)/facedb weights/manifest.toml
+	$(BIN)/facedb models fetch --from $(SHARED)/weights --dest weights --accept-licence
+	touch $@
+
+# The demo runs in a home of its own (`facedb demo --clean` removes it).
+demo: $(BIN)/facedb $(MODELS)
 	$(BIN)/facedb demo --people $(SHARED)/faces/celeba
 
 lint: $(BIN)/facedb

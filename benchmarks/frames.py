@@ -32,13 +32,11 @@ import numpy as np
 
 from benchmarks.common import FACES, cpu_model, record_measured, write_section
 from benchmarks.peer import Peer, ensure_peer
+from benchmarks.scenes import HEIGHT, WIDTH, background, face_crop
 from benchmarks.targets import BY_KEY
 from benchmarks.vision import Config, Worker, _worker_command, agreement
 from facedb.config import Settings
 from facedb.vision.pipeline import FacePipeline
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from watch_scenes import HEIGHT, WIDTH, background, face_crop
 
 HEADING = "## 640x480 frames"
 COUNTS = (1, 2, 3, 4, 5)

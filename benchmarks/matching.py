@@ -28,7 +28,7 @@ from benchmarks.targets import manifest_threshold
 from facedb.config import Settings
 from facedb.domain.people import Match
 from facedb.store import gallery as gallery_store
-from facedb.store.schema import FaceEmbedding
+from facedb.store.tables.core import FaceEmbedding
 
 MODEL = "w600k_mbf_int8"
 INDEX = "face_embeddings_embedding_hnsw_idx"

@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import FACES
+from benchmarks.scenes import background, face_crop
 from facedb.config import Settings
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.roi import detect_near, regions, share
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from watch_scenes import background, face_crop
-
-from benchmarks.common import FACES
 
 SPOTS = ((20, 40), (240, 40), (460, 40), (120, 270), (360, 270))
 IDENTITIES = ("7203", "7206", "7210", "7217", "7225")

@@ -35,12 +35,10 @@ from typing import Any
 import onnxruntime as ort
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video  # noqa: E402
-
 from benchmarks.common import cpu_model, record_measured, write_section  # noqa: E402
+from benchmarks.scenes import Actor, face_crop, mjpeg_server, read_frames, write_video  # noqa: E402
 from benchmarks.targets import BY_KEY  # noqa: E402
 from facedb.config import Settings  # noqa: E402
 from facedb.service import FaceService  # noqa: E402

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from facedb.domain.constants import API_KEY_ROLES
 from facedb.domain.keys import ApiKeyInfo
@@ -61,12 +62,22 @@ def check_role(role: str) -> str:
     return role
 
 
-def create_key(service: FaceService, name: str, role: str) -> NewKey:
-    """A new key with a fresh random token; the token is in the result only."""
+def create_key(
+    service: FaceService, name: str, role: str, *, expires_at: datetime | None = None
+) -> NewKey:
+    """A new key with a fresh random token; the token is in the result only.
+    ``expires_at``: from then on the key is refused (None: never); in the future."""
     name = clean_name(name)
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise InvalidInputError("a key's expiry needs a time zone (or is given in days)")
+        if expires_at <= datetime.now(UTC):
+            raise InvalidInputError(
+                f"a key's expiry is in the future, not {expires_at:%Y-%m-%d %H:%M %Z}"
+            )
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     with service.transaction() as session:
-        key = api_keys.add_key(session, name, check_role(role), hash_token(token))
+        key = api_keys.add_key(session, name, check_role(role), hash_token(token), expires_at)
     return NewKey(key, token)
 
 
@@ -83,7 +94,8 @@ def revoke_key(service: FaceService, name: str) -> ApiKeyInfo:
 
 
 def authenticate(service: FaceService, token: str) -> ApiKeyInfo | None:
-    """The live key this token belongs to, or None (unknown, revoked or malformed).
+    """The live key this token belongs to, or None (unknown, revoked, expired or
+    malformed). Its last use is recorded (to the minute) when the database answers.
 
     Online, the database answers, and the local copy of the live keys (key_cache.py)
     is refreshed when it is due or disagrees. While the database is unreachable, the
@@ -108,4 +120,5 @@ def authenticate(service: FaceService, token: str) -> ApiKeyInfo | None:
         if copy is None:
             raise
         log.info("checking an API key against the local copy: %s", exc)
-        return copy.find(key_hash)
+        cached = copy.find(key_hash)
+        return None if cached is None or cached.expired(datetime.now(UTC)) else cached

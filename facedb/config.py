@@ -48,6 +48,10 @@ class Settings:
     device_name: str = field(default_factory=socket.gethostname)
     detector: str = "scrfd_2.5g_bnkps"
     embedder: str = "w600k_mbf_int8"
+    # on: each face is embedded with its mirror image, the two averaged; stored as
+    # the recipe "<embedder>+flip", never compared with vectors made without it (a
+    # gallery enrolled without the flip must be enrolled again; docs/ACCURACY.md).
+    embedder_flip: str = "off"
     # Detector input: 0 = auto, the smallest scale that shows the quality gate's
     # min_face_px face at 48 px (vision/detector.py: 2-3x less detector time on photos
     # and frames); N = insightface's N x N letterbox (640: parity with insightface, and
@@ -79,6 +83,9 @@ class Settings:
     quality_profile: str = "auto"
     # Seconds during which a repeated verification of one person is logged once.
     cooldown: float = 60.0
+    # A polling kiosk (the HTTP API) records one doubtful attempt per presence: a look
+    # within this many seconds of the last one with the same decision joins it.
+    presence_gap: float = 15.0
     # Quality gate for live sources (docs/QUALITY.md has the measurements behind
     # these values); photos use facedb/vision/quality.py PHOTO_GATE.
     min_face_px: int = 64
@@ -106,6 +113,11 @@ class Settings:
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.
     api_max_request_mb: float = 20.0
+    # HTTP API: verify/identify attempts in which a face was decided on, per API key
+    # in any 60 s; more are 429 (facedb/api/guard.py). 0: no limit.
+    verify_rate_limit: int = 60
+    # facedb import: the most people one manifest may list (facedb/importing/manifest.py).
+    import_max_rows: int = 10_000
     # Offline verification (database unreachable): the kiosk's gallery cache is
     # refused when older than this many seconds (0: no cache is kept on this kiosk),
     # and refreshed after an online verification when older than cache_refresh.
@@ -131,6 +143,20 @@ class Settings:
     evidence_days: float = 30.0
     evidence_margin: float = 0.05
     cluster_similarity: float = 0.45
+    # Guarded template updates (docs/TEMPLATES.md): the face of a 1:N acceptance joins
+    # the person's template when on (off by default: on the shared faces it raised
+    # strangers' acceptance more than people's, docs/ACCURACY.md) and every guard holds: similarity at least
+    # template_margin above the threshold and margin + template_margin over the
+    # runner-up, quality score at least template_quality, no near-copy of a stored
+    # face, at most template_cap additions per person in template_days, added faces
+    # at most template_share of the person's faces. A probe a review found was not X
+    # is accepted as X again only template_margin + margin above it (non_matches).
+    template_updates: str = "off"
+    template_margin: float = 0.1
+    template_quality: float = 0.6
+    template_cap: int = 1
+    template_days: float = 7.0
+    template_share: float = 0.5
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -169,6 +195,10 @@ class Settings:
             raise ConfigError(f"evidence must be doubtful, all or off, not {self.evidence!r}")
         if self.liveness not in ("auto", "on", "off"):
             raise ConfigError(f"liveness must be auto, on or off, not {self.liveness!r}")
+        if self.embedder_flip not in ("on", "off"):
+            raise ConfigError(f"embedder_flip must be on or off, not {self.embedder_flip!r}")
+        if self.template_updates not in ("on", "off"):
+            raise ConfigError(f"template_updates must be on or off, not {self.template_updates!r}")
         if self.watch_roi not in ("on", "off"):
             raise ConfigError(f"watch_roi must be on or off, not {self.watch_roi!r}")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
@@ -197,6 +227,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "det_threshold": (0.0, 1.0),
     "nms_threshold": (0.0, 1.0),
     "cooldown": (0.0, _YEAR_S),
+    "presence_gap": (0.0, 86400.0),
     "min_face_px": (0, 100_000),
     "min_det_score": (0.0, 1.0),
     "min_sharpness": (0.0, 1e9),
@@ -220,6 +251,11 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "hooks_timeout": (0.1, 600.0),
     "hooks_backoff": (0.01, 3600.0),
     "hooks_max_attempts": (1, 1000),
+    "template_margin": (0.0, 2.0),
+    "template_quality": (0.0, 1.0),
+    "template_cap": (0, 1000),
+    "template_days": (0.0, 10 * 365.0),
+    "template_share": (0.0, 1.0),
 }
 
 

@@ -7,8 +7,8 @@ Following OWASP's rule for CSV injection, a text cell that starts with ``=``, ``
 ``-``, ``@``, a tab or a carriage return (or the full-width ``＝ ＋ － ＠`` that some
 spreadsheets also take for them) is prefixed with a single quote, which spreadsheets
 show as text and do not display; the csv module then quotes the separators and double
-quotes of every cell. Numbers, dates and booleans are written as they are (a negative
-number stays a number). ``unescape`` turns a cell written this way back into its text,
+quotes of every cell. Numbers and dates are written as they are (a negative
+number stays a number), booleans as ``true``/``false`` (as in JSON). ``unescape`` turns a cell written this way back into its text,
 so that a rejects file imports again as it was.
 
 The payroll export, the one large CSV, is written by PostgreSQL with the same rules
@@ -28,8 +28,10 @@ ESCAPE = "'"
 Cell = str | int | float | bool | dt.date | dt.datetime | None
 
 
-def formula_safe(value: Cell) -> str | int | float | bool | None:
+def formula_safe(value: Cell) -> str | int | float | None:
     """The cell as written: text escaped when a spreadsheet would run it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, str) and value and value[0] in FORMULA_PREFIXES:

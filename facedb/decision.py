@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from facedb.domain.people import Match
 from facedb.identification.policy import OpenSetThreshold
-from facedb.vision.capture import CapturedFace
+
+if TYPE_CHECKING:  # the vision stack is not loaded by commands that only read the database
+    from facedb.vision.capture import CapturedFace
 
 
 @dataclass(frozen=True)

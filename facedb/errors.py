@@ -42,6 +42,7 @@ when not, so that a door script can use it):
     19  configuration error
     20  no gallery cache to verify against while the database is down
     21  a correction or purge inside a locked pay period
+    30  a file under FACEDB_HOME cannot be written (disk full, quota, read-only)
 """
 
 from __future__ import annotations
@@ -201,6 +202,13 @@ class EmbeddedServerError(DatabaseUnavailable):
 
 class NoGalleryCacheError(DatabaseUnavailable):
     exit_code = 20
+
+
+class LocalStorageError(Unavailable):
+    """FACEDB_HOME cannot be written: the disk is full, a quota or a read-only mount."""
+
+    exit_code = 30
+    api_code = "storage_unavailable"
 
 
 # -- configuration ---------------------------------------------------------------

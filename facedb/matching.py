@@ -1,35 +1,31 @@
-"""Where a verification looks people up and logs its decision: the Matcher protocol
-and the database's SqlMatcher; while the database is unreachable, the kiosk's gallery
-cache and spool (offline/matcher.py's CacheMatcher).
+"""Where a decision looks people up and is recorded: the Matcher protocol and the
+database's SqlMatcher; while the database is unreachable, the kiosk's gallery cache
+and spool (offline/matcher.py's CacheMatcher).
 
-FaceService.verify makes one decision with either; both give the same answers for
-the same gallery (cosine similarity, best score per person, inactive people not
-identified), so a decision made offline means what it means online.
+The Recorder (usecases/recording.py) records through either; both give the same
+answers for the same gallery (cosine similarity, best score per person, inactive
+people not identified, a scope searched alone), so a decision made offline means
+what it means online. Callers never ask which one they hold.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.people import Match
-from facedb.store import attendance, calibration, gallery
+from facedb.store import attendance, calibration, evidence, gallery, org
 from facedb.store.calibration import GallerySize
-from facedb.store.schema import Threshold
+from facedb.store.evidence import NewEvidence
 from facedb.store.search import Search, two_stage
-
-# pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
-COOLDOWN_LOCK = 0x46444243  # "FDBC"
-_COOLDOWN_LOCK_SQL = text(
-    "SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:user_id % 2147483647 AS integer))"
-)
+from facedb.store.tables.core import Threshold
 
 
 class Matcher(Protocol):
@@ -42,6 +38,14 @@ class Matcher(Protocol):
     def identify(
         self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
     ) -> list[Match]: ...
+
+    def identify_many(self, probes: np.ndarray, model: str, top: int) -> list[list[Match]]:
+        """1:N of several probes [K, 512] at once (a look-up of every face of an image)."""
+        ...
+
+    def scope(self, site: str | None, group: str | None) -> list[int] | None:
+        """The people a search of this site and/or group considers (None: everyone)."""
+        ...
 
     def search(
         self,
@@ -65,7 +69,18 @@ class Matcher(Protocol):
         attempts (API workers, processes) see each other's rows: one event per cooldown."""
         ...
 
+    def join_presence(
+        self, event: AttendanceEvent, since: datetime, probe: np.ndarray | None, same_face: float
+    ) -> tuple[uuid.UUID, int] | None:
+        """Adds the event as a look to the presence it continues (store/attendance.py
+        join_presence): that row's (event_id, looks), or None for a new presence."""
+        ...
+
     def log_event(self, event: AttendanceEvent) -> None: ...
+
+    def keep_evidence(self, item: NewEvidence, days: float) -> bool:
+        """Keeps the evidence of a logged event (a failure is logged, not raised)."""
+        ...
 
 
 class SqlMatcher:
@@ -123,6 +138,12 @@ class SqlMatcher:
             candidates=self.candidates,
         )
 
+    def identify_many(self, probes: np.ndarray, model: str, top: int) -> list[list[Match]]:
+        return gallery.identify(self.session, probes, model, top=top, ef_search=self.ef_search)
+
+    def scope(self, site: str | None, group: str | None) -> list[int] | None:
+        return org.user_ids_in_scope(self.session, site, group)
+
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
         return calibration.gallery_size(self.reads, model, scope)
 
@@ -131,9 +152,15 @@ class SqlMatcher:
         return None if stored is None else stored.tail
 
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
-        # Transaction-scoped: released at commit, after this attempt's row is written.
-        self.session.execute(_COOLDOWN_LOCK_SQL, {"ns": COOLDOWN_LOCK, "user_id": user_id})
-        return attendance.accepted_since(self.session, user_id, device, since)
+        return attendance.accepted_since(self.session, user_id, device, since, lock=True)
+
+    def join_presence(
+        self, event: AttendanceEvent, since: datetime, probe: np.ndarray | None, same_face: float
+    ) -> tuple[uuid.UUID, int] | None:
+        return attendance.join_presence(self.session, event, since, probe, same_face)
 
     def log_event(self, event: AttendanceEvent) -> None:
         attendance.log_event(self.session, event)
+
+    def keep_evidence(self, item: NewEvidence, days: float) -> bool:
+        return evidence.keep(self.session, item, days)

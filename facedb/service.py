@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -20,12 +20,12 @@ from facedb.domain.thresholds import StoredThreshold
 from facedb.evaluation.metrics import CalibrationResult
 from facedb.evaluation.openset import OpenSetResult
 from facedb.matching import Matcher
-from facedb.media.frames import FrameSource
 from facedb.offline import gallery_cache
 from facedb.offline.matcher import CacheMatcher
 from facedb.offline.spool import ReplayResult, SpoolStatus
 from facedb.store.calibration import LookalikeRow, StoredCalibration
 from facedb.usecases import (
+    claims,
     edge,
     enrolment,
     health,
@@ -37,8 +37,21 @@ from facedb.usecases import (
     verification,
 )
 from facedb.usecases.runtime import Runtime
-from facedb.vision.capture import Capture
-from facedb.vision.pipeline import FacePipeline as FacePipeline  # the models a front end may share
+
+if TYPE_CHECKING:  # loaded on first use (facedb.usecases.runtime)
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture
+    from facedb.vision.pipeline import FacePipeline as FacePipeline
+
+
+def __getattr__(name: str) -> Any:
+    """``facedb.service.FacePipeline``, the models a front end may share, imported
+    when asked for (the vision stack is not loaded by commands that do not use it)."""
+    if name == "FacePipeline":
+        from facedb.vision.pipeline import FacePipeline
+
+        return FacePipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FaceService(Runtime):
@@ -192,7 +205,7 @@ class FaceService(Runtime):
         timeout: float | None = None,
         threshold: float | None = None,
         on_frame: Callable[[Capture], None] | None = None,
-        log_no_face: bool = True,
+        presence: bool = False,
         device: str | None = None,
         aligned: bool = False,
         site: str | None = None,
@@ -206,7 +219,7 @@ class FaceService(Runtime):
             timeout=timeout,
             threshold=threshold,
             on_frame=on_frame,
-            log_no_face=log_no_face,
+            presence=presence,
             device=device,
             aligned=aligned,
             site=site,
@@ -225,6 +238,12 @@ class FaceService(Runtime):
         return edge.verify_embedding(
             self, embedding, model=model, device=device, name=name, liveness=liveness
         )
+
+    def refuse_unknown_claim(
+        self, source: FrameSource, claimed: str, device: str
+    ) -> results.VerifyResult:
+        """A kiosk key's claim of a name nobody is enrolled under (usecases/claims.py)."""
+        return claims.refuse_unknown_claim(self, source, claimed, device)
 
     def identify_faces(self, image: np.ndarray, *, top: int = 3) -> results.IdentifyResult:
         return verification.identify_faces(self, image, top=top)
@@ -269,8 +288,11 @@ class FaceService(Runtime):
     def rename_user(self, old: str, new: str) -> UserSummary:
         return people.rename_user(self, old, new)
 
-    def remove_user(self, name: str) -> int:
-        return people.remove_user(self, name)
+    def remove_user(self, name: str, *, shred: bool = True) -> int:
+        return people.remove_users(self, [name], shred=shred)[0][1]
+
+    def remove_users(self, names: Sequence[str], *, shred: bool = True) -> list[tuple[str, int]]:
+        return people.remove_users(self, names, shred=shred)
 
     def forget_user(
         self, name: str, attendance_policy: str = "anonymise", *, shred: bool = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import functools
 import os
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -88,3 +88,43 @@ def month_bounds(text_value: str) -> tuple[date, date]:
     if first < FIRST_DAY or last > LAST_DAY:
         raise InvalidInputError(f"the month {text_value!r} is outside {FIRST_DAY} .. {LAST_DAY}")
     return first, last
+
+
+def localise(naive: datetime, zone: str) -> datetime:
+    """A wall-clock time read in ``zone``. A time the clocks skip (02:30 on the spring
+    change in Paris) or show twice (02:30 on the autumn change) is refused with
+    InvalidInputError (exit code 2) naming the offsets to choose from, never moved or
+    chosen silently."""
+    tz = ZoneInfo(zone)
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    offsets = sorted({_offset(first), _offset(second)})
+    if len(offsets) == 1:
+        return first
+    back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    shown = naive.isoformat(sep=" ", timespec="minutes")
+    if back != naive:
+        raise InvalidInputError(
+            f"{shown} does not exist in {zone} (the clocks skip it): give the time with "
+            f"an offset ({' or '.join(offsets)})"
+        )
+    raise InvalidInputError(
+        f"{shown} happens twice in {zone} (the clocks go back): give the time with an "
+        f"offset, {shown}{offsets[1]} (the first) or {shown}{offsets[0]} (the second)"
+    )
+
+
+def _offset(moment: datetime) -> str:
+    delta = moment.utcoffset() or timedelta(0)
+    minutes = int(delta.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def check_period(date_from: date, date_to: date) -> None:
+    """The days a timesheet may cover (InvalidInputError otherwise)."""
+    if date_to < date_from:
+        raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
+    if (date_to - date_from).days > 366:
+        raise InvalidInputError("a timesheet covers at most 367 days")
+    if date_from.year < 1900 or date_to.year > 9000:
+        raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from facedb.store.schema import Base
+from facedb.store.tables.base import Base
 
 target_metadata = Base.metadata
 

@@ -52,6 +52,17 @@ def weights_dir() -> Path:
     return WEIGHTS
 
 
+@pytest.fixture(autouse=True)
+def _no_models_in_the_clone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`make demo` installs the models into the clone's weights/ (searched after
+    FACEDB_WEIGHTS): tests find theirs through FACEDB_WEIGHTS only, so that a test of
+    a missing model means the same before and after `make demo`."""
+    empty = tmp_path_factory.getbasetemp() / "no-package-weights"
+    monkeypatch.setattr("facedb.vision.models.package_weights_dir", lambda: empty)
+
+
 # --- A real PostgreSQL: one embedded server per test session, one database per test.
 
 _db_counter = itertools.count()

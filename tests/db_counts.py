@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from facedb.config import Settings
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, FaceEmbedding, User
+from facedb.store.tables.core import Attendance, FaceEmbedding, User
 
 
 def row_counts(settings: Settings) -> tuple[int, int, int]:

@@ -96,3 +96,17 @@ def test_calibrating_with_too_few_impostors_is_refused(
     assert result.exit_code == 2
     assert "needs at least 1000 impostor pairs" in result.output
     assert FaceService(settings).calibrations() == []
+
+
+def test_the_pairs_are_counted_before_anything_is_embedded(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Too few impostors is said at once: the images (here not even images) are never
+    read, so the refusal is the count's, not an unreadable image's."""
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"path1,path2,same\n{junk},{junk},1\n{junk},{junk},0\n")
+    result = CliRunner().invoke(main, ["calibrate", str(pairs), "--far", "1e-3", "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert "needs at least 1000 impostor pairs" in result.output and "has 1" in result.output

@@ -88,7 +88,7 @@ def test_wrong_password_is_exit_code_13(database_url: str, monkeypatch: pytest.M
     from sqlalchemy.exc import OperationalError
 
     from facedb.errors import DatabaseAuthError
-    from facedb.store.engine import describe_connection_error
+    from facedb.store.connection import describe_connection_error
 
     exc = OperationalError(
         "connect", {}, Exception('FATAL:  password authentication failed for user "x"')

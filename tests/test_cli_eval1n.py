@@ -23,8 +23,11 @@ def test_eval_1n_reports_fpir_fnir_rank1_and_a_det_plot(faces_dir: Path, tmp_pat
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["people"] == len(PEOPLE) and report["images"] == 5 * len(PEOPLE)
-    # 9 is more than the people minus one (no strangers would be left): left out.
+    # 9 is more than the people minus one (no strangers would be left): left out,
+    # and said so.
     assert [s["persons"] for s in report["sizes"]] == [3, 5]
+    assert report["left_out_sizes"] == [9]
+    assert len(report["failed_photos"]) == report["failures_to_acquire"]
     for size in report["sizes"]:
         assert size["draws"] == 4
         # At most 2 searches a person (fewer where a photo fails before the gallery is
@@ -38,6 +41,20 @@ def test_eval_1n_reports_fpir_fnir_rank1_and_a_det_plot(faces_dir: Path, tmp_pat
     assert plot.read_text(encoding="utf-8").startswith("<svg")
     table = CliRunner().invoke(main, args[:-1])
     assert table.exit_code == 0 and "the policy's FPIR prediction" in table.output
+    assert "left out: gallery size(s) 9: 6 people" in " ".join(table.output.split())
+
+
+def test_a_det_plot_with_no_misses_says_so() -> None:
+    from facedb.evaluation.detplot import det_svg
+    from facedb.evaluation.openset import SizeResult
+
+    fields = {name: 0 for name in SizeResult.__dataclass_fields__}
+    perfect = SizeResult(**{**fields, "persons": 3, "det": ((0.4, 0.01, 0.0), (0.5, 0.001, 0.0)),
+                            "checks": (), "threshold_for_target": None})  # fmt: skip
+    assert "FNIR is 0 at every threshold" in det_svg([perfect], "t")
+    missing = SizeResult(**{**fields, "persons": 3, "det": ((0.4, 0.01, 0.1),), "checks": (),
+                            "threshold_for_target": None})  # fmt: skip
+    assert "FNIR is 0" not in det_svg([missing], "t")
 
 
 def test_eval_1n_refuses_a_folder_without_people(tmp_path: Path) -> None:

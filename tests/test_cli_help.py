@@ -32,6 +32,6 @@ def test_every_command_has_help(path: list[str]) -> None:
 
 
 def test_an_unknown_command_is_a_usage_error() -> None:
-    result = CliRunner().invoke(main, ["enroll"])
+    result = CliRunner().invoke(main, ["enrl"])
     assert result.exit_code == 2
-    assert "No such command 'enroll'" in result.output
+    assert "No such command 'enrl'. Did you mean 'enrol'?" in result.output

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from facedb import access
 from facedb.config import Settings
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
 from facedb.vision.pipeline import FacePipeline
 
 PERSON = "7230"  # a CelebA identity: photos 0-3 enrolled, photo 4 the probe

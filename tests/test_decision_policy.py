@@ -28,7 +28,7 @@ from facedb.offline.matcher import CacheMatcher
 from facedb.service import FaceService
 from facedb.store import calibration, gallery, org
 from facedb.store.gallery import NewEmbedding
-from facedb.store.schema import Attendance, GalleryCalibration, User
+from facedb.store.tables.core import Attendance, GalleryCalibration, User
 from facedb.vision.pipeline import FacePipeline
 
 PEOPLE = ["7203", "7206", "7207", "7210", "7213", "7217", "7218", "7230"]

@@ -30,6 +30,16 @@ def _doctor(*args: str) -> tuple[int, dict[str, dict[str, Any]]]:
     return result.exit_code, checks
 
 
+def test_in_a_pipe_doctor_prints_plain_lines(settings: Settings) -> None:
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "facedb doctor: " + ("warn" if "\nwarn" in result.output else "ok")
+    assert any(line.startswith("ok    database: ") for line in lines)
+    assert "[/]" not in result.output and "[green]" not in result.output
+    assert "\x1b[" not in result.output  # no colour codes in a pipe
+
+
 def _failed(checks: dict[str, dict[str, Any]]) -> list[str]:
     return sorted(name for name, c in checks.items() if c["status"] == "fail")
 
@@ -146,9 +156,10 @@ def test_cuda_is_checked_by_running_it(settings: Settings) -> None:
         assert checks[name]["status"] == "fail"
         assert "unusable" in checks[name]["detail"] or "no CUDA" in checks[name]["detail"]
         assert code == 1
-        # With the default device it is only a warning: facedb runs on the CPU.
+        # With the default device it is no warning: facedb runs on the CPU, as asked.
         _, auto = _doctor()
-        assert auto[name]["status"] == "warn"
+        assert auto[name]["status"] == "ok"
+        assert "models run on the CPU" in auto[name]["detail"]
 
 
 def test_a_cpu_without_avx2_is_a_warning(tmp_path: Path) -> None:

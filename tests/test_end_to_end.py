@@ -24,7 +24,7 @@ from facedb.errors import (
     UnknownUserError,
 )
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
 
 # CelebA identities of ../shared/faces whose fifth photo is frontal enough for the
 # quality gate; their first four photos are the enrolment photos.

@@ -41,6 +41,7 @@ SPEC: dict[type[errors.FacedbError], tuple[int, int, str]] = {
     errors.ConfigError: (19, 500, "configuration_error"),
     errors.NoGalleryCacheError: (20, 503, "database_unavailable"),
     errors.PeriodLockedError: (21, 409, "period_locked"),
+    errors.LocalStorageError: (30, 503, "storage_unavailable"),
 }
 
 
@@ -109,6 +110,7 @@ def test_families_are_not_raised_and_catch_their_members() -> None:
         },
         errors.Unavailable: {
             errors.ModelError,
+            errors.LocalStorageError,
             *(c for c in SPEC if c.api_code in ("database_unavailable", "migration_not_applied")),
         },
     }

@@ -191,7 +191,15 @@ def test_a_download_that_keeps_breaking_is_never_installed(server: ModelServer, 
     assert result.exit_code == 11, result.output
     assert "cannot download w600k_mbf_int8 from http://127.0.0.1:" in result.output
     assert "--from FILE" in result.output
-    assert len(server.behaviour.requests) == 2
+    # Two attempts at the mirror's copy, then the mirror's copies of the pinned sources
+    # (not there: 404, not retried).
+    tried = [path for path, _ in server.behaviour.requests]
+    assert tried[:2] == ["/w/w600k_mbf_int8.onnx"] * 2
+    assert tried[2:] == [
+        "/w/media.githubusercontent.com/media/JupiterMetaLabs/Face-Auth-SDK/"
+        "68481243b71e423ec940d91cc96bbe31b85715eb/assets/models/w600k_mbf.onnx",
+        "/w/github.com/deepinsight/insightface/releases/download/v0.7/buffalo_s.zip",
+    ]
     assert not (home / "models" / "w600k_mbf_int8.onnx").exists()
     assert _leftovers(home / "models") == []
 

@@ -39,7 +39,7 @@ from facedb.media.images import read_image
 from facedb.service import FaceService
 from facedb.store import gallery
 from facedb.store.engine import make_engine
-from facedb.store.schema import User
+from facedb.store.tables.core import User
 from facedb.vision.pipeline import FacePipeline
 
 FUZZ = settings(

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from facedb import access
+from facedb.api.app import create_app
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.service import FaceService
@@ -108,12 +111,13 @@ def test_shred_reports_what_a_non_superuser_could_not_do(
         conn.execute(text(f'ALTER TABLE face_embeddings OWNER TO "{role}"'))
         conn.execute(text(f'ALTER TABLE face_codes OWNER TO "{role}"'))
         conn.execute(text(f'ALTER TABLE evidence OWNER TO "{role}"'))
+        conn.execute(text(f'ALTER TABLE non_matches OWNER TO "{role}"'))
         conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
     owner.dispose()
     limited = make_engine((settings.database_url or "").replace("postgres@", f"{role}@"))
     try:
         report = shred(limited)
-        assert report.rewritten == ("face_embeddings", "face_codes", "evidence")
+        assert report.rewritten == ("face_embeddings", "face_codes", "evidence", "non_matches")
         assert not report.wal_switched and not report.complete
         assert any("not a superuser" in note for note in report.notes)
     finally:
@@ -123,8 +127,45 @@ def test_shred_reports_what_a_non_superuser_could_not_do(
             conn.execute(text("ALTER TABLE face_embeddings OWNER TO postgres"))
             conn.execute(text("ALTER TABLE face_codes OWNER TO postgres"))
             conn.execute(text("ALTER TABLE evidence OWNER TO postgres"))
+            conn.execute(text("ALTER TABLE non_matches OWNER TO postgres"))
             conn.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"'))
         fix.dispose()
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'DROP ROLE "{role}"'))
         admin.dispose()
+
+
+def test_removal_and_the_api_erasure_leave_no_vector_on_disk(
+    settings: Settings, pg_home: Path
+) -> None:
+    """Issue 29, 20: `DELETE /v1/users/{name}` and `users remove` left the vectors in
+    the table files and the WAL after a checkpoint, and the API had no erasure."""
+    pgdata = embedded.pgdata_dir(pg_home)
+    people = {name: _vectors(1800 + i, 3) for i, name in enumerate(["Del", "Rem", "Forg", "Kept"])}
+    app = create_app(settings)
+    service = app.state.facedb.service
+    for name, vectors in people.items():
+        _enrol(service, name, vectors)
+    token = access.create_key(service, "office", "admin").token
+    headers = {"Authorization": f"Bearer {token}"}
+    _checkpoint(settings.database_url or "")
+    assert all(_files_holding(pgdata, _needles(v)) for v in people.values())
+
+    with TestClient(app) as client:
+        removed = client.delete("/v1/users/Del", headers=headers)
+        assert removed.status_code == 200, removed.text
+        forgotten = client.post("/v1/users/Forg/forget?attendance=delete", headers=headers)
+        assert forgotten.status_code == 200, forgotten.text
+        assert forgotten.json()["embeddings_removed"] == 3 and forgotten.json()["shredded"]
+        bad = client.post("/v1/users/Kept/forget?attendance=shred", headers=headers)
+        assert bad.status_code == 422
+        assert client.post("/v1/users/Nobody/forget", headers=headers).status_code == 404
+    result = CliRunner().invoke(main, ["users", "remove", "Rem", "--yes"])
+    assert result.exit_code == 0, result.output
+    _checkpoint(settings.database_url or "")
+
+    for name in ("Del", "Rem", "Forg"):
+        assert _files_holding(pgdata, _needles(people[name])) == {}, name
+    assert sum(_files_holding(pgdata, _needles(people["Kept"])).values()) >= 3
+    assert [u.name for u in service.users()] == ["Kept"]
+    service.close()

@@ -32,8 +32,8 @@ from facedb.events.webhooks import verify_signature
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
-from facedb.store.outbox_schema import OutboxDelivery, OutboxMessage
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
+from facedb.store.tables.outbox import OutboxDelivery, OutboxMessage
 
 SECRET = "a-test-secret-of-some-length"
 FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
@@ -377,3 +377,39 @@ def test_a_receiver_down_for_a_while_gets_every_event_when_it_is_back(
         back.close()
     assert set(back.deduplicated()) == {str(e.event_id) for e in events}  # none lost
     assert _state(service, sink.id).dead == 0
+
+
+def test_hooks_run_logs_failures_as_json_and_exits_0_on_sigterm(
+    service: FaceService, settings: Settings
+) -> None:
+    """An unreachable receiver shows in the worker's log (one JSON line per failed
+    delivery, one when the sink starts failing), and SIGTERM stops it with status 0."""
+    hooks.add_webhook(service, "http://127.0.0.1:9/down", None, SECRET)
+    with service.transaction() as session:
+        attendance.log_event(session, _event())
+    env = {
+        **os.environ,
+        "FACEDB_HOOKS_TIMEOUT": "1",
+        "FACEDB_HOOKS_BACKOFF": "0.05",
+        "FACEDB_LOG_FORMAT": "json",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "facedb.cli", "hooks", "run", "--poll", "0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stderr is not None
+    lines: list[dict[str, object]] = []
+    deadline = time.monotonic() + 60
+    while not any("is failing" in str(line.get("message")) for line in lines):
+        assert time.monotonic() < deadline, lines
+        text = worker.stderr.readline()
+        if text.startswith("{"):
+            lines.append(json.loads(text))
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(30) == 0
+    messages = [str(line.get("message")) for line in lines]
+    assert any("webhook http://127.0.0.1:9/down is failing" in m for m in messages), messages
+    assert any(m.startswith("delivery of event") and "failed" in m for m in messages), messages

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from delivery_helpers import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
-from watch_scenes import Actor, face_crop, write_video
 
+from benchmarks.scenes import Actor, face_crop, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.events.actions import run_command
 from facedb.service import FaceService
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.vision.pipeline import FacePipeline
 
 KNN = "face_recognition/examples/knn_examples"
@@ -159,3 +159,15 @@ def test_json_logs_are_one_object_a_line() -> None:
     assert configure(dict(uvicorn_like), "text") == uvicorn_like
     made = configure({"formatters": {"default": {}, "access": {}}}, "json")
     assert all(f == {"()": JsonFormatter} for f in made["formatters"].values())
+
+
+def test_a_shell_line_is_refused_with_how_to_run_it() -> None:
+    from facedb.errors import InvalidInputError
+    from facedb.events.actions import parse_command
+
+    with pytest.raises(InvalidInputError, match=r"sh -c 'cat > f; echo ok'"):
+        parse_command("cat > f; echo ok")
+    with pytest.raises(InvalidInputError, match=r"uses the shell's '\|'"):
+        parse_command("jq .name | logger")
+    assert parse_command("relay-ctl --pulse 2 'a > b'") == ["relay-ctl", "--pulse", "2", "a > b"]
+    assert parse_command("sh -c 'cat > f; echo ok'") == ["sh", "-c", "cat > f; echo ok"]

@@ -24,7 +24,7 @@ from facedb.config import Settings
 from facedb.importing.manifest import read_manifest
 from facedb.media.images import read_image
 from facedb.service import FaceService
-from facedb.store.schema import FaceEmbedding, User
+from facedb.store.tables.core import FaceEmbedding, User
 from facedb.vision.align import align_face
 from facedb.vision.pipeline import FacePipeline
 

@@ -36,9 +36,16 @@ ARTIFACTS = REPO / "test-artifacts"
 DOCS_PICTURE = REPO / "docs" / "kiosk.png"
 DOCS_PICTURE_WIDTH = 800
 ENROL_IMAGES = ("face_recognition/examples/obama.jpg", "face_recognition/examples/obama2.jpg")
-# Another photo than those enrolled.
-CAMERA_IMAGE = "face_recognition/examples/knn_examples/test/obama1.jpg"
+# Another photo than those enrolled. Liveness is checked on the kiosk's frames
+# (docs/LIVENESS.md): a portrait that scores as live on the fake camera (1.00), not a
+# small web photo letterboxed into a black frame, which looks like a photo held up.
+CAMERA_IMAGE = "face_recognition/tests/test_images/obama3.jpg"
 NAME = "Barack Obama"
+# A photo of the person of real_T1 shown to a camera (liveness 0.006; cosine 0.50 with
+# real_T1, above the threshold: accepted as that person when liveness is not checked).
+LIVE_CAPTURE = "liveness/real_T1.jpg"
+SPOOF = "liveness/spoof_F2.jpg"
+SPOOFED_NAME = "Live Person"
 # Seconds the page has to open the camera, send frames and show the name.
 PAGE_TIMEOUT_S = 90.0
 
@@ -232,6 +239,39 @@ def test_kiosk_page_recognises_an_enrolled_person(
     assert enrolment["people"] == [[NAME, "2"]]
     assert enrolment["message"] == f"Enrolled {NAME}: 1 face(s) stored, 3 in all."
     assert service.user(NAME).embeddings == 3
+
+
+def test_kiosk_page_refuses_a_photo_held_to_the_camera(
+    settings: Settings,
+    faces_dir: Path,
+    chromium: Chromium,
+) -> None:
+    """With the default settings (FACEDB_LIVENESS=auto), the kiosk's frames are checked
+    for liveness: the shared spoof sample is refused and logged as spoof, never accepted."""
+    assert settings.liveness == "auto"
+    app = create_app(settings)
+    service = app.state.facedb.service
+    service.enrol(SPOOFED_NAME, str(faces_dir / LIVE_CAPTURE))
+    token = access.create_key(service, "entrance-tablet", "kiosk").token
+    write_y4m(read_image(faces_dir / SPOOF), chromium.video)
+
+    with LiveServer(app) as server:
+        devtools = chromium.open(f"http://127.0.0.1:{server.port}/?key={token}")
+        try:
+            shown = devtools.wait_for(
+                "({headline: document.getElementById('headline').textContent,"
+                " detail: document.getElementById('detail').textContent,"
+                " state: document.getElementById('result').dataset.state})",
+                lambda value: value.get("state") in ("refused", "accepted"),
+            )
+        finally:
+            devtools.close()
+
+    assert shown.get("state") == "refused", f"the page shows {shown}"
+    assert SPOOFED_NAME not in shown["headline"] and "live face" in shown["detail"]
+    rows = service.attendance()
+    assert rows and {r.decision for r in rows} == {"spoof"}, [r.decision for r in rows]
+    assert all(r.liveness is not None and r.liveness < 0.2 for r in rows)
 
 
 def enrol_from_the_camera(devtools: DevTools, port: int, admin_token: str) -> dict[str, Any]:

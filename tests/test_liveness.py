@@ -30,7 +30,7 @@ from facedb.errors import ModelError
 from facedb.media.frames import ImageSource
 from facedb.media.images import read_image
 from facedb.service import FaceService
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.vision.liveness import expanded_box
 from facedb.vision.pipeline import FacePipeline
 

@@ -17,9 +17,9 @@ from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.service import FaceService
 from facedb.store import corrections, org
-from facedb.store.org_schema import GroupMember, UserSite
-from facedb.store.schema import Attendance, FaceEmbedding, Lookalike, User
-from facedb.store.ta_schema import attendance_effective
+from facedb.store.tables.core import Attendance, FaceEmbedding, Lookalike, User
+from facedb.store.tables.org import GroupMember, UserSite
+from facedb.store.tables.time_attendance import attendance_effective
 from facedb.vision.pipeline import FacePipeline
 
 PEOPLE = ["7203", "7206", "7210"]

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, StatementError
 from facedb.errors import MigrationNotAppliedError
 from facedb.store import migrate
 from facedb.store.engine import make_engine
-from facedb.store.schema import Base
+from facedb.store.tables.base import Base
 
 TABLES = {"users", "face_embeddings", "attendance", "thresholds", "api_keys"}
 

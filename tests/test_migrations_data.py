@@ -62,6 +62,13 @@ FILL = [
     "INSERT INTO review_actions (event_id, action, user_id, correction_id, note, created_by) "
     "SELECT c.event_id, 'reassign', u.id, c.id, 'checked', 'admin' "
     "FROM attendance_corrections c, users u WHERE u.name = 'Alice'",
+    "INSERT INTO template_additions (user_id, face_id, event_id, model, similarity, threshold, "
+    "runner_up, liveness, quality, nearest) "
+    "SELECT f.user_id, f.id, gen_random_uuid(), f.model, 0.6, 0.3, 0.1, NULL, 0.8, 0.7 "
+    "FROM face_embeddings f",
+    "INSERT INTO non_matches (user_id, event_id, model, embedding, action, created_by) "
+    "SELECT user_id, event_id, model, CAST(:vector AS vector), 'dismiss', 'admin' "
+    "FROM attendance WHERE user_id IS NOT NULL",
 ]
 
 

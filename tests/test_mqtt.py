@@ -24,9 +24,11 @@ from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import ConfigError
 from facedb.events import hooks
-from facedb.events.mqtt import MqttConfig
+from facedb.events.mqtt import MqttConfig, device_topic
 from facedb.service import FaceService
 from facedb.store import attendance, gallery
+
+FRONT = device_topic("front door")  # front_door-<hash>: the name has a space
 
 MOSQUITTO = shutil.which("mosquitto") or next(
     (p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None
@@ -157,15 +159,15 @@ def test_events_reach_the_broker_with_availability_and_discovery(
         state = lambda: next(s for s in hooks.status(service) if s.sink.kind == "mqtt")  # noqa: E731
         until(lambda: state().delivered == 2, worker)
         time.sleep(0.3)
-        received = [json.loads(p) for p in subscriber.on("facedb/front_door/event")]
+        received = [json.loads(p) for p in subscriber.on(f"facedb/{FRONT}/event")]
         assert [r["event_id"] for r in received] == [str(e.event_id) for e in events]
         assert received[0]["person"] == "Dana" and received[0]["liveness"] == pytest.approx(0.98)
-        assert subscriber.on("facedb/front_door/last_person") == [b"Dana"]
+        assert subscriber.on(f"facedb/{FRONT}/last_person") == [b"Dana"]
         assert subscriber.on("facedb/kiosk-7/availability")[-1] == b"online"
-        [config] = subscriber.on("homeassistant/sensor/facedb_front_door/last_person/config")
+        [config] = subscriber.on(f"homeassistant/sensor/facedb_{FRONT}/last_person/config")
         discovery = json.loads(config)
-        assert discovery["state_topic"] == "facedb/front_door/last_person"
-        assert discovery["device"]["identifiers"] == ["facedb_front_door"]
+        assert discovery["state_topic"] == f"facedb/{FRONT}/last_person"
+        assert discovery["device"]["identifiers"] == [f"facedb_{FRONT}"]
         worker.stop()
         time.sleep(0.3)
         assert subscriber.on("facedb/kiosk-7/availability")[-1] == b"offline"
@@ -176,9 +178,9 @@ def test_events_reach_the_broker_with_availability_and_discovery(
     late = Subscriber(broker.port)
     try:
         time.sleep(0.3)
-        assert late.on("facedb/front_door/last_person") == [b"Dana"]
+        assert late.on(f"facedb/{FRONT}/last_person") == [b"Dana"]
         assert late.on("facedb/kiosk-7/availability") == [b"offline"]
-        assert late.on("facedb/front_door/event") == []  # events are not retained
+        assert late.on(f"facedb/{FRONT}/event") == []  # events are not retained
     finally:
         late.close()
 
@@ -208,7 +210,7 @@ def test_events_queue_while_the_broker_is_down(settings: Settings, tmp_path: Pat
                 worker,
             )
             time.sleep(0.3)
-            got = {json.loads(p)["event_id"] for p in subscriber.on("facedb/front_door/event")}
+            got = {json.loads(p)["event_id"] for p in subscriber.on(f"facedb/{FRONT}/event")}
             assert got == {str(e.event_id) for e in events}  # none lost
         finally:
             subscriber.close()
@@ -246,7 +248,7 @@ def test_a_verification_reaches_the_webhook_and_the_broker(
         )
         assert verify_signature(SECRET, stamp, posted.body, signature)
         device = service.settings.device_name
-        [published] = [json.loads(p) for p in subscriber.on(f"facedb/{device}/event")]
+        [published] = [json.loads(p) for p in subscriber.on(f"facedb/{device_topic(device)}/event")]
         assert published == posted.payload  # one payload, two transports
         assert published["event_id"] == str(result.event_id)
         assert published["person"] == "Barack Obama"

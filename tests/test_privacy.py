@@ -26,7 +26,7 @@ from facedb.service import FaceService
 from facedb.store import attendance, gallery, roles
 from facedb.store.engine import make_engine
 from facedb.store.gallery import NewEmbedding
-from facedb.store.schema import Attendance, FaceEmbedding, User
+from facedb.store.tables.core import Attendance, FaceEmbedding, User
 
 MODEL = "w600k_mbf_int8"
 
@@ -270,3 +270,36 @@ def test_no_embedding_or_password_in_logs_or_errors(
     assert not [v for v in values if v in caplog.text]  # ...without the embedding's values
     assert not [v for v in values if v in str(caught.value)]
     assert "hidden due to hide_parameters" in str(caught.value)
+
+
+def test_reporter_role_reads_every_view_and_function_the_docs_name(
+    people: FaceService, database_url: str, reporter: str
+) -> None:
+    """docs/TIME_AND_ATTENDANCE.md and the README send psql users to timesheet(),
+    timesheet_today, attendance_effective and attendance_daily: a reporter reads them
+    all, and still not the notes of leave or corrections, nor the faces."""
+    roles.grant_reporter(engine := make_engine(database_url), reporter, None)
+    readable = (
+        "SELECT * FROM timesheet('2026-11-01', '2026-11-30', 'Europe/Paris')",
+        "SELECT * FROM timesheet(current_date - 7, current_date - 1)",
+        "SELECT * FROM timesheet_today",
+        "SELECT * FROM attendance_effective",
+        "SELECT * FROM attendance_daily",
+        "SELECT count(*) FROM attendance",
+        "SELECT id, name, external_id, active FROM users",
+    )
+    for query in readable:
+        with engine.connect() as conn:
+            conn.execute(text(f'SET ROLE "{reporter}"'))
+            conn.execute(text(query)).all()
+    for forbidden in (
+        "SELECT note FROM leave",
+        "SELECT note FROM attendance_corrections",
+        "SELECT * FROM face_embeddings",
+        "SELECT * FROM evidence",
+    ):
+        with engine.connect() as conn:
+            conn.execute(text(f'SET ROLE "{reporter}"'))
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                conn.execute(text(forbidden))
+    engine.dispose()

@@ -14,9 +14,10 @@ import pytest
 from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
+from facedb.offline.evidence_files import _encode, decode
 from facedb.review.clustering import average_linkage
-from facedb.review.keep import _encode, decode, is_doubtful
 from facedb.store.evidence import NewEvidence
+from facedb.usecases.evidence import is_doubtful
 
 
 def _event(decision: str, similarity: float | None, runner_up: float | None) -> AttendanceEvent:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from watch_scenes import background, face_crop
 
+from benchmarks.scenes import background, face_crop
 from facedb.config import Settings
 from facedb.errors import ModelError
 from facedb.vision.pipeline import FacePipeline

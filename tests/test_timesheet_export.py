@@ -40,4 +40,5 @@ def test_totals_csv_escapes_names_only() -> None:
         "3",
         "0",
         str(len(HOSTILE) % 2),
+        "0",  # days_upcoming, appended
     ]

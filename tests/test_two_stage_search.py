@@ -24,7 +24,7 @@ from facedb.domain.people import Match
 from facedb.events import metrics
 from facedb.service import FaceService
 from facedb.store import gallery
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.usecases.results import VerifyResult
 
 PEOPLE = 1500  # one face each: an isotropic gallery, the index's worst case

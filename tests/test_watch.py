@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from watch_scenes import Actor, face_crop, mjpeg_server, read_frames, write_video
 
+from benchmarks.scenes import Actor, face_crop, mjpeg_server, read_frames, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
 from facedb.decision import judge_search, screen
@@ -28,7 +28,7 @@ from facedb.domain.people import Match
 from facedb.errors import InvalidInputError, SourceError
 from facedb.media.frames import FrameSource, open_source
 from facedb.service import FaceService
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
 from facedb.vision.pipeline import FacePipeline
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
 from facedb.watch.events import WatchEvent, WatchFrame
@@ -284,7 +284,7 @@ def test_watch_refuses_bad_sources_and_outputs(settings: Settings, tmp_path: Pat
     assert "cannot open" in missing.output and "Traceback" not in missing.output
     nobody = runner.invoke(main, ["watch", "--source", "http://127.0.0.1:1/stream.mjpg"])
     assert nobody.exit_code == SourceError.exit_code
-    assert "cannot open stream http://127.0.0.1:1/stream.mjpg" in nobody.output
+    assert "cannot open http://127.0.0.1:1/stream.mjpg: no answer from the server" in nobody.output
     bad_output = runner.invoke(main, ["watch", "--output", str(tmp_path / "out.gif")])
     assert bad_output.exit_code == InvalidInputError.exit_code
     assert "use a name ending in" in bad_output.output

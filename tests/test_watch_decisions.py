@@ -15,26 +15,27 @@ real PostgreSQL, real models and real faces:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 from test_outage import Server, _kiosk, server, server_root  # noqa: F401 (fixtures)
-from watch_scenes import face_crop, queue, write_stills, write_video
 
+from benchmarks.scenes import face_crop, queue, write_stills, write_video
 from facedb.cli.main import main
 from facedb.config import Settings
-from facedb.decision import Policy
-from facedb.matching import Matcher
+from facedb.matching import SqlMatcher
 from facedb.media.images import read_image
 from facedb.offline.spool import Spool
+from facedb.policy import GalleryStateCache
 from facedb.service import FaceService
 from facedb.store.engine import make_engine
-from facedb.store.schema import Attendance
+from facedb.store.tables.core import Attendance
 from facedb.vision.pipeline import FacePipeline
-from facedb.watch import deciding
 from facedb.watch.events import WatchEvent, WatchFrame
 from facedb.watch.loop import WatchOptions, watch
 
@@ -100,19 +101,20 @@ def test_a_queue_at_one_spot_and_a_database_outage_in_the_middle(
         service.enrol(name, str(faces_dir / path))
 
     # 1. The database up: one box track, four people, each decided once.
-    # The 1:N policy (gallery size, calibration) is read once, not per frame or probe.
-    monkeypatch.setattr(deciding, "POLICY_TTL_S", 3600.0)
-    policy_reads: list[bool] = []
-    read_policy = service.decision_policy
+    # The gallery's size (what the 1:N policy follows) is read once, through the
+    # runtime's one cache of it, not per frame or probe.
+    service.galleries = GalleryStateCache(ttl_s=3600.0)
+    size_reads: list[bool] = []
+    read_size = SqlMatcher.gallery_size
 
-    def counted(matcher: Matcher, override: float | None = None) -> Policy:
-        policy_reads.append(matcher.offline)
-        return read_policy(matcher, override)
+    def counted(matcher: SqlMatcher, model: str, scope: Sequence[int] | None = None) -> Any:
+        size_reads.append(matcher.offline)
+        return read_size(matcher, model, scope)
 
-    monkeypatch.setattr(service, "decision_policy", counted)
+    monkeypatch.setattr(SqlMatcher, "gallery_size", counted)
     online: list[WatchEvent] = []
     summary = watch(service, WatchOptions(source=str(queue_video)), on_event=online.append)
-    assert policy_reads == [False]
+    assert size_reads == [False]
     monkeypatch.undo()
     assert [(e.decision, e.name) for e in online] == EXPECTED
     assert summary.tracks == 1 and summary.handovers == len(QUEUE) - 1

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from test_watch import ENROL, IN_VIDEO, scene  # noqa: F401 (fixture)
 from test_watch_decisions import QUEUE, queue_video  # noqa: F401 (fixture)
-from watch_scenes import background, face_crop
 
+from benchmarks.scenes import background, face_crop
 from facedb.config import Settings
 from facedb.errors import ConfigError
 from facedb.service import FaceService

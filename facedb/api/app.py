@@ -4,7 +4,8 @@
     create_app_from_env()     the same on Settings.load(), for uvicorn --factory / workers
 
 Routes: /v1/... (facedb.api.faces, facedb.api.records), /openapi.json and /docs, and
-the static kiosk pages at / (index.html: the kiosk; enrol.html: enrolment).
+the admin console at /admin (facedb.api.console), the static kiosk pages at / (index.html:
+the kiosk; enrol.html: enrolment).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from facedb import __version__
-from facedb.api import errors, faces, headers, records
+from facedb.api import console, errors, faces, headers, records
 from facedb.api import review as review_api
 from facedb.api import timesheet as timesheet_api
+from facedb.api.guard import AttemptLimiter
 from facedb.api.limits import BodyLimitMiddleware
 from facedb.api.pages import KioskPages
 from facedb.api.state import ApiState
@@ -40,7 +42,13 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     share (tests); by default the app loads its own at startup."""
     if settings.api_max_request_mb <= 0:
         raise ConfigError(f"api_max_request_mb must be above 0, not {settings.api_max_request_mb}")
-    state = ApiState(settings, FaceService(settings, pipeline=pipeline))
+    if settings.verify_rate_limit < 0:
+        raise ConfigError(f"verify_rate_limit must be 0 or more, not {settings.verify_rate_limit}")
+    state = ApiState(
+        settings,
+        FaceService(settings, pipeline=pipeline),
+        attempts=AttemptLimiter(settings.verify_rate_limit),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +79,7 @@ def create_app(settings: Settings, *, pipeline: FacePipeline | None = None) -> F
     headers.install_docs(app, "facedb")
     app.add_middleware(headers.ApiHeadersMiddleware)
     serving.install(app)  # /metrics, request timing
+    console.install(app)  # /admin (docs/CONSOLE.md)
     app.mount("/", KioskPages(), name="kiosk")
     return app
 

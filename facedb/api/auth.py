@@ -1,6 +1,6 @@
 """API keys on requests: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-No key or an unknown/revoked key: 401. A key whose role may not do the action: 403.
+No key or an unknown, revoked or expired key: 401. A key whose role may not do the action: 403.
 """
 
 from __future__ import annotations
@@ -48,9 +48,18 @@ def require(action: str, *others: str) -> Callable[..., Awaitable[ApiKeyInfo]]:
         state = state_of(request)
         key = await state.run(lambda: access.authenticate(state.service, token))
         if key is None:
-            raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
-        if not any(access.allows(key.role, a) for a in (action, *others)):
-            raise ApiError(403, "forbidden", f"a {key.role} key may not use {action}")
+            raise ApiError(401, "unauthorized", "unknown, revoked or expired API key", _CHALLENGE)
+        actions = (action, *others)
+        if not any(access.allows(key.role, a) for a in actions):
+            allowed = " or ".join(
+                r for r, may in access.PERMISSIONS.items() if any(a in may for a in actions)
+            )
+            raise ApiError(
+                403,
+                "forbidden",
+                f"a {key.role} key may not use {request.method} {request.url.path}: "
+                f"it needs {'an' if allowed[:1] in 'aeiou' else 'a'} {allowed} key",
+            )
         return key
 
     return check

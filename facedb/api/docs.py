@@ -12,7 +12,7 @@ from facedb.api.uploads import IMAGE_PART
 
 _DESCRIPTIONS = {
     400: "Unreadable image, invalid base64 or malformed body",
-    401: "No API key, or an unknown or revoked one",
+    401: "No API key, or an unknown, revoked or expired one",
     403: "The key's role may not do this",
     404: "Unknown person",
     409: "Duplicate name, or a face already enrolled under another name",

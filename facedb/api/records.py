@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from facedb import __version__, timezones
 from facedb.api import docs
 from facedb.api.auth import require
+from facedb.api.jsonbody import JsonRoute
 from facedb.api.schemas import (
     AttendanceOut,
     DatabaseHealth,
+    ForgetOut,
     HealthOut,
     ModelHealth,
     RemovedOut,
@@ -25,7 +27,7 @@ from facedb.domain.keys import ApiKeyInfo
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.errors import InvalidInputError
 
-router = APIRouter(prefix="/v1", tags=["records"])
+router = APIRouter(prefix="/v1", tags=["records"], route_class=JsonRoute)
 
 # A report covers at most this many days.
 MAX_REPORT_DAYS = 366
@@ -48,10 +50,44 @@ async def remove_user(
     name: str,
     _: Annotated[ApiKeyInfo, Depends(require("users"))],
 ) -> RemovedOut:
-    """Remove a person and their stored faces (admin). Their attendance rows stay."""
+    """Remove a person and their stored faces (admin). Their attendance rows stay,
+    unlinked, and are no longer counted as accepted in reports; the vectors leave the
+    database's files (as `forget`)."""
     state = state_of(request)
     removed = await state.run(lambda: state.service.remove_user(name))
     return RemovedOut(name=name, embeddings_removed=removed)
+
+
+@router.post(
+    "/users/{name}/forget",
+    response_model=ForgetOut,
+    responses=docs.errors(401, 403, 404, 422, 503),
+)
+async def forget_user(
+    request: Request,
+    name: str,
+    _: Annotated[ApiKeyInfo, Depends(require("users"))],
+    attendance: Annotated[
+        str,
+        Query(
+            pattern="^(keep|anonymise|delete)$",
+            description="Their attendance rows: kept as theirs, unlinked, or deleted.",
+        ),
+    ] = "anonymise",
+) -> ForgetOut:
+    """Erase a person (admin), as `facedb users forget`: every stored face, their
+    evidence, their name in outbox payloads and others' evidence; the files that
+    held the vectors are rewritten (the request waits for it: seconds). Final: a
+    kiosk that comes back online with their events or faces does not bring them back."""
+    state = state_of(request)
+    result = await state.run(lambda: state.service.forget_user(name, attendance, shred=True))
+    return ForgetOut(
+        name=result.name,
+        embeddings_removed=result.embeddings,
+        attendance=result.attendance,
+        attendance_rows=result.attendance_rows,
+        shredded=result.shred is not None and result.shred.complete,
+    )
 
 
 @router.get(

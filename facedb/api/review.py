@@ -15,13 +15,14 @@ from pydantic import BaseModel, Field
 
 from facedb.api import docs
 from facedb.api.auth import require
+from facedb.api.jsonbody import JsonRoute
 from facedb.api.state import state_of
 from facedb.domain.evidence import EvidenceInfo
 from facedb.domain.keys import ApiKeyInfo
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.review.service import Review, ReviewResult
 
-router = APIRouter(prefix="/v1/review", tags=["review"])
+router = APIRouter(prefix="/v1/review", tags=["review"], route_class=JsonRoute)
 
 Admin = Annotated[ApiKeyInfo, Depends(require("users"))]
 

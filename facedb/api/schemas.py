@@ -237,6 +237,17 @@ class RemovedOut(_Out):
     embeddings_removed: int
 
 
+class ForgetOut(_Out):
+    name: str
+    embeddings_removed: int
+    attendance: str = Field(description="keep, anonymise or delete: what was done to the rows")
+    attendance_rows: int = Field(description="attendance rows kept, unlinked or deleted")
+    shredded: bool = Field(
+        description="the files that held the vectors were rewritten and the WAL pushed "
+        "past a checkpoint (false: see the server's log for what could not run)"
+    )
+
+
 class AttendanceOut(_Out):
     event_id: uuid.UUID
     occurred_at: datetime
@@ -250,6 +261,8 @@ class AttendanceOut(_Out):
     device: str | None
     model: str | None
     offline: bool
+    looks: int = Field(1, description="Looks (kiosk polls) this row stands for: one presence.")
+    last_seen_at: datetime | None = None
 
     @classmethod
     def of(cls, a: AttendanceRow) -> AttendanceOut:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from facedb.api.guard import AttemptLimiter
 from facedb.config import Settings
 from facedb.service import FaceService
 
@@ -30,6 +31,8 @@ class ApiState:
     inference: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(INFERENCE_SLOTS)
     )
+    # Verification attempts per key (facedb/api/guard.py); create_app sets the limit.
+    attempts: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(0))
 
     async def run(self, work: Callable[[], T]) -> T:
         """Blocking database work, in a worker thread (never on the event loop)."""

@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse, Response
 from facedb import timezones
 from facedb.api import docs
 from facedb.api.auth import require
+from facedb.api.jsonbody import JsonRoute
 from facedb.api.state import state_of
 from facedb.domain.keys import ApiKeyInfo
 from facedb.domain.names import NAME_MAX_LENGTH
 from facedb.timeattendance import TimeAttendance, payroll_json, write_payroll_csv
 
-router = APIRouter(prefix="/v1", tags=["records"])
+router = APIRouter(prefix="/v1", tags=["records"], route_class=JsonRoute)
 
 _NAME = Query(max_length=NAME_MAX_LENGTH)
 

@@ -1,12 +1,12 @@
 """Reading the images of a request: multipart/form-data "image" parts, or JSON with
-base64 images. Encoded bytes are read here (on the event loop: no decoding); the
-pixels are decoded in a worker thread (facedb/usecases/uploads.py)."""
+base64 images. Encoded bytes are read here (on the event loop: no decoding; a JSON
+body is parsed and its base64 decoded in a worker thread, facedb/api/jsonbody.py);
+the pixels are decoded in a worker thread (facedb/usecases/uploads.py)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from facedb.api.errors import ApiError
+from facedb.api.jsonbody import parse_json
 from facedb.api.schemas import MAX_IMAGES
 from facedb.usecases.uploads import EncodedImage
 
@@ -68,8 +70,11 @@ async def read_embedding(request: Request, json_model: type[F]) -> F | None:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if not (media == "application/json" or media.endswith("+json")):
         return None
+    body = await request.body()  # Starlette keeps the body for read_body
+    if b'"embedding"' not in body:  # images: parsed once, by read_body
+        return None
     try:
-        payload = json.loads(await request.body())  # Starlette keeps the body for read_body
+        payload = await parse_json(body)  # bounded, off the event loop (api/jsonbody.py)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None  # read_body says what is wrong with it
     if not isinstance(payload, dict) or "embedding" not in payload:
@@ -142,18 +147,22 @@ async def _read_json(
     request: Request, json_model: type[BaseModel], image_key: str
 ) -> tuple[dict[str, Any], list[EncodedImage]]:
     try:
-        payload = json.loads(await request.body())
+        payload = await parse_json(await request.body())
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_request", "the body is not valid JSON") from None
     except RecursionError:
         raise ApiError(400, "bad_request", "the JSON body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise ApiError(422, "bad_input", "the body must be a JSON object")
-    validated = validate(json_model, payload).model_dump()
-    encoded = validated.pop(image_key)
-    strings = encoded if isinstance(encoded, list) else [encoded]
-    images = [EncodedImage(_from_base64(s, i), _label(i, None)) for i, s in enumerate(strings)]
-    return validated, images
+
+    def images_of(payload: dict[str, Any]) -> tuple[dict[str, Any], list[EncodedImage]]:
+        validated = validate(json_model, payload).model_dump()
+        encoded = validated.pop(image_key)
+        strings = encoded if isinstance(encoded, list) else [encoded]
+        images = [EncodedImage(_from_base64(s, i), _label(i, None)) for i, s in enumerate(strings)]
+        return validated, images
+
+    return await run_in_threadpool(images_of, payload)  # megabytes of base64: off the loop
 
 
 def _from_base64(text: str, index: int) -> bytes:

@@ -28,9 +28,12 @@ def correct() -> None:
     \b
     Examples:
       facedb correct add Alice --at "2026-11-02 17:00" --direction out --reason missed_punch
-      facedb correct void 6f1c...e2 --reason false_accept --note "not Alice"
-      facedb correct reassign 6f1c...e2 Bob --reason wrong_person
-      facedb correct history 6f1c...e2
+      facedb correct void 6f5bcb57 --reason false_accept --note "not Alice"
+      facedb correct reassign 6f5bcb57 Bob --reason wrong_person
+      facedb correct history 6f5bcb57
+
+    An event is named by its id or any unique start of it of 8 characters or more
+    (the id column of facedb attendance list).
     """
 
 
@@ -69,7 +72,9 @@ def add_punch(
     by: str,
     as_json: bool,
 ) -> None:
-    """Adds a punch the kiosk missed."""
+    """Adds a punch the kiosk missed. A departure (--direction out, or an out
+    device) needs an arrival in the 24 hours before it: otherwise it would be read
+    as the day's first punch, and is refused."""
     try:
         moment = datetime.fromisoformat(when.strip())
     except ValueError:
@@ -135,18 +140,18 @@ def list_corrections(since: str | None, as_json: bool) -> None:
         print_json(rows)
         return
     print_table(
-        ("id", "when", "by", "action", "event", "person", "punch at", "reason", "note"),
+        ("event", "action", "person", "punch at", "reason", "by", "when", "note", "id"),
         (
             (
-                c.id,
-                c.created_at.astimezone(),
-                c.created_by,
+                str(c.event_id)[:8],
                 c.action,
-                str(c.event_id),
                 c.person,
                 c.occurred_at.astimezone() if c.occurred_at else None,
                 c.reason,
+                c.created_by,
+                c.created_at.astimezone(),
                 c.note,
+                c.id,
             )
             for c in rows
         ),
@@ -178,7 +183,7 @@ def history(event_id: str, as_json: bool) -> None:
 
 @click.group("period")
 def period() -> None:
-    """Locked pay periods: no correction and no purge inside one until it is unlocked.
+    """Locked pay periods: no change to their work days until unlocked.
 
     \b
     Examples:
@@ -204,7 +209,9 @@ def lock(
     by: str,
     as_json: bool,
 ) -> None:
-    """Locks a month (YYYY-MM) or --from/--to days, read in --tz."""
+    """Locks the work days of a month (YYYY-MM) or --from/--to days, for every site
+    in its own zone (--tz: the zone of people without a site). Nothing that would
+    change a locked work day is accepted until it is unlocked."""
     if (month is None) == (date_from is None) or (date_from is None) != (date_to is None):
         raise InvalidInputError("give a month (2026-11) or --from and --to")
     first, last = (

@@ -1,16 +1,17 @@
-"""`facedb demo`: the whole system in one command, on the configured database."""
+"""`facedb demo`: the whole system in one command, in a home of its own."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import click
 
 from facedb import timezones
+from facedb.config import Settings
+from facedb.errors import InvalidInputError
+from facedb.service import FaceService
 from facedb.usecases import demo as demo_plan
 
-from .context import open_service
 from .output import print_table
 from .report import print_report
 from .verify import describe
@@ -21,7 +22,6 @@ from .verify import describe
     "--people",
     "people_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
     help="A folder with one subfolder of photos per person (named after them).",
 )
 @click.option(
@@ -34,17 +34,44 @@ from .verify import describe
     type=click.IntRange(0, 100),
     help="People to leave out and verify as strangers.",
 )
-def demo(people_dir: Path, count: int, strangers: int) -> None:
+@click.option(
+    "--home",
+    "demo_home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The demo's own home, with its own embedded database "
+    "(default: FACEDB_HOME's sibling folder <name>-demo).",
+)
+@click.option("--clean", is_flag=True, help="Stop the demo's database and delete its home.")
+def demo(
+    people_dir: Path | None, count: int, strangers: int, demo_home: Path | None, clean: bool
+) -> None:
     """Enrol people, verify held-out photos of them and of strangers, print the report.
 
-    Each person's last photo is held out as the probe; the others are enrolled.
-    Run it again and the people already enrolled are kept.
+    The demo runs in a home of its own, with its own embedded database, whatever
+    FACEDB_HOME and FACEDB_DATABASE_URL say: the people, attendance and calibration
+    of the real installation are never touched. It uses the installation's models.
+    Each person's last photo is held out as the probe; the others are enrolled. Run
+    it again and the people already enrolled are kept; --clean removes it all.
 
-    Example: facedb demo --people ../shared/faces/celeba
+    \b
+    Examples:
+      facedb demo --people ../shared/faces/celeba
+      facedb demo --clean
     """
-    service = open_service(cooldown=0)
+    settings = demo_plan.demo_settings(Settings.load(), demo_home)
+    if clean:
+        removed = demo_plan.clean(settings.home)
+        click.echo(
+            f"removed the demo at {settings.home}" if removed else f"no demo at {settings.home}"
+        )
+        return
+    if people_dir is None:
+        raise InvalidInputError("--people DIR is needed (a folder of per-person folders)")
+    demo_plan.claim(settings.home)
+    service = FaceService(settings)
+    click.get_current_context().call_on_close(service.close)
     plan = demo_plan.plan(people_dir, count, strangers)
-    click.echo(f"enrolling {len(plan.enrol)} people from {people_dir} ...")
+    click.echo(f"demo home {settings.home}: enrolling {len(plan.enrol)} people from {people_dir}")
     outcomes, probes = demo_plan.run(service, plan)
     print_table(
         ("name", "result", "faces stored", "reason"),
@@ -70,5 +97,6 @@ def demo(people_dir: Path, count: int, strangers: int) -> None:
     today = timezones.parse_day("today", zone)
     print_report(service.report(today, today, zone))
     click.echo(
-        f"database: {service.database.masked_url()}  (try: facedb report --date {date.today()})"
+        f"the demo's data is in {settings.home} (try: FACEDB_HOME={settings.home} facedb "
+        "report --date today); remove it with: facedb demo --clean"
     )

@@ -11,7 +11,7 @@ from facedb.config import Settings
 from facedb.usecases import doctor as checks
 
 from .options import device_option
-from .output import json_option, print_json, print_table
+from .output import console, json_option, print_json, print_table
 
 EXIT_FAIL = 1
 
@@ -31,8 +31,9 @@ def doctor(camera: str | None, device: str | None, as_json: bool) -> None:
     its clock against this machine's), the time zone, free disk space in
     FACEDB_HOME, the offline spool and gallery cache, and a camera with --camera.
 
-    Each line is ok, warn (facedb works, but slower, on the CPU, or stale) or fail
-    (a command would stop), with the fix. Exit code 0 when nothing fails, 1 when
+    Each line is ok, warn (facedb works, but slower or stale) or fail (a command
+    would stop), with the fix: a coloured table on a terminal, plain lines in a
+    pipe. A CPU-only machine is ok unless CUDA was asked for (--device cuda). Exit code 0 when nothing fails, 1 when
     something does.
 
     \b
@@ -46,12 +47,19 @@ def doctor(camera: str | None, device: str | None, as_json: bool) -> None:
     overall = checks.worst(results)
     if as_json:
         print_json({"status": overall, "checks": [asdict(c) for c in results]})
+    elif not console().is_terminal:
+        # In a pipe or a log: plain lines, one per check, its fix indented below it.
+        click.echo(f"facedb doctor: {overall}")
+        for c in results:
+            click.echo(f"{c.status:<4}  {c.name}: {c.detail}")
+            if c.fix:
+                click.echo(f"      fix: {c.fix}")
     else:
-        colour = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"}
         print_table(
             ["check", "status", "detail", "fix"],
-            [[c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix] for c in results],
+            [[c.name, c.status, c.detail, c.fix] for c in results],
             title=f"facedb doctor: {overall}",
+            styles={checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"},
         )
     if overall == checks.FAIL:
         sys.exit(EXIT_FAIL)

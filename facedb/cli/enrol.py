@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn
 
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
-from facedb.usecases.enrolment import KEEP_PER_PERSON, Capture
+from facedb.usecases.enrolment import KEEP_PER_PERSON, pose_hint
 from facedb.usecases.results import BulkOutcome
 
 from .context import open_service
+
+if TYPE_CHECKING:
+    from facedb.usecases.enrolment import Capture
 from .options import liveness_option, source_option
 from .output import count_progress, err_console, json_option, print_json, print_table
 
@@ -42,7 +46,11 @@ from .output import count_progress, err_console, json_option, print_json, print_
     help="Seconds to wait for a live source.",
 )
 @click.option("--add", is_flag=True, help="Add faces to a person already enrolled.")
-@click.option("--largest", is_flag=True, help="When a frame has several faces, take the largest.")
+@click.option(
+    "--largest",
+    is_flag=True,
+    help="When a frame has several faces, take the main one (largest, nearest the centre).",
+)
 @click.option("--force", is_flag=True, help="Enrol even if the face matches another person.")
 @click.option("--recursive", is_flag=True, help="Read images in subfolders of a folder source too.")
 @liveness_option
@@ -97,11 +105,15 @@ def enrol(
     ) as progress:
         task = progress.add_task("enrol", total=frames, status="")
 
+        live = source.isdigit() or "://" in source or source.startswith("/dev/video")
+
         def on_frame(capture: Capture) -> None:
+            # A camera: what the person should do for a varied set of faces.
+            hint = f" - {pose_hint(capture)}" if live else ""
             progress.update(
                 task,
                 completed=min(len(capture.good), frames),
-                status=f"{capture.frames} frames, {len(capture.good)} good faces",
+                status=f"{capture.frames} frames, {len(capture.good)} good faces{hint}",
             )
 
         result = service.enrol(
@@ -123,6 +135,8 @@ def enrol(
         f"{verb} {result.name}: {result.added} face(s) stored ({result.total} in all), "
         f"from {result.frames} frame(s)"
     )
+    for reason in result.not_stored:
+        click.echo(f"  {reason}")
     for other in result.lookalikes:
         click.echo(
             f"warning: {result.name} resembles {other.name} (similarity "

@@ -103,6 +103,9 @@ def eval_1n(
     _print(result)
 
 
+_FAILED_SHOWN = 10
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.2f} %"
 
@@ -113,6 +116,22 @@ def _print(result: OpenSetResult) -> None:
         f"failure to acquire {result.failures_to_acquire} "
         f"({_pct(result.failures_to_acquire / max(result.images, 1))})"
     )
+    if result.failed_photos:
+        shown = ", ".join(result.failed_photos[:_FAILED_SHOWN])
+        more = len(result.failed_photos) - _FAILED_SHOWN
+        click.echo(
+            f"no usable face in: {shown}" + (f" and {more} more (--json)" if more > 0 else "")
+        )
+    if result.left_out_sizes:
+        largest = result.people - 1 if not result.strangers else result.people
+        click.echo(
+            f"left out: gallery size(s) {', '.join(map(str, result.left_out_sizes))}: "
+            f"{result.people} people have a usable face, so a gallery holds at most "
+            f"{largest} (one left over as a stranger, or every one with --strangers)"
+        )
+    if not result.sizes:
+        click.echo("nothing measured: give smaller --sizes, or more people")
+        return
     print_table(
         ("people", "faces", "threshold", "FPIR predicted", "FPIR", "FNIR", "wrong person",
          "ambiguous", "rank-1", "FPIR no margin", f"thr. for FPIR {result.fpir_target:g}"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime
+from types import FrameType
 
 import click
 
@@ -40,6 +42,7 @@ def _sink_fields(sink: Sink) -> dict[str, object]:
         "events": list(sink.events) if sink.events is not None else None,
         "signed": sink.secret is not None,
         "active": sink.active,
+        "allow_private": sink.allow_private,
         "created_at": sink.created_at,
     }
 
@@ -48,24 +51,38 @@ def _sink_fields(sink: Sink) -> dict[str, object]:
 @click.argument("url")
 @click.option(
     "--events",
-    help="Decisions to send, comma-separated (accepted,unknown,spoof,...) [default: all].",
+    help="Decisions to send, comma-separated (accepted,unknown,spoof,...), or all [default: all].",
 )
 @click.option(
     "--secret",
     envvar="FACEDB_HOOK_SECRET",
     help="HMAC-SHA256 key of the signature (16+ chars) [default: a new random one, shown once].",
 )
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow a private address (10/8, 172.16/12, 192.168/16, fc00::/7...): a door "
+    "controller on the LAN. Link-local and cloud metadata addresses are always refused.",
+)
 @json_option
-def add(url: str, events: str | None, secret: str | None, as_json: bool) -> None:
+def add(
+    url: str, events: str | None, secret: str | None, allow_private: bool, as_json: bool
+) -> None:
     """Send the events written from now on to URL (http:// or https://).
+
+    Refused: link-local, cloud metadata, unspecified, multicast, IPv4-mapped and
+    numeric hosts (2852039166); private addresses unless --allow-private. Loopback
+    (127.0.0.1, ::1) is allowed. Every delivery checks the address again.
 
     \b
     Examples:
       facedb hooks add https://payroll.example.com/hooks/facedb
       facedb hooks add http://127.0.0.1:9000/door --events accepted --secret "$KEY"
+      facedb hooks add http://192.168.1.40/open --events accepted --allow-private
     """
     service = open_service()
-    sink = hooks.add_webhook(service, url, events.split(",") if events else None, secret)
+    wanted = None if events is None or events.strip().lower() == "all" else events.split(",")
+    sink = hooks.add_webhook(service, url, wanted, secret, allow_private=allow_private)
     fields = {**_sink_fields(sink), "secret": sink.secret}
     if as_json:
         print_json(fields)
@@ -180,7 +197,8 @@ def status(as_json: bool) -> None:
 @hooks_group.command("replay")
 @click.argument("webhook", required=False)
 @click.option("--event", "event_id", help="Send this event again (delivered or dead).")
-def replay(webhook: str | None, event_id: str | None) -> None:
+@json_option
+def replay(webhook: str | None, event_id: str | None, as_json: bool) -> None:
     """Retry dead deliveries (of every sink, of one webhook, or "mqtt") now.
 
     \b
@@ -189,6 +207,9 @@ def replay(webhook: str | None, event_id: str | None) -> None:
       facedb hooks replay 1 --event 0b6c...  # that event to webhook 1, again
     """
     count = hooks.replay(open_service(), webhook, event_id)
+    if as_json:
+        print_json({"due_again": count})
+        return
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} due again")
 
 
@@ -201,7 +222,9 @@ def run(poll: float, once: bool) -> None:
     """Run the delivery worker until Ctrl-C (`facedb serve` runs one already).
 
     Webhooks always; MQTT when FACEDB_MQTT_URL is set. Several workers may share
-    one database: each due delivery goes to one of them.
+    one database: each due delivery goes to one of them. Each failed delivery and
+    each sink that starts failing or delivers again is logged, one line on stderr
+    (JSON with FACEDB_LOG_FORMAT=json). Ctrl-C or SIGTERM stops it, exit status 0.
 
     \b
     Examples:
@@ -211,7 +234,17 @@ def run(poll: float, once: bool) -> None:
     service = open_service()
     worker = hooks.worker(service, poll=poll)
     err_console().print(f"delivering events ({'until done' if once else 'Ctrl-C stops'})")
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager stopping it) ends it as Ctrl-C does: exit status 0; a
+    # delivery cut short is sent again when its lease ends.
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         worker.run(until_idle=once)
+    except KeyboardInterrupt:
+        err_console().print("stopped")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         worker.stop(timeout=5)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from facedb.config import Settings
 from facedb.importing.importer import REJECTED, ImportOptions, ImportReport, RowOutcome, run_import
 from facedb.importing.manifest import Manifest, read_manifest
 
@@ -37,7 +38,11 @@ from .output import count_progress, json_option, print_json, print_table
     is_flag=True,
     help="Reject the invalid rows and import the others (default: import nothing).",
 )
-@click.option("--largest", is_flag=True, help="When a photo has several faces, take the largest.")
+@click.option(
+    "--largest",
+    is_flag=True,
+    help="When a photo has several faces, take the main one (largest, nearest the centre).",
+)
 @click.option("--force", is_flag=True, help="Enrol even if a face matches another person.")
 @aligned_option
 @click.option(
@@ -91,7 +96,7 @@ def import_command(
       facedb import staff.csv --root /mnt/hr/photos
       facedb import staff.csv --update --json
     """
-    manifest = read_manifest(manifest_path, root)
+    manifest = read_manifest(manifest_path, root, max_rows=Settings.load().import_max_rows)
     problems = manifest.problems
     refused = bool(manifest.file_problems) or (bool(problems) and not skip_invalid)
     if dry_run or refused:

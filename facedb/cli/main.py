@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -13,24 +13,16 @@ from facedb import __version__
 from facedb.errors import FacedbError
 
 from .commands import COMMANDS
+from .lazy import LazyGroup
+from .suggest import SuggestingGroup
 
 
-class FacedbGroup(click.Group):
-    """Loads each command on first use, and turns facedb errors into one line on
+class FacedbGroup(SuggestingGroup, LazyGroup):
+    """Loads each command on first use (LazyGroup), answers a mistyped command with
+    the closest names (SuggestingGroup), and turns facedb errors into one line on
     stderr and their exit code."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        command = getattr(importlib.import_module(f".{module_name}", __package__), attribute)
-        if not isinstance(command, click.Command):
-            raise TypeError(f"{target} is not a click command")
-        return command
+    lazy_commands = COMMANDS
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,11 +50,26 @@ def main(verbose: int) -> None:
     Settings come from FACEDB_* environment variables (see README); with no
     FACEDB_DATABASE_URL an embedded PostgreSQL is started under FACEDB_HOME.
     """
+    if not verbose:
+        _quiet_libraries()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # SQLAlchemy logs every statement at INFO: only with -vv.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose < 2 else logging.INFO)
     _structured_logs()
+
+
+def _quiet_libraries() -> None:
+    """OpenCV and FFmpeg write their own warnings to stderr ("[ WARN:0@1.5] global
+    cap.cpp..."): silenced unless --verbose. Read when cv2 is first imported, which
+    the commands do after this."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+    cv2 = sys.modules.get("cv2")
+    logging_module = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_module is not None:  # imported already: set it directly
+        logging_module.setLogLevel(logging_module.LOG_LEVEL_SILENT)
 
 
 def _structured_logs() -> None:

@@ -62,6 +62,12 @@ def spool_replay(as_json: bool) -> None:
         f"sent {result.sent} event(s): {result.inserted} new, "
         f"{result.sent - result.inserted - result.refused} already in the database"
         + (f", {result.refused} refused (see spool/rejected.jsonl)" if result.refused else "")
+        + (
+            f", {result.set_aside} set aside (a locked pay period: logged, voided, "
+            "see facedb correct list)"
+            if result.set_aside
+            else ""
+        )
         + (f"; {result.unreadable} unreadable line(s) skipped" if result.unreadable else "")
     )
     if result.foreign:

@@ -49,7 +49,7 @@ def policy_command(
     searches that may return someone) at the current gallery size, from the model's
     calibration and the gallery searched against itself.
 
-    \\b
+    \b
     Examples:
       facedb policy
       facedb policy --attempts 5000 --strangers 0.1 --site north

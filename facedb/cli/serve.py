@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -13,6 +14,10 @@ from facedb.events import jsonlog
 from facedb.usecases.models import check_serving_models
 
 log = logging.getLogger(__name__)
+
+# The exit code of `facedb serve` when its address is taken or cannot be used
+# (README, "Exit codes"): before anything is announced.
+EXIT_PORT_TAKEN = 22
 
 
 @click.command("serve")
@@ -45,7 +50,9 @@ def serve(
     """Serve the HTTP API under /v1 and the kiosk page at /.
 
     Every request needs an API key (`facedb keys create`), except /v1/health.
-    The OpenAPI schema is at /openapi.json, interactive docs at /docs.
+    The OpenAPI schema is at /openapi.json, interactive docs at /docs. The port is
+    checked first: when it is taken, serve exits with code 22 before announcing
+    anything.
 
     \b
     Examples:
@@ -57,6 +64,7 @@ def serve(
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise click.UsageError("give --ssl-certfile and --ssl-keyfile together")
+    _check_address(host, port)
     settings = check_serving_models()  # a missing or wrong model file stops here, clearly
     if ssl_certfile is None and not _is_loopback(host):
         log.warning(
@@ -78,6 +86,28 @@ def serve(
         log_config=jsonlog.configure(uvicorn_log_config(), settings.log_format),
         proxy_headers=False,
     )
+
+
+def _check_address(host: str, port: int) -> None:
+    """Exits with EXIT_PORT_TAKEN, one line on stderr, when ``host:port`` cannot be
+    listened on (another server has it, or the address is not this machine's)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn does: a port in TIME_WAIT is free, one listened on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        click.echo(
+            f"error: cannot listen on {host}:{port}: {reason} (another server on that port? "
+            "choose one with --port)",
+            err=True,
+        )
+        sys.exit(EXIT_PORT_TAKEN)
 
 
 def _is_loopback(host: str) -> bool:

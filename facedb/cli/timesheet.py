@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -14,7 +13,8 @@ from facedb.config import Settings
 from facedb.errors import InvalidInputError
 from facedb.usecases.payroll import write_payroll_csv
 
-from .org import time_attendance, tz_option
+from . import times
+from .org import time_attendance
 from .output import format_option, print_json, print_table
 
 if TYPE_CHECKING:
@@ -57,15 +57,8 @@ def _period(
 
 
 def _hm(minutes: int) -> str:
+    """Every duration of the timesheet's tables is hours:minutes."""
     return f"{minutes // 60}:{minutes % 60:02d}"
-
-
-def _clock(value: datetime | None, zone: str, day: date) -> str:
-    if value is None:
-        return ""
-    local = value.astimezone(ZoneInfo(zone))
-    shown = f"{local:%H:%M}"
-    return shown if local.date() == day else f"{shown} ({local:%a})"
 
 
 def _flags(d: TimesheetDay) -> str:
@@ -79,32 +72,34 @@ def _flags(d: TimesheetDay) -> str:
     return ", ".join(flags)
 
 
-def print_timesheet(days: list[TimesheetDay], people: list[PersonTotals], title: str) -> None:
+def print_timesheet(
+    days: list[TimesheetDay],
+    people: list[PersonTotals],
+    title: str,
+    now: datetime,
+    tz: str | None = None,
+) -> None:
+    """The days, then the totals of the days that have happened by ``now``; times in
+    each person's zone (or --tz) with their offset, durations in hours:minutes."""
+    if not days:
+        click.echo(f"no timesheet rows for {title.removeprefix('timesheet ')}: nobody punched")
+        click.echo("and nobody was scheduled. Add a shift: facedb shifts add day 09:00 17:00")
+        return
+    # One month: the weekday and the day of the month are enough (the title has the rest).
+    one_month = {(d.work_day.year, d.work_day.month) for d in days}
+    day_format = "%a %d" if len(one_month) == 1 else "%a %m-%d"
     print_table(
-        (
-            "name",
-            "day",
-            "status",
-            "shift",
-            "in",
-            "out",
-            "worked",
-            "late",
-            "early",
-            "overtime",
-            "notes",
-        ),
+        ("name", "day", "status", "in", "out", "worked", "late", "early", "overtime", "notes"),
         (
             (
                 d.name,
-                f"{d.work_day:%a %Y-%m-%d}",
+                f"{d.work_day:{day_format}}",
                 d.status,
-                d.shift,
-                _clock(d.first_in, d.timezone, d.work_day),
-                _clock(d.last_out, d.timezone, d.work_day),
-                _hm(d.worked_minutes),
-                d.late_minutes or "",
-                d.early_leave_minutes or "",
+                times.clock(d.first_in, d.timezone, tz, d.work_day),
+                times.clock(d.last_out, d.timezone, tz, d.work_day),
+                _hm(d.worked_minutes) if d.status != "upcoming" else "",
+                _hm(d.late_minutes) if d.late_minutes else "",
+                _hm(d.early_leave_minutes) if d.early_leave_minutes else "",
                 _hm(d.overtime_minutes) if d.overtime_minutes else "",
                 _flags(d),
             )
@@ -112,6 +107,8 @@ def print_timesheet(days: list[TimesheetDay], people: list[PersonTotals], title:
         ),
         title=title,
     )
+    upcoming = sum(t.days_upcoming for t in people)
+    moment = times.stamp(now, tz or timezones.local_zone())
     print_table(
         (
             "name",
@@ -122,7 +119,7 @@ def print_timesheet(days: list[TimesheetDay], people: list[PersonTotals], title:
             "expected",
             "overtime",
             "late days",
-            "late min",
+            "late",
             "no clock-out",
         ),
         (
@@ -135,12 +132,13 @@ def print_timesheet(days: list[TimesheetDay], people: list[PersonTotals], title:
                 _hm(t.expected_minutes),
                 _hm(t.overtime_minutes),
                 t.late_days,
-                t.late_minutes,
+                _hm(t.late_minutes),
                 t.missing_clock_outs,
             )
             for t in people
         ),
-        title="totals",
+        title=f"totals of the days that happened by {moment}"
+        + (f" ({upcoming} upcoming days not counted)" if upcoming else ""),
     )
 
 
@@ -154,7 +152,11 @@ def print_timesheet(days: list[TimesheetDay], people: list[PersonTotals], title:
 @click.option("--person", help="Only this person.")
 @format_option("csv: the payroll columns (docs/TIME_AND_ATTENDANCE.md).")
 @click.option("--totals", is_flag=True, help="With --format csv: one row per person.")
-@tz_option
+@click.option(
+    "--tz",
+    help="Print the times in this zone (default: each person's site's zone); a person's "
+    "days stay those of their site.",
+)
 def timesheet(
     date_from: str | None,
     date_to: str | None,
@@ -170,7 +172,9 @@ def timesheet(
     """One row per person and work day: scheduled start and end, first in, last out,
     worked, late, early leave, missing clock-out, absence, leave, holidays, overtime,
     then per-person totals. Computed in SQL (the timesheet() function), from the
-    accepted events as corrected.
+    accepted events as corrected. Days that have not happened yet (after today, or
+    today before the shift ends) are upcoming, never absent, and the totals count
+    only the days that happened.
 
     \b
     Examples:
@@ -178,8 +182,10 @@ def timesheet(
       facedb timesheet --month 2026-11 --site Paris --format csv > payroll.csv
       facedb timesheet --from 2026-11-02 --to 2026-11-06 --group Kitchen --format json
     """
-    zone = timezones.zone_or_local(tz)
+    shown_zone = timezones.check_zone(tz) if tz else None
+    zone = timezones.local_zone()  # of the people with no site
     first, last = _period(date_from, date_to, week, month, zone)
+    now = datetime.now(UTC)
     if fmt == "csv" and not totals:
         # The payroll export straight from PostgreSQL's COPY (usecases/payroll.py).
         sys.stdout.flush()
@@ -192,18 +198,20 @@ def timesheet(
             site=site,
             group=group,
             person=person,
+            now=now,
+            shown_zone=shown_zone,
         )
         return
     from facedb.timeattendance import payroll_json, write_totals_csv
 
     service = time_attendance(zone)
-    days, people = service.timesheet(first, last, site=site, group=group, person=person)
+    days, people = service.timesheet(first, last, site=site, group=group, person=person, now=now)
     if fmt == "json":
-        print_json(payroll_json(days, people))
+        print_json(payroll_json(days, people, now, shown_zone))
     elif fmt == "csv":
         write_totals_csv(sys.stdout, people)
     else:
-        print_timesheet(days, people, f"timesheet {first} to {last}")
+        print_timesheet(days, people, f"timesheet {first} to {last}", now, shown_zone)
 
 
 def print_day_exceptions(first: date, last: date, zone: str) -> None:

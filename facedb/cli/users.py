@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
+from facedb.usecases import template_updates
 from facedb.usecases.merge import merge_users
 from facedb.usecases.people import ATTENDANCE_POLICIES
 
 from .context import open_service
 from .output import json_option, print_json, print_table
+from .schedules import by_option
 
 
 @click.group("users")
@@ -23,6 +27,11 @@ def list_users(as_json: bool) -> None:
     people = open_service().users()
     if as_json:
         print_json(people)
+        return
+    if not people:
+        click.echo("nobody is enrolled yet. Enrol someone from a camera, a video or photos:")
+        click.echo("  facedb enrol --name 'Alice Martin' --source 0")
+        click.echo("  facedb enrol --from-dir staff/        # staff/<name>/*.jpg")
         return
     print_table(
         ("name", "external id", "faces", "active", "enrolled"),
@@ -64,17 +73,22 @@ def lookalikes(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def show(name: str, as_json: bool) -> None:
-    """Show one person: name, external id, stored faces, enrolment date, metadata."""
-    person = open_service().user(name)
+    """Show one person: name, external id, stored faces, enrolment date, metadata, and
+    the faces learned from accepted decisions (facedb users faces)."""
+    service = open_service()
+    person = service.user(name)
+    added = template_updates.added_faces(service, person.name)
     if as_json:
-        print_json(person)
+        print_json({**asdict(person), "added_faces": added})
         return
+    active = [a for a in added if a.active]
     print_table(
         ("", "value"),
         [
             ("name", person.name),
             ("external id", person.external_id),
             ("faces", person.embeddings),
+            ("learned faces", f"{len(active)} (facedb users faces list)" if added else 0),
             ("active", person.active),
             ("enrolled", person.created_at.astimezone()),
             ("meta", person.meta or "-"),
@@ -82,25 +96,104 @@ def show(name: str, as_json: bool) -> None:
     )
 
 
+@users.group("faces")
+def faces() -> None:
+    """The faces a person's template learned from accepted decisions.
+
+    A face joins only when the decision was clearly theirs (docs/TEMPLATES.md);
+    FACEDB_TEMPLATE_UPDATES=off stops learning.
+    """
+
+
+@faces.command("list")
+@click.argument("name")
+@json_option
+def faces_list(name: str, as_json: bool) -> None:
+    """The faces learned for NAME, with the decision each came from.
+
+    \b
+    Example:
+      facedb users faces list "Alice Martin"
+    """
+    added = template_updates.added_faces(open_service(), name)
+    if as_json:
+        print_json(added)
+        return
+    print_table(
+        ("id", "added", "event", "similarity", "threshold", "runner-up", "quality", "status"),
+        (
+            (
+                a.id,
+                a.added_at.astimezone(),
+                str(a.event_id)[:8],
+                f"{a.similarity:.3f}",
+                f"{a.threshold:.3f}",
+                "-" if a.runner_up is None else f"{a.runner_up:.3f}",
+                f"{a.quality:.2f}",
+                "in template" if a.active else f"removed ({a.removed_why})",
+            )
+            for a in added
+        ),
+    )
+
+
+@faces.command("remove")
+@click.argument("name")
+@click.argument("added_id", metavar="ID", type=int)
+@by_option
+@json_option
+def faces_remove(name: str, added_id: int, by: str, as_json: bool) -> None:
+    """Take the learned face ID (facedb users faces list) out of NAME's template.
+
+    \b
+    Example:
+      facedb users faces remove "Alice Martin" 12
+    """
+    removed = template_updates.remove_added_face(open_service(), name, added_id, by=by)
+    if as_json:
+        print_json(removed)
+        return
+    click.echo(f"removed learned face {removed.id} from {removed.person}'s template")
+
+
 @users.command("rename")
 @click.argument("old")
 @click.argument("new")
-def rename(old: str, new: str) -> None:
+@json_option
+def rename(old: str, new: str, as_json: bool) -> None:
     """Rename a person; their faces and attendance stay theirs."""
     person = open_service().rename_user(old, new)
+    if as_json:
+        print_json(person)
+        return
     click.echo(f"renamed to {person.name}")
 
 
 @users.command("remove")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def remove(name: str, yes: bool) -> None:
-    """Remove a person and their stored faces (one transaction). Their attendance
-    rows stay, without the link to the person."""
+@json_option
+def remove(names: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Remove people and their stored faces, all or none (one transaction: an unknown
+    name removes nobody). Their attendance rows stay, without the link to them, and
+    are no longer counted as accepted by `report`; review candidates and the gallery
+    calibration forget them. As with `forget`, the files that held the vectors are
+    then rewritten (seconds with many faces). To erase biometric data for good, with
+    their attendance rows' fate chosen: `users forget`.
+
+    \b
+    Examples:
+      facedb users remove "Alice Martin"
+      facedb users remove 7202 7203 7204 --yes
+    """
     if not yes:
-        click.confirm(f"Remove {name} and their stored faces?", abort=True)
-    removed = open_service().remove_user(name)
-    click.echo(f"removed {name} and {removed} stored face(s)")
+        click.confirm(f"Remove {', '.join(names)} and their stored faces?", abort=True)
+    removed = open_service().remove_users(names)
+    if as_json:
+        print_json([{"name": name, "faces": faces} for name, faces in removed])
+        return
+    for name, faces in removed:
+        click.echo(f"removed {name} and {faces} stored face(s)")
 
 
 @users.command("merge")

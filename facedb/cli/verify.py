@@ -44,7 +44,8 @@ from .output import json_option, print_json
     "--on-accept",
     metavar="CMD",
     help="Run CMD when accepted, the --json result on its stdin (FACEDB_HOOKS_TIMEOUT s at "
-    "most), e.g. --on-accept 'open-door --relay 1'.",
+    "most), e.g. --on-accept 'open-door --relay 1'. CMD is a program and its arguments, "
+    "run without a shell: for pipes or redirections use sh -c '...'.",
 )
 @liveness_option
 @aligned_option
@@ -144,6 +145,16 @@ def _describe_decision(result: VerifyResult) -> str:
         return (
             f"rejected: not {result.claimed} (similarity {similarity} < threshold "
             f"{result.threshold:.3f})"
+        )
+    if result.decision == "unknown" and result.gallery_persons == 0 and not result.scope:
+        return (
+            "unknown: nobody is enrolled yet, so nobody can match. Enrol people first: "
+            "facedb enrol --name 'Alice Martin' --source 0 (or --from-dir staff/)"
+        )
+    if result.decision == "unknown" and result.gallery_persons == 0:
+        return (
+            f"unknown: nobody of {result.scope} is enrolled (facedb sites assign / "
+            "groups assign, or facedb enrol)"
         )
     if result.decision == "unknown":
         nearest = f", nearest {result.candidates[0].name}" if result.candidates else ""

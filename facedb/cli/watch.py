@@ -80,7 +80,8 @@ from .output import json_option
     "--on-event",
     metavar="CMD",
     help="Run CMD for each event, its --json line on stdin (in order, in the background; "
-    "FACEDB_HOOKS_TIMEOUT s each at most).",
+    "FACEDB_HOOKS_TIMEOUT s each at most). CMD is a program and its arguments, run "
+    "without a shell: for pipes or redirections use sh -c '...'.",
 )
 @click.option(
     "--metrics-port",
@@ -216,9 +217,9 @@ def _frame_counter() -> Callable[[Any], None]:
 
 
 def _serve_metrics(service: FaceService, host: str, port: int) -> None:
-    from facedb.events import metrics
+    from facedb.events import metrics, monitoring
 
-    metrics.instrument(service)
+    monitoring.instrument(service)
     try:
         metrics.serve_http(port, host)
     except OSError as exc:

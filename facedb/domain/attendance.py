@@ -25,7 +25,7 @@ class AttendanceEvent:
     device: str
     model: str
     offline: bool = False
-    # The policy that decided (store/schema.py's Attendance has the meaning of each).
+    # The policy that decided (store/tables/core.py's Attendance has the meaning of each).
     threshold_source: str | None = None
     gallery_persons: int | None = None
     gallery_faces: int | None = None
@@ -50,22 +50,31 @@ class AttendanceRow:
     device: str | None
     model: str | None
     offline: bool
+    # The zone of the person's days (their site's, else the installation's): times
+    # are printed in it unless --tz asks for another (docs/TIME_AND_ATTENDANCE.md).
+    timezone: str = "UTC"
+    # The looks (kiosk polls) this row stands for: one presence (usecases/recording.py).
+    looks: int = 1
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class PersonDay:
     name: str
-    day: date
+    day: date  # a local date in ``timezone``
     first_seen: datetime
     last_seen: datetime
     accepted: int
+    timezone: str = "UTC"  # the person's zone: their site's, else the installation's
 
 
 @dataclass(frozen=True)
 class Report:
     date_from: date
     date_to: date
-    timezone: str
+    timezone: str  # the installation's zone: of people with no site, and of the attempts
     present: list[PersonDay]
     absent: list[str]  # enrolled, active, never accepted in the period
-    attempts: dict[str, int]  # decision -> count, for every decision in the period
+    # decision -> attendance rows, for every decision in the period: one per presence
+    # (a stranger polled for a minute at a kiosk is one attempt of many looks).
+    attempts: dict[str, int]

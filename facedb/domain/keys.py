@@ -14,7 +14,12 @@ class ApiKeyInfo:
     role: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None  # None: never
+    last_used_at: datetime | None = None  # to the minute; None: never used
 
     @property
     def live(self) -> bool:
         return self.revoked_at is None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now

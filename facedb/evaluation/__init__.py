@@ -8,9 +8,23 @@ are in facedb.domain.evaluation).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold, compute_metrics
 from facedb.evaluation.pairs import Pair, read_pairs
-from facedb.evaluation.runner import evaluate
+
+if TYPE_CHECKING:
+    from facedb.evaluation.runner import evaluate
+
+
+def __getattr__(name: str) -> Any:
+    """``evaluate`` loads the vision stack: imported when asked for (PEP 562)."""
+    if name == "evaluate":
+        from facedb.evaluation.runner import evaluate
+
+        return evaluate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CalibrationResult",

@@ -13,7 +13,7 @@ import numpy as np
 from facedb.errors import ImageError, SourceError
 from facedb.evaluation.openset import Person
 from facedb.media.images import IMAGE_EXTENSIONS, read_image
-from facedb.vision.capture import largest_face
+from facedb.vision.capture import main_face
 from facedb.vision.pipeline import FacePipeline
 
 BATCH = 8
@@ -26,6 +26,7 @@ class Acquired:
     strangers: list[np.ndarray]  # photos of people never enrolled, one array a person
     images: int
     failures: int  # photos with no usable face
+    failed: tuple[Path, ...] = ()  # those photos
 
 
 def person_folders(root: Path) -> list[Path]:
@@ -59,6 +60,7 @@ def acquire(
     total = sum(len(v) for v in photos.values())
     done = 0
     failures = 0
+    failed: list[Path] = []
     vectors: dict[Path, list[np.ndarray | None]] = {}
     for folder, paths in photos.items():
         found: list[np.ndarray | None] = []
@@ -68,10 +70,11 @@ def acquire(
             if progress is not None:
                 progress(done, total)
         failures += sum(v is None for v in found)
+        failed += [path for path, v in zip(paths, found, strict=True) if v is None]
         vectors[folder] = found
     people = [_person(f.name, vectors[f], per_person) for f in folders]
     strangers = [_stack([v for v in vectors[f] if v is not None]) for f in extra]
-    return Acquired(people, strangers, total, failures)
+    return Acquired(people, strangers, total, failures, tuple(failed))
 
 
 def _person(name: str, found: Sequence[np.ndarray | None], per_person: int) -> Person:
@@ -113,5 +116,6 @@ def _embed(paths: Sequence[Path], pipeline: FacePipeline) -> list[np.ndarray | N
             out.append(None)
             continue
         good = [f for f in next(analysed) if f.quality.accepted and f.embedding is not None]
-        out.append(np.asarray(largest_face(good).embedding, np.float32) if good else None)
+        main = main_face(good, image.shape[1], image.shape[0]) if good else None
+        out.append(np.asarray(main.embedding, np.float32) if main is not None else None)
     return out

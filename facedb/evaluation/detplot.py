@@ -48,6 +48,13 @@ def det_svg(sizes: Sequence[SizeResult], title: str) -> str:
         f'<text x="16" y="{HEIGHT / 2}" text-anchor="middle" '
         f'transform="rotate(-90 16 {HEIGHT / 2})">FNIR (enrolled people not identified)</text>'
     )
+    if sizes and all(fn <= 0 for size in sizes for _, _, fn in size.det):
+        # A log scale has no 0: say so rather than draw lines along the bottom edge.
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="14">'
+            "FNIR is 0 at every threshold measured: every enrolled person was found, "
+            "nothing to draw on a log scale</text>"
+        )
     for i, size in enumerate(sizes):
         colour = COLOURS[i % len(COLOURS)]
         points = " ".join(f"{_x(fp):.1f},{_y(fn):.1f}" for _, fp, fn in size.det)

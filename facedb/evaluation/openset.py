@@ -85,6 +85,10 @@ class OpenSetResult:
     fpir_target: float
     margin: float
     sizes: tuple[SizeResult, ...]
+    # Sizes asked for that were not measured: more people than the draws can hold
+    # (at most people - 1, so that every draw has strangers, or people with --strangers).
+    left_out_sizes: tuple[int, ...] = ()
+    failed_photos: tuple[str, ...] = ()  # the photos with no usable face
 
 
 def _best_per_person(probes: np.ndarray, people: Sequence[Person]) -> FloatArray:
@@ -109,6 +113,7 @@ def evaluate_open_set(
     images: int = 0,
     failures: int = 0,
     seed: int = 0,
+    failed_photos: Sequence[str] = (),
 ) -> OpenSetResult:
     """Measures the product's 1:N decisions at each gallery size of ``sizes`` (each at
     most len(people) - 1, so that every draw has strangers). ``fixed``: a threshold
@@ -124,8 +129,10 @@ def evaluate_open_set(
     extra_scores = _best_per_person(extra, enrolled)
     rng = np.random.default_rng(seed)
     results = []
+    left_out = []
     for size in sizes:
         if not 1 <= size <= len(enrolled) - 1 and not (size == len(enrolled) and len(extra)):
+            left_out.append(size)
             continue
         results.append(
             _measure_size(
@@ -144,7 +151,15 @@ def evaluate_open_set(
             )
         )
     return OpenSetResult(
-        len(enrolled), len(strangers), images, failures, fpir, margin, tuple(results)
+        len(enrolled),
+        len(strangers),
+        images,
+        failures,
+        fpir,
+        margin,
+        tuple(results),
+        tuple(left_out),
+        tuple(failed_photos),
     )
 
 

@@ -1,11 +1,10 @@
 """Embed the images of a pairs file and score every pair.
 
 Each distinct image is read and embedded once, in batches. Of the faces found in
-an image, the one used is the largest face nearest the centre: the face with the
-highest ``area - 2 * d**2``, where ``area`` is its box area and ``d`` the distance
-from the box centre to the image centre, both in pixels (insightface's rule for
-choosing the main face). The quality gate's verdict is ignored: evaluation
-measures the detector and the recogniser, not the gate.
+an image, the one used is the main face, by the rule every command uses
+(vision/capture.py main_face: the largest face nearest the centre, the highest
+``area - 2 * d**2``). The quality gate's verdict is ignored: evaluation measures
+the detector and the recogniser, not the gate.
 
 An image with no face, or one that cannot be read, is a *failure to enrol*: the
 pairs it is in get no similarity (NaN in the metrics; see facedb.evaluation.metrics
@@ -32,7 +31,8 @@ from facedb.evaluation.metrics import compute_metrics, scored_only
 from facedb.evaluation.pairs import Pair
 from facedb.media.images import read_image
 from facedb.numeric import l2_normalize
-from facedb.vision.types import AnalysedFace, DetectedFace
+from facedb.vision.capture import main_face
+from facedb.vision.types import AnalysedFace
 
 BATCH_SIZE = 16
 NO_FACE = "no face found"
@@ -106,22 +106,8 @@ def embed_images(
     return embeddings, failures
 
 
-def centrality_score(face: DetectedFace, width: int, height: int) -> float:
-    """``area - 2 * d**2``: large faces near the image centre score highest."""
-    cx = (float(face.box[0]) + float(face.box[2])) / 2.0 - width / 2.0
-    cy = (float(face.box[1]) + float(face.box[3])) / 2.0 - height / 2.0
-    return face.area - 2.0 * (cx * cx + cy * cy)
-
-
-def main_face(faces: Sequence[AnalysedFace], width: int, height: int) -> AnalysedFace | None:
-    """The face of highest :func:`centrality_score`; None when there is none."""
-    if not faces:
-        return None
-    return max(faces, key=lambda f: centrality_score(f.face, width, height))
-
-
 def _main_embedding(faces: Sequence[AnalysedFace], width: int, height: int) -> np.ndarray | None:
-    face = main_face(faces, width, height)
+    face = main_face(faces, width, height) if faces else None
     if face is None or face.embedding is None:
         return None
     vector = np.asarray(face.embedding, dtype=np.float32).reshape(-1)

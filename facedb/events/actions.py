@@ -35,7 +35,18 @@ def parse_command(command: str) -> list[str]:
         raise InvalidInputError(f"cannot parse the command {command!r}: {exc}") from None
     if not argv:
         raise InvalidInputError("the command is empty")
+    operators = [word for word in argv if word.strip("0123456789") in _SHELL_OPERATORS]
+    if operators:
+        raise InvalidInputError(
+            f"the command {command!r} uses the shell's {operators[0]!r}, but it is run as a "
+            f"program and its arguments, without a shell: use sh -c {shlex.quote(command)}"
+        )
     return argv
+
+
+# Words a shell reads as operators: in a command run without one they would be
+# arguments, which is never what was meant ("cat > f; echo ok").
+_SHELL_OPERATORS = frozenset({">", ">>", "<", "<<", "|", "||", "&", "&&", ";", ">&", "<&"})
 
 
 def run_command(command: str, event_json: str, *, timeout: float) -> ActionResult:

@@ -48,16 +48,27 @@ def _decisions(events: Iterable[str] | None) -> list[str] | None:
 
 
 def add_webhook(
-    service: FaceService, url: str, events: Iterable[str] | None, secret: str | None
+    service: FaceService,
+    url: str,
+    events: Iterable[str] | None,
+    secret: str | None,
+    *,
+    allow_private: bool = False,
 ) -> Sink:
     """A new webhook for the events written from now on. Without ``secret`` one is
-    made (deliveries are always signed); it is shown once, by the caller."""
-    check_url(url)
+    made (deliveries are always signed); it is shown once, by the caller. Its host
+    must be one events/addresses.py allows (private addresses with ``allow_private``)."""
+    check_url(url, allow_private=allow_private)
     if secret is not None and (len(secret) < 16 or not secret.isprintable()):
         raise InvalidInputError("a webhook secret is at least 16 printable characters")
     with service.transaction() as session:
         sink = outbox.add_sink(
-            session, "webhook", url, _decisions(events), secret or secrets.token_urlsafe(32)
+            session,
+            "webhook",
+            url,
+            _decisions(events),
+            secret or secrets.token_urlsafe(32),
+            allow_private=allow_private,
         )
     if sink is None:
         raise InvalidInputError(f"a webhook to {url} exists already (facedb hooks list)")
@@ -126,6 +137,7 @@ def test_webhook(service: FaceService, ref: str) -> Outcome:
         secret=sink.secret,
         attempt=1,
         timeout=service.settings.hooks_timeout,
+        allow_private=sink.allow_private,
     )
 
 
@@ -142,6 +154,6 @@ def worker(service: FaceService, *, poll: float = 1.0) -> DeliveryWorker:
         service.settings,
         service.transaction,
         poll=poll,
-        on_result=metrics.record_delivery,
+        on_result=lambda sink, outcome: metrics.record_delivery(sink, outcome.ok),
         listen=listen_connection,
     )

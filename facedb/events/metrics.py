@@ -1,12 +1,21 @@
 """Prometheus metrics of one facedb process (`facedb serve` at /metrics,
 `facedb watch --metrics-port`), in facedb's own registry.
 
-    facedb_decisions_total{kind,decision,device,offline}   decisions logged (rows
-                                                           written; repeats within
-                                                           the cooldown are not)
-    facedb_search_stage_decisions_total{stage}   1:N decisions logged, by the
-                                           stage of the search that decided: index
-                                           (a clear accept) or exact (store/search.py)
+    facedb_decisions_total{kind,decision,device,offline}   decisions recorded (rows
+                                                           written and committed;
+                                                           repeats and the looks
+                                                           of a presence are not)
+    facedb_looks_total{kind,decision,device,offline,outcome}  every decision, by what
+                                                           became of it: logged,
+                                                           joined (a look of a
+                                                           presence), repeat (the
+                                                           cooldown), dropped (no
+                                                           usable face at a kiosk)
+    facedb_search_stage_decisions_total{stage}             1:N decisions recorded, by
+                                                           the stage of the search that
+                                                           decided: index (a clear
+                                                           accept) or exact
+                                                           (store/search.py)
     facedb_stage_seconds{stage}            detect, embed, liveness (model runs),
                                            match, write, database (SQL statements:
                                            nearest-neighbour, INSERT/UPDATE/DELETE, other)
@@ -21,28 +30,20 @@
     facedb_gallery_cache_age_seconds       age of the newest offline gallery cache
     facedb_model_info{model,provider}      1 per loaded model and its provider
 
-Nothing here imports the rest of facedb at module level: store/outbox.py counts
-decisions through ``count_decisions``.
+A leaf: nothing here imports facedb. Work is timed where it happens (``timed`` in
+the detector, embedder and liveness model; events/monitoring.py times SQL and
+reads the gauges at scrape time), and decisions are counted by the Recorder
+(usecases/recording.py) once their transaction committed.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from facedb.domain.attendance import AttendanceEvent
-    from facedb.events.webhooks import Outcome
-    from facedb.service import FaceService
-
-log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STAGES = ("detect", "embed", "liveness", "match", "write", "database")
@@ -83,6 +84,12 @@ WATCH_FRAMES = Counter(
     ["detected"],
     registry=REGISTRY,
 )
+LOOKS = Counter(
+    "facedb_looks",
+    "Every decision, by what became of it (logged, joined, repeat, dropped)",
+    ["kind", "decision", "device", "offline", "outcome"],
+    registry=REGISTRY,
+)
 DELIVERIES = Counter(
     "facedb_event_deliveries",
     "Event delivery attempts (webhook, mqtt) by outcome (ok, failed)",
@@ -91,11 +98,19 @@ DELIVERIES = Counter(
 )
 
 
-def count_decisions(events: Sequence[AttendanceEvent]) -> None:
-    for event in events:
-        DECISIONS.labels(event.kind, event.decision, event.device, str(event.offline).lower()).inc()
-        if event.search_stage is not None:
-            SEARCH_STAGE_DECISIONS.labels(event.search_stage).inc()
+def count_decision(kind: str, decision: str, device: str, offline: bool) -> None:
+    """One row recorded (and committed)."""
+    DECISIONS.labels(kind, decision, device, str(offline).lower()).inc()
+
+
+def count_look(kind: str, decision: str, device: str, offline: bool, outcome: str) -> None:
+    """One decision, whatever became of it."""
+    LOOKS.labels(kind, decision, device, str(offline).lower(), outcome).inc()
+
+
+def count_search_stage(stage: str) -> None:
+    """One 1:N decision recorded (and committed), by the stage that decided it."""
+    SEARCH_STAGE_DECISIONS.labels(stage).inc()
 
 
 def count_watch_frame(frame: Any) -> None:
@@ -103,141 +118,20 @@ def count_watch_frame(frame: Any) -> None:
     WATCH_FRAMES.labels(str(bool(frame.detected)).lower()).inc()
 
 
-def record_delivery(sink: str, outcome: Outcome) -> None:
-    DELIVERIES.labels(sink, "ok" if outcome.ok else "failed").inc()
+def record_delivery(sink: str, ok: bool) -> None:
+    DELIVERIES.labels(sink, "ok" if ok else "failed").inc()
 
 
-def _timed(stage: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    histogram = STAGE_SECONDS.labels(stage)
-
-    @functools.wraps(method)
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return method(*args, **kwargs)
-        finally:
-            histogram.observe(time.perf_counter() - start)
-            if stage == "detect":
-                FRAMES.inc()
-
-    timed.__facedb_timed__ = True  # type: ignore[attr-defined]
-    return timed
-
-
-def _wrap(target: object, attribute: str, stage: str) -> None:
-    method = getattr(target, attribute)
-    if not getattr(method, "__facedb_timed__", False):
-        setattr(target, attribute, _timed(stage, method))
-
-
-class _StateCollector(Collector):
-    """Gauges read when Prometheus scrapes: spool, cache, outbox, models."""
-
-    def __init__(self, service: FaceService) -> None:
-        self.service = service
-
-    def collect(self) -> Iterator[Metric]:
-        from facedb.offline import gallery_cache
-        from facedb.store import outbox
-
-        spool = GaugeMetricFamily(
-            "facedb_spool_depth", "Offline events waiting to be written to the database"
-        )
-        try:
-            spool.add_metric([], self.service.spool_status().pending)
-        except OSError as exc:
-            log.debug("spool unreadable: %s", exc)
-        yield spool
-        cache = GaugeMetricFamily(
-            "facedb_gallery_cache_age_seconds", "Age of the newest offline gallery cache"
-        )
-        written = []
-        for path in gallery_cache.cached_files(self.service.settings.home):
-            try:
-                written.append(path.stat().st_mtime)
-            except OSError:  # deleted since it was listed
-                continue
-        if written:
-            cache.add_metric([], max(0.0, time.time() - max(written)))
-        yield cache
-        backlog = GaugeMetricFamily("facedb_outbox_backlog", "Event deliveries pending")
-        dead = GaugeMetricFamily("facedb_outbox_dead", "Event deliveries dead-lettered")
-        try:
-            with self.service.transaction() as session:
-                pending, dead_lettered = outbox.pending_and_dead(session)
-            time_sql(self.service.database.engine)
-            backlog.add_metric([], pending)
-            dead.add_metric([], dead_lettered)
-        except Exception as exc:  # a scrape must answer while the database is down
-            log.debug("outbox unreadable: %s", exc)
-        yield backlog
-        yield dead
-        models = GaugeMetricFamily(
-            "facedb_model_info",
-            "Loaded models and their execution provider",
-            labels=["model", "provider"],
-        )
-        for model, provider in self.service.pipeline.providers().items():
-            models.add_metric([model, provider], 1)
-        yield models
-
-
-_bound: _StateCollector | None = None
-
-
-def instrument(service: FaceService) -> None:
-    """Reports the service's spool, cache, outbox and models at scrape time, times
-    its SQL statements (from the first scrape that reaches the database, if it is
-    down now) and its model runs. Loads the detector and embedder: a missing model
-    raises ModelError after the rest is in place."""
-    global _bound
-    if _bound is not None:
-        REGISTRY.unregister(_bound)
-    _bound = _StateCollector(service)
-    REGISTRY.register(_bound)
+@contextmanager
+def timed(stage: str) -> Iterator[None]:
+    """Times the work of one stage (a model run: detect counts a frame too)."""
+    start = time.perf_counter()
     try:
-        time_sql(service.database.engine)
-    except Exception as exc:  # the database may come later
-        log.info("SQL not timed yet: %s", getattr(exc, "message", exc))
-    pipeline = service.pipeline
-    _wrap(pipeline.detector, "detect", "detect")
-    _wrap(pipeline.detector, "detect_at", "detect")  # the regions of watch --roi
-    _wrap(pipeline.embedder, "embed", "embed")
-    if pipeline.liveness_available():
-        _wrap(pipeline.liveness, "scores", "liveness")
-
-
-def time_sql(engine: Any) -> None:
-    """Times every statement of this engine (once, however often called)."""
-    from sqlalchemy import event
-
-    if not event.contains(engine, "before_cursor_execute", _before_sql):
-        event.listen(engine, "before_cursor_execute", _before_sql)
-        event.listen(engine, "after_cursor_execute", _after_sql)
-
-
-def _before_sql(
-    conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
-) -> None:
-    conn.info.setdefault("facedb_sql_start", []).append(time.perf_counter())
-
-
-def _after_sql(
-    conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
-) -> None:
-    starts = conn.info.get("facedb_sql_start")
-    if starts:
-        STAGE_SECONDS.labels(sql_stage(str(statement))).observe(time.perf_counter() - starts.pop())
-
-
-def sql_stage(statement: str) -> str:
-    """match: a nearest-neighbour query (pgvector's <=>); write: an INSERT, UPDATE or
-    DELETE; database: any other statement."""
-    if "<=>" in statement:
-        return "match"
-    if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
-        return "write"
-    return "database"
+        yield
+    finally:
+        STAGE_SECONDS.labels(stage).observe(time.perf_counter() - start)
+        if stage == "detect":
+            FRAMES.inc()
 
 
 def exposition() -> bytes:

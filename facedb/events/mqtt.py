@@ -1,7 +1,8 @@
 """Events to an MQTT broker (paho-mqtt), QoS 1, and the topics Home Assistant reads.
 
 Topics, under the prefix FACEDB_MQTT_TOPIC_PREFIX ("facedb"), with <device> the
-kiosk's name reduced to letters, digits, - and _:
+kiosk's name when it is made of letters, digits, - and _, else that name reduced to
+them with a short hash of the whole name (device_topic: "door 1" -> door_1-b222c10d1c):
 
     <prefix>/<device>/event          every event's JSON (QoS 1, not retained)
     <prefix>/<device>/last_person    the last person accepted (retained)
@@ -15,6 +16,7 @@ A delivery is acknowledged when the broker's PUBACK arrives; until then it stays
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_PREFIX = "homeassistant"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_TOPIC_SAFE = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_HASHED = re.compile(r"-[0-9a-f]{10}$")
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,17 @@ class MqttConfig:
 
 
 def device_topic(device: str) -> str:
-    return _TOPIC_UNSAFE.sub("_", device)[:100] or "unknown"
+    """The topic level of a kiosk name, one for each name and the same at every run.
+
+    A name of letters, digits, - and _ (at most 100) is its own level, unless it ends
+    like a suffix below; any other name is reduced to those characters and suffixed
+    with "-" and 10 hex digits of its SHA-256, so that "door 1" and "door/1", or 正門
+    and 裏口, are two devices (issue 29: they shared topics and one Home Assistant
+    device)."""
+    if _TOPIC_SAFE.fullmatch(device) and not _HASHED.search(device):
+        return device
+    digest = hashlib.sha256(device.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{_TOPIC_UNSAFE.sub('_', device)[:80] or 'device'}-{digest}"
 
 
 class MqttPublisher:

@@ -10,16 +10,22 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from facedb.errors import FacedbError
-from facedb.events import metrics
+from facedb.events import metrics, monitoring
 from facedb.events.worker import DeliveryWorker
 from facedb.service import FaceService
 
 log = logging.getLogger(__name__)
 
+# The request metrics' method label: any other method string (a client chooses it
+# freely) is counted as "other", so that requests cannot add series without bound.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 def install(app: FastAPI) -> None:
     """GET /metrics (Prometheus text format, no API key, like /v1/health) and the
-    timing of every request by its route template. Call before mounting pages at /."""
+    timing of every request by its route template. Call before mounting pages at /.
+    Every label comes from a closed set: the method (HTTP_METHODS, else "other"), the
+    route template (else "unmatched") and the status code the server answered."""
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -38,7 +44,8 @@ def install(app: FastAPI) -> None:
         finally:
             route = request.scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.HTTP_SECONDS.labels(request.method, template, str(status)).observe(
+            method = request.method if request.method in HTTP_METHODS else "other"
+            metrics.HTTP_SECONDS.labels(method, template, str(status)).observe(
                 time.perf_counter() - start
             )
 
@@ -49,7 +56,7 @@ def start(service: FaceService) -> DeliveryWorker | None:
     from facedb.events import hooks
 
     try:
-        metrics.instrument(service)
+        monitoring.instrument(service)
     except FacedbError as exc:
         log.warning("metrics of the models unavailable: %s", exc.message)
     try:

@@ -11,22 +11,27 @@ Headers of every delivery (README "Events and monitoring"):
 
 A 2xx answer acknowledges; anything else (another status, a redirect, a refused
 connection, a timeout) is a failed attempt, retried later. Redirects are not followed.
+The connection goes only where events/addresses.py allows, checked at every attempt.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from facedb import __version__
 from facedb.errors import InvalidInputError
+from facedb.events import addresses
 
 SIGNATURE_HEADER = "X-Facedb-Signature"
 TIMESTAMP_HEADER = "X-Facedb-Timestamp"
@@ -43,8 +48,9 @@ class Outcome:
     detail: str  # "HTTP 200", "HTTP 503: busy", "connection refused", ...
 
 
-def check_url(url: str) -> str:
-    """The URL, if it is an http(s) URL with a host; else InvalidInputError."""
+def check_url(url: str, *, allow_private: bool = False) -> str:
+    """The URL, if it is an http(s) URL with a host that addresses.check_host allows;
+    else InvalidInputError."""
     if len(url) > URL_MAX_LENGTH or not url.isprintable() or any(c.isspace() for c in url):
         raise InvalidInputError("a webhook URL is printable, without spaces, 2000 chars at most")
     try:
@@ -59,6 +65,7 @@ def check_url(url: str) -> str:
         )
     if "@" in parts.netloc:  # urllib would not send it, and hooks list would show it
         raise InvalidInputError("a webhook URL has no user:password@ (deliveries are signed)")
+    addresses.check_host(parts.hostname or "", allow_private=allow_private)
     return url
 
 
@@ -103,13 +110,58 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer, not an acknowledgement
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+def _checked(
+    connection: type[http.client.HTTPConnection], allow_private: bool
+) -> Callable[..., http.client.HTTPConnection]:
+    """``connection`` whose socket goes only to an address allowed by addresses.py."""
+
+    def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        made = connection(*args, **kwargs)
+        made._create_connection = functools.partial(  # type: ignore[attr-defined]
+            addresses.connect_checked, allow_private=allow_private
+        )
+        return made
+
+    return make
+
+
+class _CheckedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_checked(http.client.HTTPConnection, self.allow_private), req)
+
+
+class _CheckedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = _checked(http.client.HTTPSConnection, self.allow_private)
+        return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+_openers = {
+    allow: urllib.request.build_opener(_NoRedirect, _CheckedHTTP(allow), _CheckedHTTPS(allow))
+    for allow in (False, True)
+}
 
 
 def post(
-    url: str, payload: dict[str, Any], *, secret: str | None, attempt: int, timeout: float
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    attempt: int,
+    timeout: float,
+    allow_private: bool = False,
 ) -> Outcome:
-    """One attempt; never raises for what the network or the receiver does."""
+    """One attempt; never raises for what the network or the receiver does. The
+    connection goes only to an address events/addresses.py allows (private ones with
+    ``allow_private``), checked on the address connected to."""
     body = encode(payload)
     request = urllib.request.Request(
         url,
@@ -118,7 +170,7 @@ def post(
         headers=headers(str(payload.get("event_id", "")), body, secret, attempt),
     )
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with _openers[allow_private].open(request, timeout=timeout) as response:
             status = int(response.status)
     except urllib.error.HTTPError as exc:
         snippet = exc.read(ERROR_BODY_BYTES).decode("utf-8", "replace").strip()

@@ -39,6 +39,9 @@ BATCH = 50
 PARALLEL_POSTS = 4
 # Messages whose every delivery is done are deleted this long after they were written.
 KEEP_DELIVERED = timedelta(days=7)
+# Dead and still pending messages (a sink down or removed for this long) are deleted
+# too: a payload names a person, and is not kept forever for nobody.
+KEEP_UNDELIVERED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class DeliveryWorker:
         self._pool = ThreadPoolExecutor(PARALLEL_POSTS, thread_name_prefix="facedb-hook")
         self._rounds = 0
         self._mqtt_sink_id: int | None = None
+        self._failing: set[int] = set()  # sinks whose last attempt failed (logged once)
 
     @property
     def lease(self) -> timedelta:
@@ -133,10 +137,28 @@ class DeliveryWorker:
                     delay = timedelta(seconds=retry_delay(self.settings, item.attempt))
                     outbox.fail(session, item.delivery_id, outcome.detail, delay)
                     retried += 1
+                    log.warning(
+                        "delivery of event %s to %s failed (attempt %d, retry in %.0f s): %s",
+                        item.event_id, item.sink.target, item.attempt,
+                        delay.total_seconds(), outcome.detail,
+                    )  # fmt: skip
+        self._log_sink_states(outcomes)
         for item, outcome in outcomes:
             if self.on_result is not None:
                 self.on_result(item.sink.kind, outcome)
         return RoundResult(len(claimed), delivered, retried, dead)
+
+    def _log_sink_states(self, outcomes: list[tuple[Claimed, Outcome]]) -> None:
+        """One line when a sink starts failing and one when it delivers again."""
+        for sink_id, (item, outcome) in {i.sink.id: (i, o) for i, o in outcomes}.items():
+            if not outcome.ok and sink_id not in self._failing:
+                self._failing.add(sink_id)
+                log.warning(
+                    "%s %s is failing: %s", item.sink.kind, item.sink.target, outcome.detail
+                )
+            elif outcome.ok and sink_id in self._failing:
+                self._failing.discard(sink_id)
+                log.warning("%s %s delivers again", item.sink.kind, item.sink.target)
 
     def _post(self, item: Claimed) -> Outcome:
         return post(
@@ -145,6 +167,7 @@ class DeliveryWorker:
             secret=item.sink.secret,
             attempt=item.attempt,
             timeout=self.settings.hooks_timeout,
+            allow_private=item.sink.allow_private,
         )
 
     def _publish_all(self, items: list[Claimed]) -> list[tuple[Claimed, Outcome]]:
@@ -169,9 +192,9 @@ class DeliveryWorker:
         if self._rounds % 600 != 1:
             return
         with self.transaction() as session:
-            pruned = outbox.prune(session, KEEP_DELIVERED)
+            pruned = outbox.prune(session, KEEP_DELIVERED, KEEP_UNDELIVERED)
         if pruned:
-            log.info("pruned %d delivered outbox message(s)", pruned)
+            log.info("pruned %d old outbox message(s)", pruned)
 
     def run(self, *, until_idle: bool = False) -> None:
         """Rounds until stop() (or, with ``until_idle``, until nothing is due); waits

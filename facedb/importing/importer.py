@@ -189,8 +189,8 @@ def _analyse(
             images.append(image)
             owners.append((row.line, str(photo)))
     analysed = service.pipeline.analyse(images, liveness=liveness, aligned=aligned)
-    for (line, origin), faces in zip(owners, analysed, strict=True):
-        captures[line].add(origin, faces)
+    for (line, origin), image, faces in zip(owners, images, analysed, strict=True):
+        captures[line].add(origin, faces, image.shape[1], image.shape[0])
     return captures
 
 

@@ -7,7 +7,8 @@ folder's files) goes through the same three checks:
    with a cap (``/dev/zero`` is refused after ``max_file_bytes``, it is not read until
    memory runs out). Named pipes, sockets and other special files are refused without
    being opened for a blocking read, so a FIFO with no writer never hangs a command.
-   Standard input and uploads are read with the same cap.
+   Standard input and uploads are read with the same cap. A device that gives no data
+   for ``DEVICE_READ_TIMEOUT_S`` (``/dev/ptmx``, a terminal) is given up, not waited on.
 2. **Declared size**: the header (width, height, bit depth, channels) is read without
    decoding pixels, and the image is refused above ``max_pixels``.
 3. **Decoded bytes**: the memory that decoding and the conversion to 8-bit BGR will
@@ -20,13 +21,20 @@ folder's files) goes through the same three checks:
 
 Decoding time is linear in the decoded bytes, so the byte budget also bounds the work
 (about 1 s for the largest image allowed, on one core).
+
+Video files, cameras and streams: the frame size that FFmpeg parses from the stream
+when it is opened is checked (``check_frames``) before a frame is decoded, at
+``FRAME_BYTES_PER_PIXEL`` (the decoder's frame and its reference, the BGR conversion
+and the returned array); a 30-megapixel video is refused with the default budget.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import stat
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -45,6 +53,13 @@ DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_DECODED_BYTES = 256 * MB
 # Bytes that the decoded images of one request may hold together (10 images at most).
 DEFAULT_MAX_REQUEST_BYTES = 320 * MB
+
+# Seconds a device (not a regular file) may stay silent before it is given up.
+DEVICE_READ_TIMEOUT_S = 5.0
+# Peak bytes per pixel of one decoded video frame: the decoder's YUV 4:2:0 frame and
+# one reference frame (2 x 1.5), its conversion to BGR (3) and the array returned (3).
+# Measured: a 6000x5000 MJPEG frame raised the peak RSS by 224 MiB (7.8 bytes/pixel).
+FRAME_BYTES_PER_PIXEL = 9
 
 _DEFLATE_MAX_RATIO = 1032
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -138,6 +153,25 @@ def check_layout(layout: Layout, label: str, budget: ImageBudget) -> None:
             f"cannot read image {label}: {layout.width}x{layout.height} ({depth}) would need "
             f"{cost / MB:.0f} MB to decode, above the limit of "
             f"{budget.max_decoded_bytes / MB:.0f} MB"
+        )
+
+
+def check_frames(width: int, height: int, label: str, budget: ImageBudget) -> None:
+    """Raises SourceError unless frames of width x height (as the opened video or
+    stream declares them) fit the budget; an unknown size is refused, since then
+    the first frame would be decoded before its size is known."""
+    if width <= 0 or height <= 0:
+        raise SourceError(f"{label}: the frame size cannot be read before decoding")
+    if width * height > budget.max_pixels:
+        raise SourceError(
+            f"{label}: frames of {width}x{height} pixels is above the limit of "
+            f"{budget.max_pixels / 1e6:g} megapixels"
+        )
+    cost = width * height * FRAME_BYTES_PER_PIXEL
+    if cost > budget.max_decoded_bytes:
+        raise SourceError(
+            f"{label}: frames of {width}x{height} would need {cost / MB:.0f} MB to decode, "
+            f"above the limit of {budget.max_decoded_bytes / MB:.0f} MB"
         )
 
 
@@ -256,9 +290,9 @@ def read_file(path: Path, label: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -
                 f"cannot read image {label}: {info.st_size / MB:.1f} MB is above the limit "
                 f"of {max_bytes / MB:.0f} MB"
             )
-        if not stat.S_ISREG(info.st_mode):
-            os.set_blocking(fd, True)  # a device: a blocking read, capped below
         try:
+            if not stat.S_ISREG(info.st_mode):
+                return _read_device(fd, label, max_bytes)
             return read_capped(handle, label, max_bytes)
         except OSError as exc:
             raise ImageError(f"cannot read image {label}: {exc.strerror or exc}") from None
@@ -270,6 +304,35 @@ def read_capped(stream: BinaryIO, label: str, max_bytes: int = DEFAULT_MAX_FILE_
     total = 0
     while True:
         chunk = stream.read(min(1 * MB, max_bytes + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
+            raise ImageError(
+                f"cannot read image {label}: more than {max_bytes / MB:.0f} MB (the limit)"
+            )
+
+
+def _read_device(fd: int, label: str, max_bytes: int) -> bytes:
+    """A device read without blocking, until its end or ``max_bytes``; refused when it
+    is silent for DEVICE_READ_TIMEOUT_S (it may never answer: /dev/ptmx, a tty)."""
+    chunks: list[bytes] = []
+    total = 0
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        deadline = time.monotonic() + DEVICE_READ_TIMEOUT_S
+        while not poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            if time.monotonic() >= deadline:
+                raise ImageError(
+                    f"cannot read image {label}: no data within {DEVICE_READ_TIMEOUT_S:g} s "
+                    "(a device that does not answer)"
+                )
+        try:
+            chunk = os.read(fd, min(1 * MB, max_bytes + 1 - total))
+        except BlockingIOError:
+            continue
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)

@@ -22,7 +22,7 @@ import numpy as np
 
 from facedb.errors import ImageError, SourceError
 from facedb.media import budget
-from facedb.media.budget import DEFAULT_MAX_PIXELS
+from facedb.media.budget import DEFAULT_BUDGET, ImageBudget
 from facedb.media.images import IMAGE_EXTENSIONS, BGRImage, read_image, to_bgr8
 from facedb.secrets import redact_url
 from facedb.vision.types import Frame
@@ -46,11 +46,15 @@ class FrameSource(ABC):
     """Frames from one source. Iterate it once; close it (or use ``with``) when done.
 
     ``is_live``: a camera or a network stream (a person may be in front of it now), as
-    opposed to files. ``description``: for people ("camera 0", "video clip.mp4").
+    opposed to files. ``from_camera``: frames a camera took just now, held in memory
+    (the browser kiosk's uploads to ``POST /v1/verify``): like a live source, their
+    liveness is checked under ``FACEDB_LIVENESS=auto`` (docs/LIVENESS.md).
+    ``description``: for people ("camera 0", "video clip.mp4").
     ``skipped``: (path, reason) of the files a folder source could not use.
     """
 
     is_live: bool = False
+    from_camera: bool = False
 
     def __init__(self, description: str, *, limit: int | None = None) -> None:
         self.description = description
@@ -105,16 +109,22 @@ class ImagesSource(FrameSource):
     """Several decoded images held in memory (e.g. uploaded to the HTTP API), in order.
 
     ``images``: (uint8 BGR [H, W, 3] image, origin) pairs; origins name them in results
-    and messages ("upload[0]", a file name).
+    and messages ("upload[0]", a file name). ``from_camera``: see FrameSource.
     """
 
     def __init__(
-        self, images: list[tuple[BGRImage, str]], description: str, *, limit: int | None = None
+        self,
+        images: list[tuple[BGRImage, str]],
+        description: str,
+        *,
+        limit: int | None = None,
+        from_camera: bool = False,
     ) -> None:
         if not images:
             raise SourceError(f"{description}: no images")
         super().__init__(description, limit=limit)
         self._images = list(images)
+        self.from_camera = from_camera
 
     def _frames(self) -> Iterator[Frame]:
         for index, (image, origin) in enumerate(self._images):
@@ -181,6 +191,11 @@ class CaptureSource(FrameSource):
 
     Timestamps: a file's frames carry their position in the video (index / fps when the
     frame rate is known); a live source's frames carry seconds since it was opened.
+
+    The frame size is read when the source is opened (FFmpeg parses it from the
+    stream's own headers, not the container's, without decoding a frame) and checked
+    against the image budget before the first frame is decoded (budget.check_frames);
+    a frame larger than declared is refused (``declared``: width, height).
     """
 
     def __init__(
@@ -191,11 +206,20 @@ class CaptureSource(FrameSource):
         *,
         is_live: bool,
         limit: int | None = None,
+        image_budget: ImageBudget = DEFAULT_BUDGET,
     ) -> None:
         super().__init__(description, limit=limit)
         self.is_live = is_live
         self._capture = capture
         self._origin = origin
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        try:
+            budget.check_frames(width, height, description, image_budget)
+        except SourceError:
+            capture.release()
+            raise
+        self.declared = (width, height)
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else 0.0
         self._opened_at = time.monotonic()
@@ -209,10 +233,11 @@ class CaptureSource(FrameSource):
                     log.warning("%s stopped delivering frames after %d", self.description, index)
                 return
             frame = np.asarray(image)
-            if frame.shape[0] * frame.shape[1] > DEFAULT_MAX_PIXELS:
+            width, height = self.declared
+            if frame.shape[0] * frame.shape[1] > width * height:
                 raise SourceError(
-                    f"{self.description}: frames of {frame.shape[1]}x{frame.shape[0]} pixels "
-                    f"are above the limit of {DEFAULT_MAX_PIXELS / 1e6:g} megapixels"
+                    f"{self.description}: a frame of {frame.shape[1]}x{frame.shape[0]} pixels, "
+                    f"larger than the declared {width}x{height}"
                 )
             bgr = to_bgr8(frame, self._origin)
             origin = f"{self._origin}#{index}"
@@ -243,6 +268,7 @@ def open_source(
     recursive: bool = False,
     limit: int | None = None,
     stdin: BinaryIO | None = None,
+    image_budget: ImageBudget = DEFAULT_BUDGET,
 ) -> FrameSource:
     """Open what a user named on the command line.
 
@@ -252,7 +278,8 @@ def open_source(
     - a folder: its images sorted by path (``recursive``: also those below it);
     - a file: a video by its extension, otherwise an image.
 
-    ``limit``: stop after this many frames. Raises SourceError (exit code 10) when the
+    ``limit``: stop after this many frames. ``image_budget``: the size limits of every
+    image and video frame (media/budget.py). Raises SourceError (exit code 10) when the
     source cannot be opened, ImageError (exit code 3) when a single image is unreadable.
     """
     if limit is not None and limit < 1:
@@ -261,36 +288,41 @@ def open_source(
         stream = stdin or sys.stdin.buffer
         if stdin is None and sys.stdin.isatty():
             raise SourceError("cannot read an image from stdin: it is a terminal (pipe a file)")
-        data = budget.read_capped(stream, "stdin")
-        return ImageSource(read_image(data, name="stdin"), "stdin", limit=limit)
+        data = budget.read_capped(stream, "stdin", image_budget.max_file_bytes)
+        image = read_image(data, name="stdin", limits=image_budget)
+        return ImageSource(image, "stdin", limit=limit)
     if _CAMERA_RE.match(spec):
-        return _open_camera(int(spec), limit)
+        return _open_camera(int(spec), limit, image_budget)
     scheme = _URL_RE.match(spec)
     if scheme:
-        return _open_stream(spec, scheme.group(1).lower(), limit)
-    return _open_path(Path(spec), recursive, limit)
+        return _open_stream(spec, scheme.group(1).lower(), limit, image_budget)
+    return _open_path(Path(spec), recursive, limit, image_budget)
 
 
-def _open_path(path: Path, recursive: bool, limit: int | None) -> FrameSource:
+def _open_path(
+    path: Path, recursive: bool, limit: int | None, image_budget: ImageBudget
+) -> FrameSource:
     if path.is_dir():
         return FolderSource(path, recursive=recursive, limit=limit)
     if not path.exists():
         raise SourceError(f"cannot open {path}: no such file or folder")
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         budget.check_openable(path, "video")
-        return _open_video(path, limit)
-    return ImageSource(read_image(path), str(path), limit=limit)
+        return _open_video(path, limit, image_budget)
+    return ImageSource(read_image(path, limits=image_budget), str(path), limit=limit)
 
 
-def _open_video(path: Path, limit: int | None) -> FrameSource:
+def _open_video(path: Path, limit: int | None, image_budget: ImageBudget) -> FrameSource:
     capture = cv2.VideoCapture(str(path), cv2.CAP_ANY)
     if not capture.isOpened():
         capture.release()
         raise SourceError(f"cannot open video {path}: not a video OpenCV can decode")
-    return CaptureSource(capture, f"video {path}", str(path), is_live=False, limit=limit)
+    return CaptureSource(
+        capture, f"video {path}", str(path), is_live=False, limit=limit, image_budget=image_budget
+    )
 
 
-def _open_camera(index: int, limit: int | None) -> FrameSource:
+def _open_camera(index: int, limit: int | None, image_budget: ImageBudget) -> FrameSource:
     if sys.platform.startswith("linux") and not Path(f"/dev/video{index}").exists():
         # Asking OpenCV would try every backend and print a warning for each.
         raise SourceError(f"cannot open camera {index}: no such camera (/dev/video{index})")
@@ -299,10 +331,33 @@ def _open_camera(index: int, limit: int | None) -> FrameSource:
         capture.release()
         raise SourceError(f"cannot open camera {index}: no such camera, or it is in use")
     log.info("opened camera %d (backend %s)", index, capture.getBackendName())
-    return CaptureSource(capture, f"camera {index}", f"camera {index}", is_live=True, limit=limit)
+    description = f"camera {index}"
+    return CaptureSource(
+        capture, description, description, is_live=True, limit=limit, image_budget=image_budget
+    )
 
 
-def _open_stream(url: str, scheme: str, limit: int | None) -> FrameSource:
+def _http_refusal(url: str) -> str | None:
+    """What an HTTP server answered a URL FFmpeg could not open (HTTP 404 Not
+    Found, connection refused), or None when it answers 2xx: then the content
+    itself is no video or image."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=STREAM_TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"the server answered HTTP {exc.code} {exc.reason}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"no answer from the server ({reason})"
+
+
+def _open_stream(
+    url: str, scheme: str, limit: int | None, image_budget: ImageBudget
+) -> FrameSource:
     shown = redact_url(url)
     if scheme not in STREAM_SCHEMES:
         raise SourceError(f"cannot open {shown}: unsupported URL scheme {scheme!r}")
@@ -316,5 +371,12 @@ def _open_stream(url: str, scheme: str, limit: int | None) -> FrameSource:
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
-        raise SourceError(f"cannot open stream {shown}: no answer, or not a video stream")
-    return CaptureSource(capture, f"stream {shown}", shown, is_live=True, limit=limit)
+        why = _http_refusal(url) if scheme in ("http", "https") else None
+        raise SourceError(
+            f"cannot open {shown}: {why}"
+            if why
+            else f"cannot open stream {shown}: no answer, or not a video stream"
+        )
+    return CaptureSource(
+        capture, f"stream {shown}", shown, is_live=True, limit=limit, image_budget=image_budget
+    )

@@ -7,8 +7,10 @@ holds biometric data), with three arrays:
     embeddings  float32 [N, 512], L2-normalised, as stored in face_embeddings
     owners      int64 [N], the user id of each embedding
     meta        uint8: a UTF-8 JSON header: format, model, written_at (UTC ISO),
-                the calibrated threshold of the model (or null), and the people
-                [{"id", "name", "active"}]
+                the calibrated threshold of the model (or null), the people
+                [{"id", "name", "active"}], and who belongs to which site and
+                group {"sites": {name: [ids]}, "groups": {name: [ids]}} (absent in a
+                cache of an older facedb: no scoped search offline)
 
 It is written atomically (a temporary file in the same folder, fsync, rename over the
 old file, fsync of the folder): a reader sees the old cache or the new one, never a
@@ -25,6 +27,7 @@ import json
 import logging
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,10 +38,10 @@ import numpy.typing as npt
 
 from facedb.domain.names import clean_name
 from facedb.domain.people import Match
-from facedb.errors import NoGalleryCacheError
+from facedb.errors import InvalidInputError, NoGalleryCacheError
 from facedb.fsio import atomic_write
 from facedb.numeric import l2_normalize
-from facedb.store.schema import EMBEDDING_DIM
+from facedb.store.tables.base import EMBEDDING_DIM
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,34 @@ class GalleryCache:
     # The gallery's own 1:N calibration (ImpostorTail JSON), so that an offline
     # search uses the threshold an online one would; None: the model's alone.
     gallery_tail: dict[str, Any] | None = None
+    # Who belongs to which site and group ({"sites": {name: [user ids]}, "groups":
+    # ...}), so that an offline search of a scope searches only it; None: not recorded.
+    memberships: dict[str, dict[str, list[int]]] | None = None
+
+    def scope(self, site: str | None, group: str | None) -> list[int] | None:
+        """The ids of the people of this site and/or group, as org.user_ids_in_scope
+        (None: no scope). NoGalleryCacheError when the cache does not know the
+        memberships, InvalidInputError for a site or group it does not know."""
+        if site is None and group is None:
+            return None
+        if self.memberships is None:
+            raise NoGalleryCacheError(
+                "the offline gallery cache does not record sites and groups (written by "
+                "an older facedb), so a scoped search cannot be made offline"
+            )
+        chosen: set[int] | None = None
+        for kind, name in (("sites", site), ("groups", group)):
+            if name is None:
+                continue
+            known = {n.lower(): ids for n, ids in self.memberships.get(kind, {}).items()}
+            ids = known.get(clean_name(name).lower())
+            if ids is None:
+                raise InvalidInputError(
+                    f"no {kind[:-1]} is called {clean_name(name)!r} "
+                    "(offline: the kiosk's gallery cache was checked)"
+                )
+            chosen = set(ids) if chosen is None else chosen & set(ids)
+        return sorted(chosen or ())
 
     def age_seconds(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - self.written_at).total_seconds()
@@ -85,8 +116,11 @@ class GalleryCache:
             return None
         return float(np.max(mine @ _unit(probe)))
 
-    def identify(self, probe: np.ndarray, top: int = 5) -> list[Match]:
-        """1:N: the most similar active people, most similar first (exact search)."""
+    def identify(
+        self, probe: np.ndarray, top: int = 5, scope: Sequence[int] | None = None
+    ) -> list[Match]:
+        """1:N: the most similar active people (of ``scope`` when given), most similar
+        first (exact search)."""
         if self.embeddings.shape[0] == 0:
             return []
         scores = self.embeddings @ _unit(probe)
@@ -94,7 +128,8 @@ class GalleryCache:
         # The first row of each person in descending score order is their best score.
         owners, first = np.unique(self.owners[order], return_index=True)
         best = scores[order][first]
-        people = {u.id: u for u in self.users if u.active}
+        allowed = None if scope is None else set(scope)
+        people = {u.id: u for u in self.users if u.active and (allowed is None or u.id in allowed)}
         ranked = sorted(
             (
                 Match(uid, people[uid].name, float(score))
@@ -117,6 +152,12 @@ class GalleryCache:
             embeddings=self.embeddings[keep],
             database=self.database,
             gallery_tail=self.gallery_tail,
+            memberships=None
+            if self.memberships is None
+            else {
+                kind: {name: [i for i in ids if i != user_id] for name, ids in named.items()}
+                for kind, named in self.memberships.items()
+            },
         )
 
 
@@ -143,6 +184,7 @@ def write(home: Path, cache: GalleryCache) -> Path:
         "calibrated_threshold": cache.calibrated_threshold,
         "database": cache.database,
         "gallery_tail": cache.gallery_tail,
+        "memberships": cache.memberships,
         "users": [{"id": u.id, "name": u.name, "active": u.active} for u in cache.users],
     }
     buffer = io.BytesIO()
@@ -219,6 +261,7 @@ def read(path: Path) -> GalleryCache:
             embeddings=embeddings,
             database=meta.get("database"),
             gallery_tail=tail if isinstance(tail := meta.get("gallery_tail"), dict) else None,
+            memberships=_memberships(meta.get("memberships")),
         )
     except FileNotFoundError:
         raise NoGalleryCacheError(
@@ -229,6 +272,19 @@ def read(path: Path) -> GalleryCache:
         raise NoGalleryCacheError(
             f"the offline gallery cache {path} is unreadable: {exc}"
         ) from None
+
+
+def _memberships(raw: Any) -> dict[str, dict[str, list[int]]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("memberships is not an object")
+    if not all(isinstance(named, dict) for named in raw.values()):
+        raise ValueError("memberships are not objects")
+    return {
+        str(kind): {str(name): [int(i) for i in ids] for name, ids in named.items()}
+        for kind, named in raw.items()
+    }
 
 
 def cached_files(home: Path) -> list[Path]:

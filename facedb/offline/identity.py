@@ -11,15 +11,11 @@ and spooled events of another target are never replayed (facedb/offline/spool.py
 from __future__ import annotations
 
 from facedb.config import Settings
-from facedb.secrets import mask_url
+from facedb.store.connection import recorded_url
 
 
 def target(settings: Settings) -> str:
     """The database that ``settings`` name, as copies record it."""
     if not settings.database_url:
         return f"embedded:{settings.home.resolve()}"
-    url = settings.database_url
-    for prefix in ("postgresql+psycopg2://", "postgres://"):
-        if url.startswith(prefix):
-            url = "postgresql://" + url[len(prefix) :]
-    return mask_url(url)
+    return recorded_url(settings.database_url)

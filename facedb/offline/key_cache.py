@@ -70,6 +70,7 @@ def write(home: Path, keys: list[tuple[str, ApiKeyInfo]], database_id: str | Non
                 "name": info.name,
                 "role": info.role,
                 "created_at": info.created_at.isoformat(),
+                "expires_at": info.expires_at.isoformat() if info.expires_at else None,
             }
             for key_hash, info in keys
         ],
@@ -104,6 +105,7 @@ def load(home: Path, max_age_s: float, database_id: str | None) -> KeyCache | No
                         str(k["role"]),
                         datetime.fromisoformat(k["created_at"]),
                         None,
+                        datetime.fromisoformat(k["expires_at"]) if k.get("expires_at") else None,
                     ),
                 )
                 for k in payload["keys"]

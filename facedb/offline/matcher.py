@@ -3,6 +3,8 @@ against and its spool to log to (facedb/matching.py has the protocol)."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,10 +14,14 @@ import numpy as np
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.people import Match
 from facedb.errors import NoGalleryCacheError
+from facedb.offline.evidence_files import EVIDENCE_DIR, write_file
 from facedb.offline.gallery_cache import GalleryCache
 from facedb.offline.spool import Spool
 from facedb.store.calibration import GallerySize
+from facedb.store.evidence import NewEvidence
 from facedb.store.search import STAGE_EXACT, Search
+
+log = logging.getLogger(__name__)
 
 
 class CacheMatcher:
@@ -50,9 +56,16 @@ class CacheMatcher:
     def identify(
         self, probe: np.ndarray, model: str, scope: Sequence[int] | None = None
     ) -> list[Match]:
-        # The cache holds no memberships: offline, a scoped kiosk searches everyone,
-        # with the threshold for that size (gallery_size ignores the scope too).
-        return self._gallery().identify(probe)
+        return self._gallery().identify(probe, scope=scope)
+
+    def identify_many(self, probes: np.ndarray, model: str, top: int) -> list[list[Match]]:
+        gallery = self._gallery()
+        return [gallery.identify(probe, top) for probe in probes]
+
+    def scope(self, site: str | None, group: str | None) -> list[int] | None:
+        if site is None and group is None:
+            return None
+        return self._gallery().scope(site, group)
 
     def search(
         self,
@@ -68,6 +81,8 @@ class CacheMatcher:
     def gallery_size(self, model: str, scope: Sequence[int] | None = None) -> GallerySize:
         cache = self._gallery()
         active = {u.id for u in cache.users if u.active}
+        if scope is not None:
+            active &= set(scope)
         owners = [int(o) for o in cache.owners.tolist() if int(o) in active]
         return GallerySize(len(set(owners)), len(owners))
 
@@ -77,5 +92,19 @@ class CacheMatcher:
     def accepted_since(self, user_id: int, device: str, since: datetime) -> bool:
         return self.spool.accepted_since(user_id, device, since)
 
+    def join_presence(
+        self, event: AttendanceEvent, since: datetime, probe: np.ndarray | None, same_face: float
+    ) -> tuple[uuid.UUID, int] | None:
+        # The spool is append-only: offline, every look is its own row.
+        return None
+
     def log_event(self, event: AttendanceEvent) -> None:
         self.spool.append(event)
+
+    def keep_evidence(self, item: NewEvidence, days: float) -> bool:
+        try:
+            write_file(self.spool.directory / EVIDENCE_DIR, item)
+        except OSError as exc:
+            log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
+            return False
+        return True

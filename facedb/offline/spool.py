@@ -26,6 +26,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -38,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 
 from facedb.domain.attendance import AttendanceEvent
-from facedb.fsio import fsync_dir, write_all
+from facedb.fsio import fsync_dir, storage_error, write_all
 from facedb.offline.spool_lines import event_to_line, read_events
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class BatchOutcome:
 
     inserted: int
     refused: list[tuple[AttendanceEvent, str]] = field(default_factory=list)
+    # Logged but not counted: they would change a locked pay period (offline/sync.py).
+    set_aside: list[tuple[AttendanceEvent, str]] = field(default_factory=list)
 
 
 # The caller's half of a replay: write one batch in one committed transaction.
@@ -75,6 +78,7 @@ class ReplayResult:
     unreadable: int  # lines skipped (moved to unreadable.txt)
     skipped: bool = False  # another process was replaying: nothing done
     foreign: int = 0  # events of another database, set aside (never replayed here)
+    set_aside: int = 0  # logged, voided for review: they fell in a locked pay period
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,12 @@ class Spool:
                     line = b"\n" + line
                 write_all(fd, line)
                 os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # no half line left behind
+                    os.ftruncate(fd, size)
+                raise storage_error(
+                    exc, f"the attempt to the offline spool {self.events_path} (it is not logged)"
+                ) from None
             finally:
                 os.close(fd)
             if size == 0:
@@ -236,7 +246,7 @@ class Spool:
                 with self._locked(".lock"):
                     foreign = self._bind()
             self._take_aside()
-            sent = inserted = refused = unreadable = 0
+            sent = inserted = refused = unreadable = set_aside = 0
             for path in sorted(self.directory.glob(f"{REPLAY_PREFIX}*.jsonl")):
                 events, bad_lines = read_events(path)
                 for start in range(0, len(events), REPLAY_BATCH):
@@ -244,14 +254,19 @@ class Spool:
                     sent += min(REPLAY_BATCH, len(events) - start)
                     inserted += outcome.inserted
                     refused += len(outcome.refused)
+                    set_aside += len(outcome.set_aside)
                     self._keep_refused(outcome.refused)
+                    for event, reason in outcome.set_aside:
+                        log.warning("spooled event %s set aside: %s", event.event_id, reason)
                 if bad_lines:
                     unreadable += len(bad_lines)
                     self._keep_unreadable(path, bad_lines)
                 path.unlink()
                 fsync_dir(self.directory)
                 log.info("replayed %s: %d event(s)", path.name, len(events))
-            return ReplayResult(sent, inserted, refused, unreadable, foreign=foreign)
+            return ReplayResult(
+                sent, inserted, refused, unreadable, foreign=foreign, set_aside=set_aside
+            )
 
     def _take_aside(self) -> None:
         """Renames events.jsonl to a replay file, so that appends go on meanwhile."""

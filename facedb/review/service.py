@@ -6,32 +6,26 @@ so that the timesheet follows it."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import String, cast, func, select
-from sqlalchemy.orm import Session
 
 from facedb.domain.evidence import EvidenceInfo
 from facedb.domain.names import clean_name
+from facedb.domain.notes import clean_note
 from facedb.errors import DuplicateNameError, InvalidInputError
 from facedb.numeric import l2_normalize
 from facedb.review.clustering import MAX_FACES, average_linkage
 from facedb.service import FaceService
 from facedb.store import corrections, evidence, gallery
 from facedb.store.evidence import StoredFace
-from facedb.store.evidence_schema import Evidence
-from facedb.store.schema import Attendance
+from facedb.usecases import template_updates
 from facedb.usecases.results import EnrolResult
 from facedb.vision.capture import Capture, CapturedFace
 from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
-
-_HEX = re.compile(r"^[0-9a-f-]{8,36}$")
 
 
 @dataclass(frozen=True)
@@ -89,13 +83,13 @@ class Review:
 
     def show(self, event: str) -> EvidenceInfo:
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             return evidence.list_evidence(s, status="all", event_ids=[event_id], limit=1)[0]
 
     def thumbnail(self, event: str) -> tuple[uuid.UUID, bytes]:
         """The JPEG kept for the event."""
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             data = evidence.thumbnail(s, event_id)
         if data is None:
             raise InvalidInputError(f"no evidence is kept for event {event_id}")
@@ -114,8 +108,10 @@ class Review:
     def _simple(self, event: str, action: str, by: str, note: str | None) -> ReviewResult:
         who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             review_id = evidence.add_action(s, event_id, action, created_by=who, note=note)
+            if action == "dismiss":
+                template_updates.not_the_person(s, event_id, action, by=who)
         return ReviewResult(event_id, action, None, None, review_id)
 
     def reassign(
@@ -132,16 +128,12 @@ class Review:
         device (reason missed_punch), through an attendance correction."""
         who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
-            event_id = _resolve(s, event)
+            event_id = evidence.find_event(s, event)
             target = gallery.get_user(s, person)
-            row = s.execute(
-                select(Attendance.decision, Attendance.occurred_at, Attendance.device).where(
-                    Attendance.event_id == event_id
-                )
-            ).one()
-            decision, occurred_at, device = row
+            decision, occurred_at, device = evidence.event_at(s, event_id)
             text = f"review of event {event_id}" + (f": {note}" if note else "")
             if decision == "accepted":
+                template_updates.not_the_person(s, event_id, "reassign", by=who, instead=target.id)
                 if corrections.event_history(s, event_id).counted_for == target.name:
                     raise InvalidInputError(
                         f"event {event_id} counts for {target.name} already: nothing to reassign"
@@ -192,7 +184,7 @@ class Review:
         duplicate checks apply to the faces as they were judged when seen."""
         who, note = clean_name(by), _note(note)
         with self.service.transaction() as s:
-            event_ids = [_resolve(s, e) for e in events]
+            event_ids = [evidence.find_event(s, e) for e in events]
             faces = evidence.stored_faces(s, event_ids)
             exists = gallery.find_user(s, clean_name(name)) is not None
         # The flags differ by command: `review enrol --new` creates the person,
@@ -225,7 +217,7 @@ class Review:
         """The unknown faces nobody reviewed, grouped by stranger, largest group first."""
         model = self.service.pipeline.embedder_name
         with self.service.transaction() as s:
-            faces = evidence.open_unknowns(s, model, since)[-MAX_FACES:]
+            faces = evidence.open_unknowns(s, model, since, limit=MAX_FACES)
         if not faces:
             return []
         vectors = np.stack([f.embedding for f in faces if f.embedding is not None])
@@ -284,43 +276,12 @@ class Review:
             return evidence.purge_before(s, before)
 
 
-NOTE_MAX_LENGTH = 2000
-
-
 def _note(note: str | None) -> str | None:
-    """A free-text note as stored: trimmed, at most NOTE_MAX_LENGTH, no control
-    characters but newlines and tabs (PostgreSQL refuses NUL in text)."""
-    if note is None or not note.strip():
-        return None
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in note):
-        raise InvalidInputError("a note cannot contain control characters")
-    if len(note.strip()) > NOTE_MAX_LENGTH:
-        raise InvalidInputError(f"a note is at most {NOTE_MAX_LENGTH} characters")
-    return note.strip()
+    return clean_note(note)
 
 
 def _short(event_id: uuid.UUID) -> str:
     return event_id.hex[:8]
-
-
-def _resolve(session: Session, text_value: str) -> uuid.UUID:
-    """An event with evidence, by its id or the unique start of it (8 hex digits or more)."""
-    key = text_value.strip().lower()
-    hex_digits = key.replace("-", "")
-    if not _HEX.match(key) or not 8 <= len(hex_digits) <= 32:
-        raise InvalidInputError(
-            f"not an event id: {text_value!r} (see facedb review list; 8 hex digits or more)"
-        )
-    if len(hex_digits) == 32:
-        query = select(Evidence.event_id).where(Evidence.event_id == uuid.UUID(hex_digits))
-    else:  # hex digits only (the pattern above): nothing to escape in LIKE
-        as_hex = func.replace(cast(Evidence.event_id, String), "-", "")
-        query = select(Evidence.event_id).where(as_hex.like(hex_digits + "%"))
-    found = list(session.scalars(query.limit(2)))
-    if len(found) != 1:
-        what = "no event" if not found else "several events"
-        raise InvalidInputError(f"{what} with kept evidence match {text_value!r}")
-    return found[0]
 
 
 def _capture(faces: Sequence[StoredFace]) -> Capture:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from facedb.store import migrate
 from facedb.store.engine import Database
-from facedb.store.schema import Attendance, FaceEmbedding, User
+from facedb.store.tables.core import ApiKey, Attendance, FaceEmbedding, User
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,16 @@ def database_status(db: Database) -> DatabaseStatus:
         embeddings=counts[1],
         attendance=counts[2],
     )
+
+
+def server_clock_and_keys(db: Database, *, count_keys: bool) -> tuple[datetime, int | None]:
+    """The server's clock, and (``count_keys``: the schema is at the head) how many API
+    keys are live."""
+    with db.engine.connect() as conn:
+        server_now = conn.execute(text("SELECT now()")).scalar_one()
+        keys = None
+        if count_keys:
+            keys = conn.execute(
+                select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+            ).scalar_one()
+    return server_now, None if keys is None else int(keys)

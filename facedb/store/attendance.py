@@ -7,10 +7,12 @@ bounds are turned into timestamptz values first, so the (occurred_at) and
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
+import numpy as np
 from sqlalchemy import (
     TIMESTAMP,
     ColumnElement,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -28,8 +31,10 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.attendance import AttendanceEvent, AttendanceRow, PersonDay, Report
 from facedb.store import outbox
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import attendance_effective
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.evidence import Evidence
+from facedb.store.tables.org import Site, UserSite
+from facedb.store.tables.time_attendance import attendance_effective
 
 
 def log_event(session: Session, event: AttendanceEvent) -> bool:
@@ -66,8 +71,80 @@ def log_event(session: Session, event: AttendanceEvent) -> bool:
     return inserted
 
 
-def accepted_since(session: Session, user_id: int, device: str, since: datetime) -> bool:
-    """Whether this person was already logged as accepted at this device since then."""
+# pg_advisory_xact_lock(key1, key2): key1 names facedb's presence locks, key2 the device.
+PRESENCE_LOCK = 0x46444250  # "FDBP"
+_PRESENCE_LOCK_SQL = text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), hashtext(:device))")
+
+
+def join_presence(
+    session: Session,
+    event: AttendanceEvent,
+    since: datetime,
+    probe: np.ndarray | None,
+    same_face: float,
+) -> tuple[uuid.UUID, int] | None:
+    """Adds the event as one more look to the presence it continues, if any: the
+    device's latest row, of the same kind, decision, person and claim, last seen since
+    ``since``, and (when that row kept a face) of a face at least ``same_face`` alike
+    to ``probe``. Returns that row's (event_id, looks), or None: a new presence.
+
+    Holds a lock on the device until the transaction ends, so that concurrent polls
+    of one kiosk join one row."""
+    session.execute(_PRESENCE_LOCK_SQL, {"ns": PRESENCE_LOCK, "device": event.device})
+    latest = session.execute(
+        select(Attendance)
+        .where(Attendance.device == event.device)
+        .order_by(Attendance.occurred_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if latest is None or latest.offline != event.offline:
+        return None
+    same = (latest.kind, latest.decision, latest.user_id, latest.claimed_user_id) == (
+        event.kind,
+        event.decision,
+        event.user_id,
+        event.claimed_user_id,
+    )
+    if not same or (latest.last_seen_at or latest.occurred_at) < since:
+        return None
+    if probe is not None:
+        kept = session.execute(
+            select(1 - Evidence.embedding.cosine_distance(probe.tolist())).where(
+                Evidence.event_id == latest.event_id, Evidence.embedding.is_not(None)
+            )
+        ).scalar_one_or_none()
+        if kept is not None and float(kept) < same_face:
+            return None  # somebody else in front of the kiosk
+    looks = session.execute(
+        update(Attendance)
+        .where(Attendance.id == latest.id)
+        .values(
+            looks=Attendance.looks + 1,
+            last_seen_at=func.greatest(
+                func.coalesce(Attendance.last_seen_at, Attendance.occurred_at), event.occurred_at
+            ),
+        )
+        .returning(Attendance.looks)
+    ).scalar_one()
+    return latest.event_id, int(looks)
+
+
+# pg_advisory_xact_lock(key1, key2): key1 names facedb's cooldown locks, key2 the person.
+COOLDOWN_LOCK = 0x46444243  # "FDBC"
+_COOLDOWN_LOCK_SQL = text(
+    "SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:user_id % 2147483647 AS integer))"
+)
+
+
+def accepted_since(
+    session: Session, user_id: int, device: str, since: datetime, *, lock: bool = False
+) -> bool:
+    """Whether this person was already logged as accepted at this device since then.
+    ``lock``: first take a lock on the person until the transaction ends (released at
+    commit, after this attempt's row is written), so that concurrent attempts see each
+    other's rows: one event per cooldown."""
+    if lock:
+        session.execute(_COOLDOWN_LOCK_SQL, {"ns": COOLDOWN_LOCK, "user_id": user_id})
     found = session.execute(
         select(Attendance.id)
         .where(
@@ -94,31 +171,59 @@ def _period_clause(
     return and_(occurred_at >= start, occurred_at < end)
 
 
+def person_zone_of(
+    user_id: SQLColumnExpression[int | None], default_zone: str
+) -> ColumnElement[str]:
+    """The zone of a person's days in SQL: their site's, else ``default_zone`` (the
+    installation's); docs/TIME_AND_ATTENDANCE.md, "One time rule"."""
+    site_zone = (
+        select(Site.timezone)
+        .join(UserSite, UserSite.site_id == Site.id)
+        .where(UserSite.user_id == user_id)
+        .scalar_subquery()
+    )
+    return func.coalesce(site_zone, literal(default_zone))
+
+
 def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> Report:
+    """Who came on these days, each day a local date in the person's zone (their
+    site's, else ``tz``, the installation's); the attempt counts are of the days in ``tz``."""
     period = _period_clause(date_from, date_to, tz)
     # Who came reads the log as corrected (voided false accepts gone, reassigned
     # events moved, missed punches added); the attempts count the log as it is.
     punches = attendance_effective.c
-    came_in_period = _period_clause(date_from, date_to, tz, punches.occurred_at)
-    local_day = func.date(func.timezone(tz, punches.occurred_at)).label("day")
+    # Every zone is within a day of UTC: the wider range keeps the index on
+    # occurred_at, the local date in the person's zone picks the days.
+    near_period = _period_clause(
+        date_from - timedelta(days=1), date_to + timedelta(days=1), "UTC", punches.occurred_at
+    )
+    zone = person_zone_of(User.id, tz).label("zone")
+    local_day = func.date(func.timezone(zone, punches.occurred_at)).label("day")
+    days = (
+        select(User.id, User.name, zone, local_day, punches.occurred_at)
+        .join(User, User.id == punches.user_id)
+        .where(near_period)
+        .subquery()
+    )
+    in_period = days.c.day.between(date_from, date_to)
     present_rows = session.execute(
         select(
-            User.name,
-            local_day,
-            func.min(punches.occurred_at),
-            func.max(punches.occurred_at),
+            days.c.name,
+            days.c.day,
+            func.min(days.c.occurred_at),
+            func.max(days.c.occurred_at),
             func.count(),
+            days.c.zone,
         )
-        .join(User, User.id == punches.user_id)
-        .where(came_in_period)
-        .group_by(User.name, local_day)
-        .order_by(local_day, func.min(punches.occurred_at))
+        .where(in_period)
+        .group_by(days.c.id, days.c.name, days.c.zone, days.c.day)
+        .order_by(days.c.day, func.min(days.c.occurred_at))
     ).all()
     present = [
-        PersonDay(name, day, first_seen, last_seen, int(count))
-        for name, day, first_seen, last_seen, count in present_rows
+        PersonDay(name, day, first_seen, last_seen, int(count), zone_name)
+        for name, day, first_seen, last_seen, count, zone_name in present_rows
     ]
-    came = select(punches.user_id).where(came_in_period, punches.user_id.is_not(None)).distinct()
+    came = select(days.c.id).where(in_period).distinct()
     absent = list(
         session.scalars(
             select(User.name)
@@ -129,18 +234,29 @@ def daily_report(session: Session, date_from: date, date_to: date, tz: str) -> R
     attempts = {
         decision: int(count)
         for decision, count in session.execute(
-            select(Attendance.decision, func.count()).where(period).group_by(Attendance.decision)
+            select(Attendance.decision, func.count())
+            # An accept without its person: a person removed since (`users remove`).
+            .where(period, (Attendance.decision != "accepted") | Attendance.user_id.is_not(None))
+            .group_by(Attendance.decision)
         )
     }
     return Report(date_from, date_to, tz, present, absent, attempts)
 
 
 def list_events(
-    session: Session, since: datetime | None = None, user_id: int | None = None, limit: int = 100
+    session: Session,
+    since: datetime | None = None,
+    user_id: int | None = None,
+    limit: int = 100,
+    default_zone: str = "UTC",
 ) -> list[AttendanceRow]:
+    """The latest events, each with the zone of its person's days (``default_zone``,
+    the installation's, for a person with no site and for an unknown face)."""
     claimed = aliased(User)
     query = (
-        select(Attendance, User.name, claimed.name)
+        select(
+            Attendance, User.name, claimed.name, person_zone_of(Attendance.user_id, default_zone)
+        )
         .outerjoin(User, User.id == Attendance.user_id)
         .outerjoin(claimed, claimed.id == Attendance.claimed_user_id)
         .order_by(Attendance.occurred_at.desc())
@@ -164,8 +280,11 @@ def list_events(
             device=a.device,
             model=a.model,
             offline=a.offline,
+            timezone=zone,
+            looks=a.looks,
+            last_seen_at=a.last_seen_at,
         )
-        for a, name, claimed_name in session.execute(query)
+        for a, name, claimed_name, zone in session.execute(query)
     ]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
 from facedb.store.gallery import unpack_vectors
-from facedb.store.schema import FaceEmbedding, GalleryCalibration, Lookalike, User
+from facedb.store.tables.core import FaceEmbedding, GalleryCalibration, Lookalike, User
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,13 @@ def save_calibration(
         insert(GalleryCalibration)
         .values(model=model, **values)
         .on_conflict_do_update(index_elements=[GalleryCalibration.model], set_=values)
+    )
+
+
+def calibrated_models(session: Session) -> list[str]:
+    """The models that have a stored gallery calibration."""
+    return list(
+        session.scalars(select(GalleryCalibration.model).order_by(GalleryCalibration.model))
     )
 
 

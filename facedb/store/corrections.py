@@ -7,18 +7,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import TIMESTAMP, ColumnElement, and_, cast, func, select, text
+from sqlalchemy import TIMESTAMP, cast, func, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.constants import REASON_CODES
 from facedb.domain.names import clean_name
+from facedb.domain.notes import NOTE_MAX_LENGTH, clean_note
 from facedb.errors import InvalidInputError, PeriodLockedError
-from facedb.store.schema import Attendance, User
-from facedb.store.ta_schema import DIRECTIONS, Correction, PayPeriod
+from facedb.store import locks
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.org import Site
+from facedb.store.tables.time_attendance import DIRECTIONS, Correction, PayPeriod
 from facedb.timezones import FIRST_DAY, LAST_DAY, check_zone
-
-# Serialises locking with corrections: a correction never lands in a period being locked.
-_LOCK_KEY = "facedb.pay_periods"
 
 
 @dataclass(frozen=True)
@@ -79,37 +79,17 @@ def _period_info(p: PayPeriod) -> PeriodInfo:
     )
 
 
-def _serialise(session: Session) -> None:
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _LOCK_KEY})
-
-
-def _covers(when: datetime) -> ColumnElement[bool]:
-    start = func.timezone(PayPeriod.timezone, cast(PayPeriod.day_from, TIMESTAMP))
-    end = func.timezone(PayPeriod.timezone, cast(PayPeriod.day_to + 1, TIMESTAMP))
-    return and_(PayPeriod.unlocked_at.is_(None), start <= when, end > when)
-
-
-def locked_period_at(session: Session, when: datetime) -> PeriodInfo | None:
-    period = session.scalars(select(PayPeriod).where(_covers(when)).limit(1)).first()
-    return _period_info(period) if period is not None else None
-
-
-def _refuse_if_locked(session: Session, when: datetime, what: str) -> None:
-    period = locked_period_at(session, when)
-    if period is not None:
-        raise PeriodLockedError(
-            f"{what} at {when.isoformat()} is in the locked pay period "
-            f"{period.day_from}..{period.day_to} ({period.timezone}); "
-            "that period must be unlocked first, with a reason "
-            f"(facedb period unlock {period.day_from} {period.day_to} --reason ...)"
-        )
-
-
 def refuse_purge_in_locked_period(session: Session, before: datetime) -> None:
-    """A purge of events before ``before`` may not reach into a locked period."""
-    start = func.timezone(PayPeriod.timezone, cast(PayPeriod.day_from, TIMESTAMP))
+    """A purge of events before ``before`` may not reach into a locked period: its
+    work days start at the earliest local midnight of its first day among the zones
+    of the sites (and the period's own zone, for people without a site)."""
+    zones = select(Site.timezone).union(select(PayPeriod.timezone)).subquery()
+    start = func.timezone(zones.c.timezone, cast(PayPeriod.day_from, TIMESTAMP))
     period = session.scalars(
-        select(PayPeriod).where(PayPeriod.unlocked_at.is_(None), start < before).limit(1)
+        select(PayPeriod)
+        .join(zones, true())
+        .where(PayPeriod.unlocked_at.is_(None), start < before)
+        .limit(1)
     ).first()
     if period is not None:
         raise PeriodLockedError(
@@ -172,22 +152,21 @@ def add_punch(
     if direction is not None and direction not in DIRECTIONS:
         raise InvalidInputError(f"a direction is in, out or both, not {direction!r}")
     by = _check_reason(reason, created_by)
-    _serialise(session)
-    _refuse_if_locked(session, occurred_at, "a punch")
-    return _write(
-        session,
-        Correction(
-            action="add",
-            event_id=uuid.uuid4(),
-            user_id=user_id,
-            occurred_at=occurred_at,
-            device=device,
-            direction=direction,
-            reason=reason,
-            note=note,
-            created_by=by,
-        ),
+    note = clean_note(note, "a correction's note")
+    correction = Correction(
+        action="add",
+        event_id=uuid.uuid4(),
+        user_id=user_id,
+        occurred_at=occurred_at,
+        device=device,
+        direction=direction,
+        reason=reason,
+        note=note,
+        created_by=by,
     )
+    day = occurred_at.date()
+    with locks.guarded(session, "the punch", [user_id], day, day):
+        return _write(session, correction)
 
 
 def correct_event(
@@ -209,24 +188,57 @@ def correct_event(
     if (action == "reassign") != (user_id is not None):
         raise InvalidInputError("reassign names the person the event belongs to (and only it)")
     by = _check_reason(reason, created_by)
-    when, _, counts = _target(session, event_id)
+    when, logged_user, counts = _target(session, event_id)
     if not counts:
         raise InvalidInputError(
             f"event {event_id} was not accepted: it never counts, there is nothing to correct"
         )
-    _serialise(session)
-    _refuse_if_locked(session, when, f"event {event_id}")
-    return _write(
-        session,
-        Correction(
-            action=action,
-            event_id=event_id,
-            user_id=user_id,
-            reason=reason,
-            note=note,
-            created_by=by,
-        ),
+    correction = Correction(
+        action=action,
+        event_id=event_id,
+        user_id=user_id,
+        reason=reason,
+        note=clean_note(note, "a correction's note"),
+        created_by=by,
     )
+    # Who the event may count for: as logged, as reassigned before, and the new person.
+    people = {i for i in (logged_user, user_id) if i is not None}
+    people |= {
+        i
+        for i in session.scalars(
+            select(Correction.user_id).where(
+                Correction.event_id == event_id, Correction.user_id.is_not(None)
+            )
+        )
+        if i is not None
+    }
+    with locks.guarded(
+        session, f"the correction of event {event_id}", people, when.date(), when.date()
+    ):
+        return _write(session, correction)
+
+
+REPLAY_BY = "spool replay"
+
+
+def set_aside(session: Session, event_id: uuid.UUID, why: str) -> None:
+    """Voids a replayed event that would change a locked pay period (offline/sync.py),
+    with the reason; `facedb correct restore` makes it count once the period is
+    unlocked. Written past the lock on purpose: it keeps the locked days as they are."""
+    note = (
+        f"set aside by the offline replay: {why}; once unlocked: "
+        f"facedb correct restore {event_id} --reason other"
+    )
+    session.add(
+        Correction(
+            action="void",
+            event_id=event_id,
+            reason="other",
+            note=note[:NOTE_MAX_LENGTH],
+            created_by=REPLAY_BY,
+        )
+    )
+    session.flush()
 
 
 def _correction_infos(
@@ -308,7 +320,7 @@ def lock_period(
 ) -> PeriodInfo:
     if day_to < day_from:
         raise InvalidInputError(f"a period ends on or after its first day: {day_from}..{day_to}")
-    _serialise(session)
+    locks.serialise(session)
     overlap = session.scalars(
         select(PayPeriod).where(
             PayPeriod.unlocked_at.is_(None),
@@ -332,9 +344,10 @@ def lock_period(
 def unlock_period(
     session: Session, day_from: date, day_to: date, unlocked_by: str, reason: str
 ) -> PeriodInfo:
-    if not reason.strip():
+    reason = clean_note(reason, "an unlock's reason") or ""
+    if not reason:
         raise InvalidInputError("unlocking a pay period needs a --reason, kept in the log")
-    _serialise(session)
+    locks.serialise(session)
     period = session.scalars(
         select(PayPeriod).where(
             PayPeriod.unlocked_at.is_(None),
@@ -348,7 +361,7 @@ def unlock_period(
         )
     period.unlocked_by = clean_name(unlocked_by)
     period.unlocked_at = session.execute(select(func.now())).scalar_one()
-    period.unlock_reason = reason.strip()
+    period.unlock_reason = reason
     session.flush()
     return _period_info(period)
 

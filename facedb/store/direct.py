@@ -1,59 +1,31 @@
 """Plain psycopg2 connections, for the commands that must answer within a second (the
 payroll export, `facedb timesheet --format csv`): importing SQLAlchemy alone takes
 ~0.35 s on a 2-core machine. The same database, URL rules, checks and one-line errors
-as store/engine.py, which takes its URL and error helpers from here.
+as store/engine.py (both take them from store/connection.py).
 
 An embedded server that is stopped, or a schema that is behind, goes through
 engine.open_database once (start, upgrade), exactly as any other command."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 
 from facedb.config import Settings
-from facedb.errors import (
-    DatabaseAuthError,
-    DatabaseUnreachableError,
-    InvalidInputError,
-    first_line,
-)
-from facedb.secrets import mask_text, mask_url
+from facedb.errors import DatabaseUnreachableError, InvalidInputError
 from facedb.store import embedded
+from facedb.store.connection import (
+    APPLICATION_NAME,
+    CONNECT_TIMEOUT_S,
+    check_url,
+    describe_connection_error,
+    libpq_url,
+)
 from facedb.store.revision import HEAD_REVISION, REVISION_SQL, UNDEFINED_TABLE, require_head
-
-CONNECT_TIMEOUT_S = 5
-APPLICATION_NAME = "facedb"
-_SCHEMES = ("postgresql", "postgres")
-_DRIVERS = ("postgresql", "postgres", "psycopg2")
-
-
-def libpq_url(url: str) -> str:
-    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
-
-
-def check_url(url: str) -> None:
-    """InvalidInputError unless FACEDB_DATABASE_URL names PostgreSQL (through psycopg2)."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme.split("+", 1)[0] not in _SCHEMES or scheme.split("+", 1)[-1] not in _DRIVERS:
-        raise InvalidInputError(
-            f"FACEDB_DATABASE_URL must be a postgresql:// URL, not {mask_url(url)!r}"
-        )
-
-
-def describe_connection_error(
-    exc: BaseException, url: str
-) -> DatabaseAuthError | DatabaseUnreachableError:
-    """One line a person understands for a failed connection."""
-    detail = mask_text(first_line(exc))
-    where = mask_url(libpq_url(url))
-    if "password authentication failed" in detail or "no password supplied" in detail:
-        return DatabaseAuthError(f"the database refused the credentials in {where}: {detail}")
-    return DatabaseUnreachableError(f"cannot reach the database at {where}: {detail}")
 
 
 def _open(url: str) -> Any:

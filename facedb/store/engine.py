@@ -25,12 +25,13 @@ from facedb.errors import (
 )
 from facedb.secrets import mask_url
 from facedb.store import embedded, migrate
-from facedb.store.direct import (
+from facedb.store.connection import (
     APPLICATION_NAME,
     CONNECT_TIMEOUT_S,
     check_url,
     describe_connection_error,
     libpq_url,
+    sqlalchemy_url,
 )
 from facedb.store.revision import require_head
 
@@ -48,14 +49,6 @@ class Database:
 
     def masked_url(self) -> str:
         return mask_url(self.libpq_url)
-
-
-def sqlalchemy_url(url: str) -> str:
-    """Accepts libpq-style postgres:// URLs as well as SQLAlchemy ones."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix) :]
-    return url
 
 
 def make_engine(url: str) -> Engine:

@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 # Every table that holds a person's face: stored faces, their binary codes
-# (store/search.py's stage two), and the probe embeddings and thumbnails kept as
-# evidence of doubtful decisions (store/evidence.py).
-VECTOR_TABLES = ("face_embeddings", "face_codes", "evidence")
+# (store/search.py's stage two), the probe embeddings and thumbnails kept as evidence
+# of doubtful decisions (store/evidence.py), and the faces a review found were not the
+# person accepted (store/templates.py).
+VECTOR_TABLES = ("face_embeddings", "face_codes", "evidence", "non_matches")
 
 
 @dataclass(frozen=True)

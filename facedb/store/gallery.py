@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 from facedb.domain.names import clean_name
 from facedb.domain.people import Match, UserSummary
 from facedb.errors import DuplicateNameError, InvalidInputError, UnknownUserError
-from facedb.store.schema import EMBEDDING_DIM, FaceEmbedding, User
+from facedb.store import person_lookup
+from facedb.store.tables.base import EMBEDDING_DIM
+from facedb.store.tables.core import FaceEmbedding, User
 from facedb.store.unique import refused_as_duplicate
 
 # How many nearest embeddings the 1:N query reads before grouping by person.
@@ -53,10 +55,17 @@ def find_user(session: Session, name: str) -> User | None:
     ).first()
 
 
-def get_user(session: Session, name: str) -> User:
+def get_user(session: Session, name: str, *, loose: bool = False) -> User:
+    """The person called ``name`` (any case); with ``loose``, else the only one it can
+    mean (the unique start of a name, a first name only one person has:
+    store/person_lookup.py). Otherwise UnknownUserError with the closest names. Claims
+    and changes to people (verify --name, remove, merge) name people exactly."""
     user = find_user(session, name)
     if user is None:
-        raise UnknownUserError(f"no enrolled person is called {clean_name(name)!r}")
+        typed = clean_name(name)
+        user = person_lookup.only_match(session, typed) if loose else None
+        if user is None:
+            raise UnknownUserError(person_lookup.not_found_message(session, typed))
     return user
 
 

@@ -1,4 +1,4 @@
-"""Sites, groups, memberships and devices in the database (tables in org_schema.py)."""
+"""Sites, groups, memberships and devices in the database (tables in tables/org.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from facedb.domain.names import clean_name
 from facedb.errors import DuplicateNameError, InvalidInputError
-from facedb.store.org_schema import (
+from facedb.store import locks
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.org import (
     DEVICE_ROLES,
     GROUP_KINDS,
     Device,
@@ -19,7 +21,7 @@ from facedb.store.org_schema import (
     Site,
     UserSite,
 )
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.time_attendance import attendance_effective
 from facedb.timezones import check_zone
 
 
@@ -132,33 +134,37 @@ def list_groups(session: Session) -> list[GroupInfo]:
 
 
 def assign_site(session: Session, user_id: int, site: str | None) -> None:
-    """Puts the person at this site (replacing their previous one); None: no site."""
-    if site is None:
-        session.execute(delete(UserSite).where(UserSite.user_id == user_id))
-        return
-    site_id = get_site(session, site).id
-    session.execute(
-        insert(UserSite)
-        .values(user_id=user_id, site_id=site_id)
-        .on_conflict_do_update(index_elements=[UserSite.user_id], set_={"site_id": site_id})
-    )
+    """Puts the person at this site (replacing their previous one); None: no site.
+    The site's zone draws their work days: refused when a locked day would change."""
+    with locks.guarded(session, "the site assignment", [user_id]):
+        if site is None:
+            session.execute(delete(UserSite).where(UserSite.user_id == user_id))
+            return
+        site_id = get_site(session, site).id
+        session.execute(
+            insert(UserSite)
+            .values(user_id=user_id, site_id=site_id)
+            .on_conflict_do_update(index_elements=[UserSite.user_id], set_={"site_id": site_id})
+        )
 
 
 def add_to_group(session: Session, user_id: int, group: str) -> None:
     group_id = get_group(session, group).id
-    session.execute(
-        insert(GroupMember).values(group_id=group_id, user_id=user_id).on_conflict_do_nothing()
-    )
+    with locks.guarded(session, "joining the group", [user_id]):  # the group's shifts
+        session.execute(
+            insert(GroupMember).values(group_id=group_id, user_id=user_id).on_conflict_do_nothing()
+        )
 
 
 def remove_from_group(session: Session, user_id: int, group: str) -> bool:
     """True if the person was in the group."""
     group_id = get_group(session, group).id
-    removed = session.execute(
-        delete(GroupMember)
-        .where(GroupMember.group_id == group_id, GroupMember.user_id == user_id)
-        .returning(GroupMember.user_id)
-    ).all()
+    with locks.guarded(session, "leaving the group", [user_id]):
+        removed = session.execute(
+            delete(GroupMember)
+            .where(GroupMember.group_id == group_id, GroupMember.user_id == user_id)
+            .returning(GroupMember.user_id)
+        ).all()
     return bool(removed)
 
 
@@ -206,6 +212,24 @@ def user_ids_in_scope(session: Session, site: str | None, group: str | None) -> 
     return list(session.scalars(query))
 
 
+def memberships(session: Session) -> dict[str, dict[str, list[int]]]:
+    """Who belongs where, for a copy of the gallery: {"sites": {name: [user ids]},
+    "groups": {name: [user ids]}}, every site and group named (empty ones too)."""
+    sites: dict[str, list[int]] = {n: [] for n in session.scalars(select(Site.name))}
+    for name, user_id in session.execute(
+        select(Site.name, UserSite.user_id).join(UserSite, UserSite.site_id == Site.id)
+    ):
+        sites[name].append(int(user_id))
+    groups: dict[str, list[int]] = {n: [] for n in session.scalars(select(OrgGroup.name))}
+    for name, user_id in session.execute(
+        select(OrgGroup.name, GroupMember.user_id).join(
+            GroupMember, GroupMember.group_id == OrgGroup.id
+        )
+    ):
+        groups[name].append(int(user_id))
+    return {"sites": sites, "groups": groups}
+
+
 def register_device(
     session: Session,
     name: str,
@@ -224,11 +248,12 @@ def register_device(
         "timezone": check_zone(timezone) if timezone is not None else None,
         "role": role,
     }
-    session.execute(
-        insert(Device)
-        .values(name=cleaned, **values)
-        .on_conflict_do_update(index_elements=[Device.name], set_=values)
-    )
+    with locks.guarded(session, "the device's role", _punched_at(session, cleaned)):
+        session.execute(
+            insert(Device)
+            .values(name=cleaned, **values)
+            .on_conflict_do_update(index_elements=[Device.name], set_=values)
+        )
     return device_info(session, cleaned, default_zone=default_zone)
 
 
@@ -271,7 +296,22 @@ def list_devices(
 
 def remove_device(session: Session, name: str) -> bool:
     """True if a device of this name (as register_device stores it) was registered."""
-    removed = session.execute(
-        delete(Device).where(Device.name == clean_name(name)).returning(Device.name)
-    ).all()
+    cleaned = clean_name(name)
+    with locks.guarded(session, "removing the device", _punched_at(session, cleaned)):
+        removed = session.execute(
+            delete(Device).where(Device.name == cleaned).returning(Device.name)
+        ).all()
     return bool(removed)
+
+
+def _punched_at(session: Session, device: str) -> list[int]:
+    """The people whose punches at this device count (its role is their direction)."""
+    return [
+        user_id
+        for user_id in session.scalars(
+            select(attendance_effective.c.user_id)
+            .where(attendance_effective.c.device == device)
+            .distinct()
+        )
+        if user_id is not None
+    ]

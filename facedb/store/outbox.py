@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from facedb.store.outbox_schema import EventSink, OutboxDelivery, OutboxMessage
-from facedb.store.schema import Attendance, User
+from facedb.store.tables.core import Attendance, User
+from facedb.store.tables.outbox import EventSink, OutboxDelivery, OutboxMessage
 
 if TYPE_CHECKING:
     from facedb.domain.attendance import AttendanceEvent
@@ -41,6 +41,7 @@ class Sink:
     secret: str | None
     active: bool
     created_at: datetime
+    allow_private: bool = False  # a webhook to a private address (events/addresses.py)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def _sink(row: EventSink) -> Sink:
         row.secret,
         row.active,
         row.created_at,
+        row.allow_private,
     )
 
 
@@ -110,9 +112,6 @@ def enqueue(session: Session, events: Sequence[AttendanceEvent]) -> int:
     With no active sink nothing is written (nobody is listening)."""
     if not events:
         return 0
-    from facedb.events import metrics  # a leaf module: prometheus_client only
-
-    metrics.count_decisions(events)
     sinks = session.execute(select(EventSink.id, EventSink.events).where(EventSink.active)).all()
     wanted = {
         e.event_id: [i for i, decisions in sinks if decisions is None or e.decision in decisions]
@@ -152,6 +151,7 @@ def add_sink(
     target: str,
     events: Iterable[str] | None = None,
     secret: str | None = None,
+    allow_private: bool = False,
 ) -> Sink | None:
     """A new sink; None when one of this kind and target exists."""
     row = session.execute(
@@ -161,6 +161,7 @@ def add_sink(
             target=target,
             events=sorted(set(events)) if events is not None else None,
             secret=secret,
+            allow_private=allow_private,
         )
         .on_conflict_do_nothing(index_elements=[EventSink.kind, EventSink.target])
         .returning(EventSink)
@@ -354,15 +355,42 @@ def pending_and_dead(session: Session) -> tuple[int, int]:
     return int(pending), int(dead)
 
 
-def prune(session: Session, older_than: timedelta) -> int:
-    """Deletes messages older than that whose every delivery is done; returns how many."""
+def prune(
+    session: Session, older_than: timedelta, undelivered_older_than: timedelta | None = None
+) -> int:
+    """Deletes messages older than ``older_than`` whose every delivery is done, and,
+    with ``undelivered_older_than``, those older than that whatever their deliveries
+    (dead letters and pending ones a sink never took: personal data is not kept
+    forever for a sink that is gone); returns how many."""
     undelivered = select(OutboxDelivery.message_id).where(OutboxDelivery.status != "delivered")
-    result = session.execute(
-        delete(OutboxMessage)
-        .where(
-            OutboxMessage.created_at < func.now() - older_than,
-            OutboxMessage.id.not_in(undelivered),
-        )
-        .returning(OutboxMessage.id)
+    done = and_(
+        OutboxMessage.created_at < func.now() - older_than,
+        OutboxMessage.id.not_in(undelivered),
     )
+    condition = (
+        done
+        if undelivered_older_than is None
+        else or_(done, OutboxMessage.created_at < func.now() - undelivered_older_than)
+    )
+    result = session.execute(delete(OutboxMessage).where(condition).returning(OutboxMessage.id))
     return len(result.all())
+
+
+def forget_person(session: Session, user_id: int) -> int:
+    """Strikes a forgotten person from the stored payloads (their id and name, as the
+    person or as the one claimed), so that no message names them again, whatever is
+    replayed; returns how many messages changed."""
+    changed = 0
+    for id_key, name_key in (("user_id", "person"), ("claimed_user_id", "claimed_person")):
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.payload[id_key].astext == str(user_id))
+            .values(
+                payload=OutboxMessage.payload.op("||")(
+                    func.jsonb_build_object(id_key, None, name_key, None)
+                )
+            )
+            .returning(OutboxMessage.id)
+        )
+        changed += len(result.all())
+    return changed

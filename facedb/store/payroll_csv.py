@@ -5,15 +5,19 @@ so that a month of a thousand people (21,000 rows) costs the client no row parsi
 The cells are those of facedb.timeattendance.export.payroll_row written through
 facedb.csvout.CsvWriter (tests/test_payroll_csv.py compares them byte for byte):
 times local to the row's zone in ISO 8601 with the UTC offset of that moment,
-booleans True/False, NULL and empty text as empty cells, RFC 4180 quoting, CRLF rows.
+booleans true/false, NULL and empty text as empty cells, RFC 4180 quoting, CRLF rows.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from facedb.csvout import ESCAPE, FORMULA_PREFIXES
+from facedb.store.timesheet_sql import as_of
+
+# Times are written in the row's zone (the person's), unless --tz asks for another.
+_SHOWN_ZONE = "COALESCE(%(shown_zone)s::text, t.timezone)"
 
 
 def _text(column: str) -> str:
@@ -30,7 +34,7 @@ def _local_time(column: str) -> str:
     the offset, +HH:MM, with :SS when the offset has seconds (local mean time)."""
     offset = f"o.{column}"
     return (
-        f"to_char(t.{column} AT TIME ZONE t.timezone, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"to_char(t.{column} AT TIME ZONE {_SHOWN_ZONE}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
         f"|| CASE WHEN {offset} < 0 THEN '-' ELSE '+' END "
         f"|| lpad((abs({offset}) / 3600)::text, 2, '0') || ':' "
         f"|| lpad((mod(abs({offset}), 3600) / 60)::text, 2, '0') "
@@ -41,13 +45,13 @@ def _local_time(column: str) -> str:
 
 def _offset(column: str) -> str:
     return (
-        f"date_part('epoch', (t.{column} AT TIME ZONE t.timezone) "
+        f"date_part('epoch', (t.{column} AT TIME ZONE {_SHOWN_ZONE}) "
         f"- (t.{column} AT TIME ZONE 'UTC'))::integer AS {column}"
     )
 
 
 def _boolean(column: str) -> str:
-    return f"CASE t.{column} WHEN true THEN 'True' WHEN false THEN 'False' END"
+    return f"CASE t.{column} WHEN true THEN 'true' WHEN false THEN 'false' END"
 
 
 def _number(column: str) -> str:
@@ -55,6 +59,28 @@ def _number(column: str) -> str:
 
 
 _TIMES = ("scheduled_start", "scheduled_end", "first_in", "last_out")
+# The columns of timesheet() the export reads (as_of overrides some of them).
+_READ = (
+    "name",
+    "external_id",
+    "site",
+    "timezone",
+    "work_day",
+    "status",
+    "shift",
+    *_TIMES,
+    "worked_minutes",
+    "expected_minutes",
+    "overtime_minutes",
+    "late_minutes",
+    "early_leave_minutes",
+    "missing_clock_out",
+    "absent",
+    "leave",
+    "leave_minutes",
+    "holiday",
+    "punches",
+)
 
 # Adding a column appends it; a column is never renamed, moved or dropped.
 PAYROLL_SQL: dict[str, str] = {
@@ -84,7 +110,13 @@ PAYROLL_COLUMNS = tuple(PAYROLL_SQL)
 _QUERY = (
     "COPY (SELECT "
     + ", ".join(f'{sql} AS "{name}"' for name, sql in PAYROLL_SQL.items())
-    + " FROM timesheet(%(date_from)s, %(date_to)s, %(zone)s, %(ids)s::bigint[]) t"
+    + " FROM ("
+    + as_of(
+        "timesheet(%(date_from)s, %(date_to)s, %(zone)s, %(ids)s::bigint[])",
+        "%(now)s::timestamptz",
+        _READ,
+    )
+    + ") t"
     # OFFSET 0 keeps the offsets a subquery of their own: flattened, each would be
     # computed again for each of its five uses in _local_time.
     + " CROSS JOIN LATERAL (SELECT "
@@ -129,12 +161,17 @@ def copy_payroll_csv(
     user_ids: list[int] | None = None,
     *,
     header: bool = True,
+    now: datetime | None = None,
+    shown_zone: str | None = None,
 ) -> None:
     """The header (unless header is False) and one row per person and work day of
     timesheet(date_from, date_to, default_zone), for these people only when user_ids
     is given (None: everyone), in the function's order (name, day), written to ``out``
-    as UTF-8 bytes."""
+    as UTF-8 bytes; the days as known at ``now`` (store.timesheet.as_of), times in
+    each row's zone or in ``shown_zone`` when given."""
     params = {
+        "now": now or datetime.now(UTC),
+        "shown_zone": shown_zone,
         "header": header,
         "date_from": date_from,
         "date_to": date_to,

@@ -13,6 +13,7 @@ so a lagging replica slows nothing beyond that wait.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from facedb.errors import first_line
+from facedb.store.engine import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,29 @@ _PRIMARY_LSN = text("SELECT CAST(pg_current_wal_flush_lsn() AS text)")
 _CAUGHT_UP = text(
     "SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), NOT pg_is_in_recovery())"
 )
+
+
+class Replica:
+    """The replica's engine, made on first use (one for every thread of a process);
+    no engine without a URL (FACEDB_REPLICA_URL unset)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def engine(self) -> Engine | None:
+        if self.url is None:
+            return None
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = make_engine(self.url)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 @contextmanager

@@ -1,8 +1,12 @@
 """Database roles for people who read reports with their own tools (psql, a BI tool).
 
-A reporter may read the attendance log, the attendance_daily view and who the people
-are (users: id, name, external_id, active), and nothing else: not face_embeddings
-(biometric data), not users.meta, not the API keys. The password is sent as a
+A reporter may read the attendance log, the views and the function that the docs send
+psql users to (attendance_daily, attendance_effective, timesheet(), timesheet_today),
+who the people are (users: id, name, external_id, active), and what timesheet() reads
+to compute a work day (sites, groups' members, shifts and their assignments, holidays,
+the dates and kinds of leave), and nothing else: not face_embeddings or evidence
+(biometric data), not users.meta, not the notes of leave or corrections, not the API
+keys. The password is sent as a
 SCRAM-SHA-256 verifier computed on this side (as psql's \\password does), so the
 clear text never reaches the server's logs, and it is never logged here.
 """
@@ -22,8 +26,21 @@ from facedb.errors import DatabaseAuthError, InvalidInputError, first_line
 
 log = logging.getLogger(__name__)
 
-REPORTER_TABLES = ("attendance", "attendance_daily")
+REPORTER_TABLES = (
+    "attendance",
+    "attendance_daily",
+    "attendance_effective",
+    "timesheet_today",
+    # What timesheet() reads; it runs with the reporter's rights (SECURITY INVOKER).
+    "user_sites",
+    "sites",
+    "group_members",
+    "shifts",
+    "shift_assignments",
+    "holidays",
+)
 REPORTER_USER_COLUMNS = ("id", "name", "external_id", "active")
+REPORTER_LEAVE_COLUMNS = ("id", "user_id", "kind", "day_from", "day_to", "minutes")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -94,6 +111,12 @@ def _grant(cursor: Any, connection: Any, role: str, password: str | None) -> boo
         ),
         sql.SQL("GRANT SELECT ({}) ON users TO {}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in REPORTER_USER_COLUMNS), name
+        ),
+        sql.SQL("GRANT SELECT ({}) ON leave TO {}").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in REPORTER_LEAVE_COLUMNS), name
+        ),
+        sql.SQL("GRANT EXECUTE ON FUNCTION timesheet(date, date, text, bigint[]) TO {}").format(
+            name
         ),
     ]
     for statement in statements:

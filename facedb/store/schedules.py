@@ -9,11 +9,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, aliased
 
 from facedb.domain.names import clean_name
+from facedb.domain.notes import clean_note
 from facedb.errors import DuplicateNameError, InvalidInputError
+from facedb.store import locks
 from facedb.store.org import get_group, get_site
-from facedb.store.org_schema import OrgGroup, Site
-from facedb.store.schema import User
-from facedb.store.ta_schema import (
+from facedb.store.tables.core import User
+from facedb.store.tables.org import OrgGroup, Site
+from facedb.store.tables.time_attendance import (
     DEFAULT_GRACE_MINUTES,
     LEAVE_KINDS,
     Holiday,
@@ -189,8 +191,10 @@ def assign_shift(
         valid_from=valid_from,
         valid_to=valid_to,
     )
-    session.add(assignment)
-    session.flush()
+    people = [user_id] if user_id is not None else None
+    with locks.guarded(session, "the shift assignment", people, valid_from, valid_to):
+        session.add(assignment)
+        session.flush()
     return assignment.id
 
 
@@ -209,11 +213,18 @@ def list_assignments(session: Session) -> list[AssignmentInfo]:
 
 
 def remove_assignment(session: Session, assignment_id: int) -> bool:
-    removed = session.execute(
-        delete(ShiftAssignment)
-        .where(ShiftAssignment.id == assignment_id)
-        .returning(ShiftAssignment.id)
-    ).all()
+    found = session.get(ShiftAssignment, assignment_id)
+    if found is None:
+        return False
+    people = [found.user_id] if found.user_id is not None else None
+    with locks.guarded(
+        session, "removing the assignment", people, found.valid_from, found.valid_to
+    ):
+        removed = session.execute(
+            delete(ShiftAssignment)
+            .where(ShiftAssignment.id == assignment_id)
+            .returning(ShiftAssignment.id)
+        ).all()
     return bool(removed)
 
 
@@ -227,8 +238,9 @@ def add_holiday(session: Session, day: date, name: str, site: str | None = None)
     if clash is not None:
         where = f"at {site}" if site else "for every site"
         raise DuplicateNameError(f"{day} is already a holiday {where}: {clash}")
-    session.add(Holiday(site_id=site_id, day=day, name=clean_name(name)))
-    session.flush()
+    with locks.guarded(session, "the holiday", None, day, day):
+        session.add(Holiday(site_id=site_id, day=day, name=clean_name(name)))
+        session.flush()
     return HolidayInfo(day, clean_name(name), get_site(session, site).name if site else None)
 
 
@@ -249,11 +261,12 @@ def list_holidays(
 
 def remove_holiday(session: Session, day: date, site: str | None = None) -> bool:
     site_id = get_site(session, site).id if site is not None else None
-    removed = session.execute(
-        delete(Holiday)
-        .where(Holiday.day == day, Holiday.site_id.is_not_distinct_from(site_id))
-        .returning(Holiday.id)
-    ).all()
+    with locks.guarded(session, "removing the holiday", None, day, day):
+        removed = session.execute(
+            delete(Holiday)
+            .where(Holiday.day == day, Holiday.site_id.is_not_distinct_from(site_id))
+            .returning(Holiday.id)
+        ).all()
     return bool(removed)
 
 
@@ -280,11 +293,12 @@ def add_leave(
         day_from=day_from,
         day_to=day_to,
         minutes=minutes,
-        note=note,
+        note=clean_note(note, "a leave's note"),
         created_by=clean_name(created_by),
     )
-    session.add(leave)
-    session.flush()
+    with locks.guarded(session, "the leave", [user_id], day_from, day_to):
+        session.add(leave)
+        session.flush()
     return leave.id
 
 
@@ -308,5 +322,11 @@ def list_leave(
 
 
 def remove_leave(session: Session, leave_id: int) -> bool:
-    removed = session.execute(delete(Leave).where(Leave.id == leave_id).returning(Leave.id)).all()
-    return bool(removed)
+    found = session.get(Leave, leave_id)
+    if found is None:
+        return False
+    with locks.guarded(
+        session, "removing the leave", [found.user_id], found.day_from, found.day_to
+    ):
+        session.execute(delete(Leave).where(Leave.id == leave_id))
+    return True

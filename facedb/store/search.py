@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facedb.decision import judge_search
 from facedb.domain.constants import SEARCH_STAGES
 from facedb.domain.people import Match
 from facedb.store.gallery import identify, is_exact_scope
@@ -42,9 +41,12 @@ def is_clear_accept(
     """Whether the index's answer accepts with ``clear`` to spare over the threshold and
     over the margin. The index can only miss people, never raise a similarity, so an
     answer it finds doubtful is rechecked; a clear accept is what an exact search
-    gives unless the index missed a person within the margin of the one it found."""
-    verdict = judge_search(matches, threshold + clear, margin + clear)
-    return verdict.decision == "accepted"
+    gives unless the index missed a person within the margin of the one it found.
+    The rule is decision.judge_search's acceptance (which the store may not import,
+    tests/test_layers.py) with ``clear`` added to both bounds."""
+    if not matches or matches[0].similarity < threshold + clear:
+        return False
+    return len(matches) < 2 or matches[0].similarity - matches[1].similarity >= margin + clear
 
 
 def two_stage(

@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from facedb.domain.thresholds import StoredThreshold
-from facedb.store.schema import Threshold
+from facedb.store.tables.core import Threshold
 
 
 def save_threshold(

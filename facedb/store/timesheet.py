@@ -3,13 +3,16 @@ the single place where late, early, worked and overtime minutes are computed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, bindparam, text
+from sqlalchemy import BigInteger, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+from facedb.store.tables.core import User
+from facedb.store.timesheet_sql import as_of
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class TimesheetDay:
     holiday: str | None
     expected_minutes: int
     overtime_minutes: int
-    status: str  # present, absent, leave, holiday, off
+    status: str  # present, absent, upcoming, leave, holiday, off
 
 
 # The columns of timesheet(), in order: the fields of TimesheetDay.
@@ -61,6 +64,7 @@ class PersonTotals:
     late_minutes: int
     early_leave_minutes: int
     missing_clock_outs: int
+    days_upcoming: int = 0  # not counted in the sums above: they have not happened yet
 
 
 def timesheet_days(
@@ -69,33 +73,40 @@ def timesheet_days(
     date_to: date,
     default_zone: str,
     user_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> list[TimesheetDay]:
-    """Rows of timesheet(date_from, date_to, default_zone), for these people only
-    when user_ids is given (None: everyone), ordered by name and day."""
+    """Rows of timesheet(date_from, date_to, default_zone) as known at ``now``
+    (default: now; see as_of), for these people only when user_ids is given (None:
+    everyone), ordered by name and day."""
     if user_ids is not None and not user_ids:
         return []
     statement = text(
-        f"SELECT {', '.join(COLUMNS)} FROM timesheet(:date_from, :date_to, :zone, :ids)"
+        as_of("timesheet(:date_from, :date_to, :zone, :ids)", "CAST(:now AS timestamptz)", COLUMNS)
     ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
     params = {
         "date_from": date_from,
         "date_to": date_to,
         "zone": default_zone,
         "ids": list(user_ids) if user_ids is not None else None,
+        "now": now or datetime.now(UTC),
     }
     return [TimesheetDay(*row) for row in session.execute(statement, params).all()]
 
 
 def totals(days: Sequence[TimesheetDay]) -> list[PersonTotals]:
-    """Per-person sums of the days, in the days' order of people (one pass: a month of
-    a thousand people is twenty thousand days)."""
+    """Per-person sums of the days that have happened, in the days' order of people
+    (one pass: a month of a thousand people is twenty thousand days); the upcoming
+    days are only counted, in days_upcoming."""
     sums: dict[int, list[int]] = {}
     names: dict[int, str] = {}
     for d in days:
         row = sums.get(d.user_id)
         if row is None:
-            row = sums[d.user_id] = [0] * 10
+            row = sums[d.user_id] = [0] * 11
             names[d.user_id] = d.name
+        if d.status == "upcoming":
+            row[10] += 1
+            continue
         row[0] += d.status == "present"
         row[1] += d.absent
         row[2] += d.status == "leave"
@@ -107,3 +118,11 @@ def totals(days: Sequence[TimesheetDay]) -> list[PersonTotals]:
         row[8] += d.early_leave_minutes
         row[9] += d.missing_clock_out
     return [PersonTotals(user_id, names[user_id], *row) for user_id, row in sums.items()]
+
+
+def people_by_name(session: Session, scope: Collection[int] | None) -> list[int]:
+    """The ids of everyone (or of ``scope``), in name order: a timesheet's pages."""
+    query = select(User.id).order_by(User.name, User.id)
+    if scope is not None:
+        query = query.where(User.id.in_(scope))
+    return list(session.scalars(query))

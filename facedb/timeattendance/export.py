@@ -28,6 +28,7 @@ TOTALS_COLUMNS = (
     "late_minutes",
     "early_leave_minutes",
     "missing_clock_outs",
+    "days_upcoming",
 )
 
 
@@ -37,8 +38,9 @@ def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
     return value.astimezone(zone).isoformat(timespec="seconds")
 
 
-def payroll_row(day: TimesheetDay) -> dict[str, Cell]:
-    zone = ZoneInfo(day.timezone)
+def payroll_row(day: TimesheetDay, shown: ZoneInfo | None = None) -> dict[str, Cell]:
+    """The payroll columns of a day, its times in the person's zone (or ``shown``)."""
+    zone = shown or ZoneInfo(day.timezone)
     return {
         "person": day.name,
         "external_id": day.external_id,
@@ -78,6 +80,7 @@ def totals_row(total: PersonTotals) -> dict[str, Cell]:
         "late_minutes": total.late_minutes,
         "early_leave_minutes": total.early_leave_minutes,
         "missing_clock_outs": total.missing_clock_outs,
+        "days_upcoming": total.days_upcoming,
     }
 
 
@@ -89,9 +92,20 @@ def write_totals_csv(handle: TextIO, people: Sequence[PersonTotals]) -> None:
     writer.writerows([totals_row(t)[c] for c in TOTALS_COLUMNS] for t in people)
 
 
-def payroll_json(days: Sequence[TimesheetDay], people: Sequence[PersonTotals]) -> dict[str, Any]:
-    return {
+def payroll_json(
+    days: Sequence[TimesheetDay],
+    people: Sequence[PersonTotals],
+    as_of: datetime | None = None,
+    shown_zone: str | None = None,
+) -> dict[str, Any]:
+    """The days and the totals; ``as_of``: the moment the days are known at (the
+    totals count the days that happened by then, not the upcoming ones)."""
+    shown = ZoneInfo(shown_zone) if shown_zone else None
+    result: dict[str, Any] = {
         "columns": list(PAYROLL_COLUMNS),
-        "days": [payroll_row(d) for d in days],
+        "days": [payroll_row(d, shown) for d in days],
         "totals": [totals_row(t) for t in people],
     }
+    if as_of is not None:
+        result["as_of"] = as_of.isoformat(timespec="seconds")
+    return result

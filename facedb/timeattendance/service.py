@@ -5,10 +5,9 @@ every call is one transaction; no face models are loaded."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -18,12 +17,16 @@ from facedb.errors import InvalidInputError
 from facedb.store import corrections, org, schedules
 from facedb.store.corrections import CorrectionInfo, EventHistory, PeriodInfo
 from facedb.store.engine import Database, open_database, transaction
+from facedb.store.event_lookup import arrived_before, resolve_event_id
 from facedb.store.gallery import get_user
 from facedb.store.org import DeviceInfo, GroupInfo, Membership, SiteInfo
 from facedb.store.schedules import AssignmentInfo, HolidayInfo, LeaveInfo, ShiftInfo
 from facedb.store.timesheet import PersonTotals, TimesheetDay, timesheet_days, totals
-from facedb.timezones import zone_or_local
-from facedb.usecases.payroll import check_period
+from facedb.timezones import check_period, localise, zone_or_local
+
+# How far back a departure added by hand looks for its arrival (a night shift's
+# departure is on the next day).
+ARRIVAL_WINDOW = timedelta(hours=24)
 
 
 class TimeAttendance:
@@ -74,14 +77,14 @@ class TimeAttendance:
 
     def assign_site(self, people: Sequence[str], site: str | None) -> list[Membership]:
         with self.transaction() as s:
-            ids = [get_user(s, name).id for name in people]
+            ids = [get_user(s, name, loose=True).id for name in people]
             for user_id in ids:
                 org.assign_site(s, user_id, site)
             return [org.membership(s, user_id) for user_id in ids]
 
     def join_group(self, group: str, people: Sequence[str], *, leave: bool) -> list[Membership]:
         with self.transaction() as s:
-            ids = [get_user(s, name).id for name in people]
+            ids = [get_user(s, name, loose=True).id for name in people]
             for user_id in ids:
                 if leave:
                     org.remove_from_group(s, user_id, group)
@@ -91,7 +94,7 @@ class TimeAttendance:
 
     def membership(self, person: str) -> Membership:
         with self.transaction() as s:
-            return org.membership(s, get_user(s, person).id)
+            return org.membership(s, get_user(s, person, loose=True).id)
 
     def set_device(
         self, name: str, site: str | None, timezone: str | None, role: str
@@ -145,7 +148,7 @@ class TimeAttendance:
         valid_to: date | None,
     ) -> AssignmentInfo:
         with self.transaction() as s:
-            user_id = get_user(s, person).id if person is not None else None
+            user_id = get_user(s, person, loose=True).id if person is not None else None
             new_id = schedules.assign_shift(
                 s, shift, user_id=user_id, group=group, valid_from=valid_from, valid_to=valid_to
             )
@@ -184,7 +187,7 @@ class TimeAttendance:
         by: str,
     ) -> LeaveInfo:
         with self.transaction() as s:
-            user_id = get_user(s, person).id
+            user_id = get_user(s, person, loose=True).id
             leave_id = schedules.add_leave(
                 s, user_id, kind, day_from, day_to, minutes=minutes, note=note, created_by=by
             )
@@ -192,7 +195,7 @@ class TimeAttendance:
 
     def leave(self, person: str | None, date_from: date | None) -> list[LeaveInfo]:
         with self.transaction() as s:
-            user_id = get_user(s, person).id if person is not None else None
+            user_id = get_user(s, person, loose=True).id if person is not None else None
             return schedules.list_leave(s, user_id, date_from)
 
     def remove_leave(self, leave_id: int) -> bool:
@@ -212,11 +215,25 @@ class TimeAttendance:
         note: str | None,
         by: str,
     ) -> CorrectionInfo:
-        """A missed punch; a time without a zone is read in the person's site's zone."""
+        """A missed punch; a time without a zone is read in the person's site's zone
+        (one the clocks skip or show twice is refused: timezones.localise). A departure
+        with no arrival in the 24 hours before it is refused: it would be read as the
+        day's first punch (docs/TIME_AND_ATTENDANCE.md, Corrections)."""
         with self.transaction() as s:
-            user_id = get_user(s, person).id
+            user_id = get_user(s, person, loose=True).id
+            zone = org.person_zone(s, user_id, self.zone)
             if when.tzinfo is None:
-                when = when.replace(tzinfo=ZoneInfo(org.person_zone(s, user_id, self.zone)))
+                when = localise(when, zone)
+            role = direction
+            if role is None and device is not None:
+                role = org.device_info(s, device, default_zone=self.zone).role
+            if role == "out" and not arrived_before(s, user_id, when, ARRIVAL_WINDOW):
+                local = when.astimezone(ZoneInfo(zone))
+                raise InvalidInputError(
+                    f"{person} has no arrival in the 24 hours before {local:%Y-%m-%d %H:%M}: "
+                    "a departure needs one, or it is read as the day's first punch; add the "
+                    "arrival first (--direction in), or add this punch with --direction in"
+                )
             return corrections.add_punch(
                 s,
                 user_id,
@@ -238,9 +255,9 @@ class TimeAttendance:
         by: str,
         person: str | None = None,
     ) -> CorrectionInfo:
-        event = _event_id(event_id)
         with self.transaction() as s:
-            user_id = get_user(s, person).id if person is not None else None
+            event = resolve_event_id(s, event_id)
+            user_id = get_user(s, person, loose=True).id if person is not None else None
             return corrections.correct_event(
                 s, event, action, reason=reason, note=note, created_by=by, user_id=user_id
             )
@@ -251,7 +268,7 @@ class TimeAttendance:
 
     def history(self, event_id: str) -> EventHistory:
         with self.transaction() as s:
-            return corrections.event_history(s, _event_id(event_id))
+            return corrections.event_history(s, resolve_event_id(s, event_id))
 
     def lock(self, day_from: date, day_to: date, by: str) -> PeriodInfo:
         with self.transaction() as s:
@@ -275,7 +292,7 @@ class TimeAttendance:
         with self.transaction() as s:
             scope = org.user_ids_in_scope(s, site, group)
             if person is not None:
-                user_id = get_user(s, person).id
+                user_id = get_user(s, person, loose=True).id
                 scope = [user_id] if scope is None or user_id in scope else []
             return scope
 
@@ -287,27 +304,23 @@ class TimeAttendance:
         site: str | None = None,
         group: str | None = None,
         person: str | None = None,
+        now: datetime | None = None,
     ) -> tuple[list[TimesheetDay], list[PersonTotals]]:
+        """The days as known at ``now`` (default: now): the days that have not
+        happened yet are ``upcoming``, and the totals are of the others."""
         check_period(date_from, date_to)
         scope = self.scope(site=site, group=group, person=person)
         with self.transaction() as s:
-            days = timesheet_days(s, date_from, date_to, self.zone, scope)
+            days = timesheet_days(s, date_from, date_to, self.zone, scope, now)
         return days, totals(days)
 
-    def exceptions(self, date_from: date, date_to: date) -> list[TimesheetDay] | None:
+    def exceptions(
+        self, date_from: date, date_to: date, now: datetime | None = None
+    ) -> list[TimesheetDay] | None:
         """The days someone was late, absent or did not clock out; None when no shift
         is set up (a site with no schedules sees no change in its reports)."""
         with self.transaction() as s:
             if not schedules.list_shifts(s):
                 return None
-        days, _ = self.timesheet(date_from, date_to)
+        days, _ = self.timesheet(date_from, date_to, now=now)
         return [d for d in days if d.late_minutes > 0 or d.absent or d.missing_clock_out]
-
-
-def _event_id(text_value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text_value.strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"not an event id: {text_value!r} (see facedb attendance list --json)"
-        ) from None

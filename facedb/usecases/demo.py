@@ -1,6 +1,6 @@
 """The demo: enrol people from a folder of per-person folders, verify held-out
-photos of them and of strangers, and report. Runs on whatever database is
-configured (the embedded one by default)."""
+photos of them and of strangers, and report, on the service it is given (`facedb
+demo` gives it one in a home of its own)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from facedb.errors import SourceError
+from facedb.config import Settings
+from facedb.errors import InvalidInputError, SourceError
 from facedb.media.images import IMAGE_EXTENSIONS
 from facedb.service import FaceService
 from facedb.usecases.results import BulkOutcome, VerifyResult
 
 MIN_PHOTOS = 3
+# In the demo's home: it is the demo's, `facedb demo --clean` may delete it.
+MARK = ".facedb-demo"
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,34 @@ def run(
         for name, photo, enrolled in demo.probes
     ]
     return outcomes, probes
+
+
+def demo_settings(settings: Settings, home: Path | None) -> Settings:
+    """The user's settings (models, thresholds) with the demo's own home and embedded
+    database (never FACEDB_DATABASE_URL), a kiosk name of its own and no cooldown."""
+    home = home or settings.home.with_name(f"{settings.home.name}-demo")
+    if home.resolve() == settings.home.resolve():
+        raise InvalidInputError(f"--home {home} is the real FACEDB_HOME: the demo needs its own")
+    return settings.replace(home=home, database_url=None, device_name="demo", cooldown=0.0)
+
+
+def claim(home: Path) -> None:
+    """Marks the demo's home as the demo's; refuses a folder that holds something else."""
+    if home.is_dir() and not (home / MARK).exists() and any(home.iterdir()):
+        raise InvalidInputError(f"{home} is not empty and not a demo home: give another --home")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / MARK).touch()
+
+
+def clean(home: Path) -> bool:
+    """Stops the demo's database and deletes its home; False when there was none."""
+    from facedb.store import embedded
+
+    if not home.exists():
+        return False
+    if not (home / MARK).exists():
+        raise InvalidInputError(f"{home} was not made by `facedb demo`: not removed")
+    with embedded.home_lock(home):
+        embedded.stop(home)
+    shutil.rmtree(home)
+    return True

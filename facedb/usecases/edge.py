@@ -7,16 +7,18 @@ this server's liveness threshold and recorded as sent."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facedb.errors import InvalidInputError
-from facedb.store.schema import EMBEDDING_DIM
+from facedb.store.tables.base import EMBEDDING_DIM
 from facedb.usecases import verification
 from facedb.usecases.results import VerifyResult
 from facedb.usecases.runtime import Runtime
-from facedb.vision.capture import Capture, CapturedFace
-from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
+
+if TYPE_CHECKING:  # the vision stack is loaded when an embedding comes
+    from facedb.vision.capture import Capture
 
 # What the attendance row and the answer name as the source of the face.
 ORIGIN = "device embedding"
@@ -57,7 +59,7 @@ def verify_embedding(
         timeout=None,
         threshold=None,
         on_frame=None,
-        log_no_face=False,
+        presence=False,  # one row per decision (a repeat within the cooldown aside)
         device=device,
         aligned=True,
         site=None,
@@ -79,6 +81,9 @@ def unit_embedding(embedding: Sequence[float]) -> np.ndarray:
 def device_capture(vector: np.ndarray, liveness: float | None) -> Capture:
     """One good face, as a capture of the device's own camera would give it: the
     device's quality gate passed it (it sent the embedding), its liveness is its claim."""
+    from facedb.vision.capture import Capture, CapturedFace
+    from facedb.vision.types import AnalysedFace, DetectedFace, QualityVerdict
+
     face = AnalysedFace(
         face=DetectedFace(
             box=np.zeros(4, np.float32), score=1.0, landmarks=np.zeros((5, 2), np.float32)

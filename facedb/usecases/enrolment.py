@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -28,16 +28,19 @@ from facedb.errors import (
     SpoofError,
 )
 from facedb.matching import SqlMatcher
-from facedb.media.frames import FrameSource
-from facedb.store import calibration, gallery
+from facedb.store import calibration, gallery, kept_faces
 from facedb.store.gallery import NewEmbedding
 from facedb.usecases.results import BulkOutcome, EnrolResult
 from facedb.usecases.runtime import Runtime, capture_reasons, describe
 from facedb.usecases.thresholds import choose_threshold, recalibrate_gallery_quietly
-from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
-from facedb.vision.capture import CapturedFace, diverse_selection
 
-# Embeddings kept per person at enrolment: the best-quality, mutually diverse ones.
+if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
+    from facedb.vision.capture import CapturedFace
+
+# Embeddings kept per person (per model): the best-quality, mutually diverse ones;
+# enrol --add chooses among the stored faces and the new ones, it never appends.
 KEEP_PER_PERSON = 5
 
 # The errors by which enrolment refuses one person (their faces, name or row) rather
@@ -81,7 +84,12 @@ def enrol(
                 "(enrol --add, or add=true over HTTP)"
             )
     capture = rt.capture(
-        source, wanted=frames, timeout=timeout, on_frame=on_frame, recursive=recursive
+        source,
+        wanted=frames,
+        timeout=timeout,
+        on_frame=on_frame,
+        recursive=recursive,
+        varied=True,  # from a camera: until the faces differ, or the time is up
     )
     return enrol_capture(rt, name, capture, describe(source), add=add, largest=largest, force=force)
 
@@ -117,6 +125,8 @@ def enrol_faces(
     name = clean_name(name)
     _check_liveness(capture, rt.settings.liveness_threshold)
     _check_capture(capture, source, largest)
+    from facedb.vision.capture import diverse_selection
+
     selected = diverse_selection(capture.good, KEEP_PER_PERSON)
     with rt.transaction() as session:
         return write_person(
@@ -174,20 +184,70 @@ def write_person(
         )
         for f in faces
     ]
+    not_stored = _not_selected(capture, len(faces))
+    replaced = 0
     if replace:
         gallery.replace_embeddings(session, user.id, embeddings, model)
-    else:
+    elif created:
         gallery.add_embeddings(session, user.id, embeddings, model)
+    else:
+        embeddings, replaced, reasons = _keep_diverse(session, user.id, model, embeddings)
+        not_stored += reasons
     return EnrolResult(
         name=user.name,
         user_id=user.id,
         created=created,
-        added=len(faces),
+        added=len(embeddings),
         total=len(faces) if created else gallery.count_embeddings(session, user.id),
         frames=capture.frames,
         faces_rejected=len(capture.rejected),
         lookalikes=tuple(lookalikes),
+        replaced=replaced,
+        not_stored=not_stored,
     )
+
+
+def _not_selected(capture: Capture, selected: int) -> tuple[str, ...]:
+    """Why good faces of the capture were not all stored."""
+    left = len(capture.good) - selected
+    if left <= 0:
+        return ()
+    return (
+        f"{left} good face(s) of the capture not stored: near-copies of those kept, or "
+        f"beyond the {KEEP_PER_PERSON} most different",
+    )
+
+
+def _keep_diverse(
+    session: Session, user_id: int, model: str, new: list[NewEmbedding]
+) -> tuple[list[NewEmbedding], int, tuple[str, ...]]:
+    """Adds faces to a person as a choice, not an append: of their stored faces and
+    the new ones, at most KEEP_PER_PERSON, the most different (vision.capture.
+    most_different), are kept; the stored ones not chosen are deleted. Returns the
+    new faces stored, how many stored ones were let go, and why faces were not kept."""
+    from facedb.vision.capture import most_different
+
+    stored = kept_faces.stored_embeddings(session, user_id, model)
+    vectors = np.stack([s.vector for s in stored] + [np.asarray(e.vector) for e in new])
+    qualities = [s.quality for s in stored] + [e.quality or 0.0 for e in new]
+    kept, near_copies = most_different(vectors, qualities, KEEP_PER_PERSON)
+    chosen = set(kept)
+    dropped = [s.id for i, s in enumerate(stored) if i not in chosen]
+    kept_faces.delete_embedding_ids(session, dropped)
+    added = [e for i, e in enumerate(new, start=len(stored)) if i in chosen]
+    gallery.add_embeddings(session, user_id, added, model)
+    new_near = sum(1 for i in near_copies if i >= len(stored))
+    new_beyond = len(new) - len(added) - new_near
+    reasons = []
+    if new_near:
+        reasons.append(f"{new_near} new face(s) not stored: near-copies of faces kept")
+    if new_beyond:
+        reasons.append(
+            f"{new_beyond} new face(s) not stored: the {KEEP_PER_PERSON} kept are more different"
+        )
+    if dropped:
+        reasons.append(f"{len(dropped)} older face(s) replaced by more different ones")
+    return added, len(dropped), tuple(reasons)
 
 
 def known_faces(
@@ -295,3 +355,10 @@ def _check_capture(capture: Capture, source: str, largest: bool) -> None:
     raise QualityError(
         f"no face of {source} passed the quality gate: {'; '.join(capture_reasons(capture))}"
     )
+
+
+def pose_hint(capture: Capture) -> str:
+    """What a person enrolling at a camera should do next (vision.capture.pose_hint)."""
+    from facedb.vision.capture import pose_hint as hint
+
+    return hint(capture)

@@ -11,11 +11,13 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.domain.evaluation import EvaluationResult
-from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold
+from facedb.errors import InvalidInputError
+from facedb.evaluation.metrics import CalibrationResult, calibrate_threshold, min_impostors_for
 from facedb.evaluation.pairs import read_pairs
 from facedb.evaluation.plot import check_available, save_plot
 from facedb.evaluation.runner import evaluate
-from facedb.service import FaceService
+from facedb.usecases import thresholds
+from facedb.usecases.runtime import Runtime
 from facedb.vision.pipeline import FacePipeline
 
 Progress = Callable[[int, int], None]  # (images embedded, images in all)
@@ -56,7 +58,7 @@ def evaluate_pairs(
 
 
 def calibrate(
-    service: FaceService,
+    rt: Runtime,
     pairs_file: Path,
     root: Path | None,
     far: float,
@@ -65,12 +67,25 @@ def calibrate(
     progress: Progress,
 ) -> CalibrationRun:
     """The smallest threshold accepting at most ``far`` of the impostor pairs, stored
-    for the service's embedder unless ``dry_run``. Pairs with an image that gave no
+    for the runtime's embedder unless ``dry_run``. Pairs with an image that gave no
     face stay in the denominators and are never accepted."""
     pairs = read_pairs(pairs_file, root)
-    result = evaluate(pairs, service.pipeline, progress=progress)
+    # The pairs are counted before anything is embedded: too few impostors (or no
+    # genuine pair) is refused at once, not after minutes of embedding.
+    n_impostor = sum(not p.same for p in pairs)
+    needed = min_impostors_for(far)
+    if n_impostor < needed:
+        raise InvalidInputError(
+            f"calibrating at FAR {far:g} needs at least {needed} impostor pairs, "
+            f"{pairs_file} has {n_impostor}: add impostor pairs, or calibrate at a larger --far"
+        )
+    if len(pairs) == n_impostor:
+        raise InvalidInputError(
+            f"calibration needs at least one genuine pair; {pairs_file} has none"
+        )
+    result = evaluate(pairs, rt.pipeline, progress=progress)
     scores = [np.nan if p.similarity is None else p.similarity for p in result.pairs]
     calibration = calibrate_threshold(scores, [p.same for p in result.pairs], far)
     if not dry_run:
-        service.save_calibration(calibration, source=str(pairs_file))
-    return CalibrationRun(service.pipeline.embedder_name, not dry_run, calibration)
+        thresholds.save_calibration(rt, calibration, str(pairs_file))
+    return CalibrationRun(rt.pipeline.embedder_name, not dry_run, calibration)

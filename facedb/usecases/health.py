@@ -38,7 +38,7 @@ def warm_up(rt: Runtime) -> None:
     raised: until they work, requests answer 503 and /v1/health says why."""
     try:
         pipeline = rt.pipeline
-        pipeline.warm_up(liveness=pipeline.liveness_enabled(is_live=False))  # uploads
+        pipeline.warm_up(liveness=pipeline.liveness_enabled(is_live=True))  # verify uploads
         log.info("models loaded: %s", rt.pipeline.providers())
     except FacedbError as exc:
         log.error("models unusable: %s", exc.message)

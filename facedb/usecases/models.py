@@ -217,10 +217,14 @@ def fetch(
                     raise InvalidInputError(f"{spec.file} ({name}) is not in {source}")
                 done.append(models_fetch.install_local(spec, plan.local[name], plan.target))
             else:
-                url = models_fetch.model_url(spec, mirror)
                 done.append(
-                    models_fetch.download(
-                        spec, url, plan.target, retries=retries, timeout=timeout, progress=progress
+                    models_fetch.fetch_model(
+                        spec,
+                        mirror,
+                        plan.target,
+                        retries=retries,
+                        timeout=timeout,
+                        progress=progress,
                     )
                 )
         except FacedbError as exc:

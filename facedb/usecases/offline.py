@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from facedb.domain.attendance import AttendanceEvent
 from facedb.errors import FacedbError, NoGalleryCacheError
 from facedb.offline import gallery_cache, identity, sync
+from facedb.offline.evidence_files import replay_files
 from facedb.offline.matcher import CacheMatcher
 from facedb.offline.spool import BatchOutcome, ReplayResult, SpoolStatus
-from facedb.review.keep import replay_files
 from facedb.usecases.runtime import Runtime
 
 log = logging.getLogger(__name__)

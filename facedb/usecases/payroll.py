@@ -12,16 +12,19 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from facedb.config import Settings
-from facedb.errors import InvalidInputError
 from facedb.store import direct
 from facedb.store.payroll_csv import copy_payroll_csv, people_in_order
+from facedb.timezones import check_period
 
 if TYPE_CHECKING:
     from facedb.timeattendance.service import TimeAttendance
+
+# What an export writes: first and last day, default zone, as known at, zone shown.
+_What = tuple[date, date, str, datetime, str | None]
 
 MAX_CONNECTIONS = 4
 # The connections of later slices, for all the exports of this process together (an
@@ -30,16 +33,6 @@ MAX_CONNECTIONS = 4
 _EXTRA_CONNECTIONS = threading.BoundedSemaphore(MAX_CONNECTIONS - 1)
 MIN_SLICE = 200  # people
 SPOOL_IN_MEMORY = 16 * 2**20  # bytes of a later slice kept in memory, then a temporary file
-
-
-def check_period(date_from: date, date_to: date) -> None:
-    """The days a timesheet may cover (InvalidInputError otherwise)."""
-    if date_to < date_from:
-        raise InvalidInputError(f"the last day {date_to} is before the first day {date_from}")
-    if (date_to - date_from).days > 366:
-        raise InvalidInputError("a timesheet covers at most 367 days")
-    if date_from.year < 1900 or date_to.year > 9000:
-        raise InvalidInputError("a timesheet's days are between the years 1900 and 9000")
 
 
 def write_payroll_csv(
@@ -53,10 +46,15 @@ def write_payroll_csv(
     group: str | None = None,
     person: str | None = None,
     service: TimeAttendance | None = None,
+    now: datetime | None = None,
+    shown_zone: str | None = None,
 ) -> None:
     """The payroll CSV of these days (docs/TIME_AND_ATTENDANCE.md) to ``out``, for the
     people of the site, group or person when given (found through ``service``, else a
-    TimeAttendance of its own); ``zone`` is the default time zone (people with no site)."""
+    TimeAttendance of its own); ``zone`` is the default time zone (people with no site).
+    The days are as known at ``now`` (default: now; upcoming days are not absent);
+    times are in each person's zone, or in ``shown_zone`` when given."""
+    stamp = now or datetime.now(UTC)
     check_period(date_from, date_to)
     user_ids = None
     if site is not None or group is not None or person is not None:
@@ -71,7 +69,13 @@ def write_payroll_csv(
         people = people_in_order(conn, user_ids)
         extra = _take_connections(len(_slices(people, os.cpu_count() or 1)) - 1)
         try:
-            _write_slices(settings, conn, out, date_from, date_to, zone, _slices(people, extra + 1))
+            _write_slices(
+                settings,
+                conn,
+                out,
+                (date_from, date_to, zone, stamp, shown_zone),
+                _slices(people, extra + 1),
+            )
         finally:
             for _ in range(extra):
                 _EXTRA_CONNECTIONS.release()
@@ -89,13 +93,11 @@ def _write_slices(
     settings: Settings,
     conn: Any,
     out: IO[bytes],
-    date_from: date,
-    date_to: date,
-    zone: str,
+    what: _What,
     slices: list[list[int]],
 ) -> None:
     if len(slices) == 1:
-        copy_payroll_csv(conn, out, date_from, date_to, zone, slices[0])
+        _copy(conn, out, what, slices[0])
         return
     # timesheet() runs in one server process per connection: the later slices run
     # on connections of their own meanwhile, spooled, and follow the first in order.
@@ -107,10 +109,10 @@ def _write_slices(
             later.append(
                 (
                     spool,
-                    pool.submit(_copy_slice, settings, spool, date_from, date_to, zone, ids),
+                    pool.submit(_copy_slice, settings, spool, what, ids),
                 )
             )
-        copy_payroll_csv(conn, out, date_from, date_to, zone, slices[0])
+        _copy(conn, out, what, slices[0])
         for spool, done in later:
             done.result()
             spool.seek(0)
@@ -125,13 +127,23 @@ def _slices(people: list[int], cpus: int) -> list[list[int]]:
     return [people[i : i + size] for i in range(0, len(people), size)] if size else [people]
 
 
-def _copy_slice(
-    settings: Settings,
-    out: IO[bytes],
-    date_from: date,
-    date_to: date,
-    zone: str,
-    user_ids: list[int],
+def _copy(
+    conn: Any, out: IO[bytes], what: _What, user_ids: list[int], *, header: bool = True
 ) -> None:
+    date_from, date_to, zone, now, shown_zone = what
+    copy_payroll_csv(
+        conn,
+        out,
+        date_from,
+        date_to,
+        zone,
+        user_ids,
+        header=header,
+        now=now,
+        shown_zone=shown_zone,
+    )
+
+
+def _copy_slice(settings: Settings, out: IO[bytes], what: _What, user_ids: list[int]) -> None:
     with direct.connect(settings) as conn:
-        copy_payroll_csv(conn, out, date_from, date_to, zone, user_ids, header=False)
+        _copy(conn, out, what, user_ids, header=False)

@@ -4,12 +4,25 @@ person's biometric data, and the retention of attendance rows."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from facedb import policy
 from facedb.domain.people import UserSummary
 from facedb.errors import InvalidInputError
 from facedb.offline import gallery_cache
-from facedb.store import attendance, erasure, evidence, gallery
+from facedb.store import (
+    attendance,
+    calibration,
+    erasure,
+    evidence,
+    gallery,
+    outbox,
+    templates,
+    tombstones,
+)
 from facedb.store.corrections import refuse_purge_in_locked_period
 from facedb.usecases.results import ForgetResult
 from facedb.usecases.runtime import Runtime
@@ -28,7 +41,7 @@ def users(rt: Runtime) -> list[UserSummary]:
 
 def user(rt: Runtime, name: str) -> UserSummary:
     with rt.transaction() as session:
-        person = gallery.get_user(session, name)
+        person = gallery.get_user(session, name, loose=True)
         return gallery.summarise(person, gallery.count_embeddings(session, person.id))
 
 
@@ -38,14 +51,40 @@ def rename_user(rt: Runtime, old: str, new: str) -> UserSummary:
         return gallery.summarise(person, gallery.count_embeddings(session, person.id))
 
 
-def remove_user(rt: Runtime, name: str) -> int:
+def remove_users(rt: Runtime, names: Sequence[str], *, shred: bool = True) -> list[tuple[str, int]]:
+    """Removes these people, all or none (one transaction; an unknown name removes
+    nobody): their stored faces, the evidence showing them, their name in other
+    people's evidence and in outbox payloads (as with ``forget``: a removed person is a
+    tombstone too, store/tombstones.py), and their part in the gallery calibration,
+    which is computed again without them. Their attendance rows stay, unlinked;
+    reports no longer count them as accepted. ``shred``: the vectors leave the disk
+    (store/erasure.py). Returns (name, faces removed) per person."""
+    removed: list[tuple[str, int]] = []
+    ids: list[int] = []
     with rt.transaction() as session:
-        user_id = gallery.get_user(session, name).id
-        evidence.forget_user(session, user_id)
-        removed = gallery.remove_user(session, name)
-    gallery_cache.purge_user(rt.settings.home, user_id)
+        for name in dict.fromkeys(names):
+            person = gallery.get_user(session, name)
+            _erase_traces(session, person.id, outbox_too=True)
+            ids.append(person.id)
+            removed.append((person.name, gallery.remove_user(session, name)))
+        # The calibration sampled their faces: computed again from the people left.
+        for model in calibration.calibrated_models(session):
+            policy.refresh_gallery_calibration(session, model, force=True)
+    for user_id in ids:
+        gallery_cache.purge_user(rt.settings.home, user_id)
     rt.galleries.clear()
+    if shred:
+        erasure.shred(rt.database.engine)
     return removed
+
+
+def _erase_traces(session: Session, user_id: int, *, outbox_too: bool) -> None:
+    """What shows or names a person besides their faces and attendance rows."""
+    evidence.forget_user(session, user_id)  # their faces kept for review
+    evidence.strip_candidate(session, user_id)  # named beside someone else's face
+    templates.forget_user(session, user_id)  # learned faces, known non-matches
+    if outbox_too:
+        outbox.forget_person(session, user_id)
 
 
 def forget_user(rt: Runtime, name: str, attendance_policy: str, *, shred: bool) -> ForgetResult:
@@ -62,9 +101,11 @@ def forget_user(rt: Runtime, name: str, attendance_policy: str, *, shred: bool) 
     with rt.transaction() as session:
         person = gallery.get_user(session, name)
         embeddings = gallery.delete_embeddings(session, person.id)
-        evidence.forget_user(session, person.id)  # their faces kept for review
+        # "keep": the payloads stay theirs, as their rows do.
+        _erase_traces(session, person.id, outbox_too=attendance_policy != "keep")
         if attendance_policy == "keep":
             gallery.deactivate_user(session, person.id)
+            tombstones.mark_forgotten(session, person.id)
             rows = attendance.count_for_user(session, person.id)
         else:
             if attendance_policy == "delete":

@@ -13,8 +13,8 @@ from facedb.usecases.runtime import Runtime
 
 
 def report(rt: Runtime, date_from: date, date_to: date, tz: str | None) -> Report:
-    """The daily attendance report of a period, its days in ``tz`` (None: this
-    machine's zone)."""
+    """The daily attendance report of a period: each person's days in their site's
+    zone, else in ``tz`` (None: this machine's zone, the installation's)."""
     zone = timezones.zone_or_local(tz)
     if date_to < date_from:
         raise InvalidInputError(f"the period ends ({date_to}) before it starts ({date_from})")
@@ -25,7 +25,8 @@ def report(rt: Runtime, date_from: date, date_to: date, tz: str | None) -> Repor
 def attendance(
     rt: Runtime, since: datetime | None, name: str | None, limit: int
 ) -> list[AttendanceRow]:
-    """The latest events (of ``name`` when given, since ``since``), at most ``limit``."""
+    """The latest events (of ``name`` when given, since ``since``), at most ``limit``,
+    each with its person's zone (their site's, else this machine's)."""
     with rt.transaction() as primary, rt.reading(primary) as session:
-        user_id = gallery.get_user(session, name).id if name else None
-        return store.list_events(session, since, user_id, limit)
+        user_id = gallery.get_user(session, name, loose=True).id if name else None
+        return store.list_events(session, since, user_id, limit, timezones.local_zone())

@@ -23,6 +23,8 @@ class EnrolResult:
     # Enrolled people whom a face of this one resembles (above the 1:1 threshold,
     # below the duplicate check's): recorded in `lookalikes` for review.
     lookalikes: tuple[Match, ...] = ()
+    replaced: int = 0  # stored faces let go for more different new ones (enrol --add)
+    not_stored: tuple[str, ...] = ()  # why faces seen were not stored, one line each
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class VerifyResult:
     fpir_target: float | None = None
     predicted_fpir: float | None = None
     scope: str | None = None
+    # The looks of the row this attempt is part of (one presence at a polling kiosk);
+    # 0: no row (a repeat within the cooldown, a kiosk's look without a usable face).
+    looks: int = 1
 
     @property
     def accepted(self) -> bool:

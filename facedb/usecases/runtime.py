@@ -7,19 +7,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from facedb import policy
 from facedb.config import Settings
-from facedb.media.frames import FrameSource, open_source
 from facedb.offline import identity
 from facedb.offline.spool import Spool
 from facedb.store import replica
-from facedb.store.engine import Database, make_engine, open_database, transaction
-from facedb.vision.capture import Capture, capture_faces
-from facedb.vision.pipeline import FacePipeline
+from facedb.store.engine import Database, open_database, transaction
+
+if TYPE_CHECKING:  # loaded on first use: `facedb report` never needs the vision stack
+    from facedb.media.frames import FrameSource
+    from facedb.vision.capture import Capture
+    from facedb.vision.pipeline import FacePipeline
 
 
 class Runtime:
@@ -34,7 +36,7 @@ class Runtime:
         self.settings = settings
         self._pipeline = pipeline
         self._database = database
-        self._replica: Engine | None = None
+        self._replica = replica.Replica(settings.replica_url)
         # One runtime may serve concurrent requests (facedb serve): the first use of
         # the models or the database happens once.
         self._lock = threading.Lock()
@@ -44,6 +46,8 @@ class Runtime:
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
+            from facedb.vision.pipeline import FacePipeline
+
             with self._lock:
                 if self._pipeline is None:
                     self._pipeline = FacePipeline(self.settings)
@@ -79,22 +83,12 @@ class Runtime:
         """A session for a search's or a report's reads: on the replica
         (FACEDB_REPLICA_URL) once it has every write committed so far, else
         ``primary`` (store/replica.py)."""
-        return replica.reading(primary, self.replica_engine(), self.settings.replica_wait)
-
-    def replica_engine(self) -> Engine | None:
-        if self.settings.replica_url is None:
-            return None
-        if self._replica is None:
-            with self._lock:
-                if self._replica is None:
-                    self._replica = make_engine(self.settings.replica_url)
-        return self._replica
+        return replica.reading(primary, self._replica.engine(), self.settings.replica_wait)
 
     def close(self) -> None:
         if self._database is not None:
             self._database.engine.dispose()
-        if self._replica is not None:
-            self._replica.dispose()
+        self._replica.dispose()
 
     def capture(
         self,
@@ -105,12 +99,15 @@ class Runtime:
         on_frame: Callable[[Capture], None] | None = None,
         recursive: bool = False,
         aligned: bool = False,
+        varied: bool = False,
     ) -> Capture:
         """The faces of a source for one decision, with liveness where it applies.
-        ``source``: a spec for open_source, or an open FrameSource (closed after use)."""
-        frames = (
-            source if isinstance(source, FrameSource) else open_source(source, recursive=recursive)
-        )
+        ``source``: a spec for open_source, or an open FrameSource (closed after use);
+        ``varied``: enrolment's (vision.capture.capture_faces)."""
+        from facedb.media.frames import open_source
+        from facedb.vision.capture import capture_faces
+
+        frames = open_source(source, recursive=recursive) if isinstance(source, str) else source
         with frames:
             return capture_faces(
                 frames,
@@ -118,8 +115,9 @@ class Runtime:
                 wanted=wanted,
                 timeout=timeout,
                 on_frame=on_frame,
-                liveness=self.pipeline.liveness_enabled(frames.is_live),
+                liveness=self.pipeline.liveness_enabled(frames.is_live or frames.from_camera),
                 aligned=aligned,
+                varied=varied,
             )
 
 

@@ -15,7 +15,6 @@ from facedb import policy
 from facedb.decision import Policy, ThresholdChoice
 from facedb.domain.thresholds import StoredThreshold
 from facedb.errors import FacedbError
-from facedb.evaluation.acquire import acquire
 from facedb.evaluation.detplot import det_svg
 from facedb.evaluation.metrics import CalibrationResult
 from facedb.evaluation.openset import OpenSetResult as OpenSetResult  # for facedb/cli/eval1n.py
@@ -130,6 +129,8 @@ def open_set(
     needs no database."""
     model = rt.pipeline.embedder_name
     spec = rt.pipeline.registry.spec(model)
+    from facedb.evaluation.acquire import acquire  # the vision stack, on first use
+
     acquired = acquire(
         people,
         rt.pipeline,
@@ -150,6 +151,7 @@ def open_set(
         fixed=rt.settings.threshold,
         images=acquired.images,
         failures=acquired.failures,
+        failed_photos=[str(path) for path in acquired.failed],
     )
     if det_plot is not None:
         title = f"{people.name}: DET at FPIR target {result.fpir_target:g}"

@@ -23,15 +23,16 @@ def decode_image(image: EncodedImage) -> BGRImage:
 
 
 def decode_images(
-    images: Sequence[EncodedImage], description: str
+    images: Sequence[EncodedImage], description: str, *, from_camera: bool = False
 ) -> tuple[ImagesSource, list[str]]:
     """Decodes every image (ImageError, HTTP 400, names the bad one; the images of one
     request together within the request budget) into a frame source; also returns the
-    frames' origins, in order ("#0", "#1", ...)."""
+    frames' origins, in order ("#0", "#1", ...). ``from_camera``: the images are a
+    camera's frames (liveness checked under auto: FrameSource.from_camera)."""
     origins = [f"#{i}" for i in range(len(images))]
     ledger = DecodeLedger()  # the images of one request share one budget
     frames = [
         (read_image(image.data, name=image.label, ledger=ledger), origin)
         for image, origin in zip(images, origins, strict=True)
     ]
-    return ImagesSource(frames, description), origins
+    return ImagesSource(frames, description, from_camera=from_camera), origins

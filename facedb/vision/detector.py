@@ -31,6 +31,7 @@ import numpy as np
 import onnxruntime as ort
 
 from facedb.errors import ConfigError, ModelError
+from facedb.events import metrics
 from facedb.vision.preprocessing import Preprocessing
 from facedb.vision.types import DetectedFace
 
@@ -233,8 +234,9 @@ class ScrfdDetector:
         when the detector scales automatically (the retries of vision/crops.py and
         vision/tiles.py were measured with it).
         """
-        canvas, scale_x, scale_y = self.canvas(image_bgr, letterboxed=letterboxed)
-        return self._run(canvas, scale_x, scale_y, max_faces)
+        with metrics.timed("detect"):
+            canvas, scale_x, scale_y = self.canvas(image_bgr, letterboxed=letterboxed)
+            return self._run(canvas, scale_x, scale_y, max_faces)
 
     def detect_at(self, image_bgr: np.ndarray, scale: float) -> list[DetectedFace]:
         """Faces of an image resized by ``scale`` (canvas pixels per image pixel), on a
@@ -242,8 +244,9 @@ class ScrfdDetector:
         scale (vision/roi.py). Needs a model with a dynamic input (ModelError if not)."""
         if not self.trim:
             raise ModelError("this detector has a fixed input size: it cannot search a region")
-        canvas, scale_x, scale_y = scaled_canvas(image_bgr, scale, max_side=1 << 30)
-        return self._run(canvas, scale_x, scale_y, 0)
+        with metrics.timed("detect"):
+            canvas, scale_x, scale_y = scaled_canvas(image_bgr, scale, max_side=1 << 30)
+            return self._run(canvas, scale_x, scale_y, 0)
 
     def frame_scale(self, height: int, width: int) -> float:
         """The scale at which ``detect`` searches an image of ``height x width``."""

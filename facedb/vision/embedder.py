@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import onnxruntime as ort
 
 from facedb.errors import InvalidInputError
+from facedb.events import metrics
 from facedb.numeric import l2_normalize
-from facedb.vision.preprocessing import CropModel
+from facedb.vision.preprocessing import CropModel, Preprocessing
 
 EMBEDDING_DIM = 512
 # Faces per session run: bounds memory while keeping the convolutions batched. A
@@ -25,6 +27,19 @@ class ArcFaceEmbedder(CropModel):
 
     default_chunk = CHUNK
 
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        preprocessing: Preprocessing,
+        chunk: int | None = None,
+        *,
+        flip: bool = False,
+    ) -> None:
+        super().__init__(session, preprocessing, chunk)
+        # Each face is embedded with its mirror image and the two averaged (a
+        # different recipe: pipeline.embedder_name says which).
+        self.flip = flip
+
     @property
     def input_size(self) -> tuple[int, int]:
         return self.preprocessing.input_size
@@ -39,7 +54,12 @@ class ArcFaceEmbedder(CropModel):
                     f"aligned face must be {self.input_size[0]}x{self.input_size[1]}x3, "
                     f"not {'x'.join(map(str, crop.shape))}"
                 )
-        return l2_normalize(self._in_chunks(crops_bgr))
+        with metrics.timed("embed"):
+            vectors = l2_normalize(self._in_chunks(crops_bgr))
+            if self.flip:
+                mirrored = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops_bgr]
+                vectors = l2_normalize(vectors + l2_normalize(self._in_chunks(mirrored)))
+        return vectors
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         blob = self.preprocessing.blob(crops_bgr)

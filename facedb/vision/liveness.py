@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from facedb.events import metrics
 from facedb.vision.preprocessing import CropModel
 
 # How much context around the face box the model was trained with.
@@ -97,7 +98,8 @@ class LivenessModel(CropModel):
         """Probability that each face is live: float32 [N] in [0, 1]; [0] for no crops."""
         if len(crops_bgr) == 0:
             return np.zeros(0, dtype=np.float32)
-        return self._in_chunks(crops_bgr)
+        with metrics.timed("liveness"):
+            return self._in_chunks(crops_bgr)
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         blob = self.preprocessing.blob(crops_bgr)

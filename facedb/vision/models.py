@@ -40,6 +40,10 @@ CPU = "CPUExecutionProvider"
 # ORT's process-wide logger is never touched.
 _SESSION_LOG_SEVERITY = 3
 
+# An embedding recipe is stored as the model name with a suffix (pipeline.embedder_name):
+# vectors of two recipes are never compared, as those of two models.
+RECIPE_SEPARATOR = "+"
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -206,7 +210,10 @@ class ModelRegistry:
     # -- manifest and files -------------------------------------------------
 
     def spec(self, name: str) -> ModelSpec:
+        """The manifest entry of a model, or of an embedding recipe's model
+        (``w600k_mbf_int8+flip``: the model's, embedded as the recipe says)."""
         specs = load_manifest()
+        name = name.split(RECIPE_SEPARATOR, 1)[0]
         if name not in specs:
             raise ModelError(f"unknown model {name!r}: the manifest lists {', '.join(specs)}")
         return specs[name]
@@ -239,8 +246,8 @@ class ModelRegistry:
         if path is None:
             looked = ", ".join(str(d) for d in self.search_dirs())
             raise ModelError(
-                f"model file {spec.file} ({name}) not found in {looked}: "
-                "put it there or set FACEDB_WEIGHTS to its folder (see weights/README.md)"
+                f"model file {spec.file} ({name}) not found in {looked}: run `facedb init` "
+                f"(or `facedb models fetch {name}`), or set FACEDB_WEIGHTS to its folder"
             )
         try:
             actual = file_sha256(path)
@@ -249,7 +256,7 @@ class ModelRegistry:
         if actual != spec.sha256:
             raise ModelError(
                 f"model file {path} has sha256 {actual[:12]}…, the manifest expects "
-                f"{spec.sha256[:12]}… for {name}: replace it with the published file"
+                f"{spec.sha256[:12]}… for {name}: remove it and run `facedb models fetch {name}`"
             )
         return path
 
@@ -261,7 +268,7 @@ class ModelRegistry:
         error: str | None = None
         if path is None:
             looked = ", ".join(str(d) for d in self.search_dirs())
-            error = f"{spec.file} not found in {looked} (set FACEDB_WEIGHTS)"
+            error = f"{spec.file} not found in {looked} (run `facedb models fetch {name}`)"
         else:
             try:
                 sha_ok = file_sha256(path) == spec.sha256

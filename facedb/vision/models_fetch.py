@@ -18,11 +18,9 @@ server allows it), and give up with a message naming the URL and what to do by h
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 import shutil
 import time
-import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,12 +30,13 @@ from http.client import HTTPException, HTTPResponse
 from pathlib import Path
 from typing import Any
 
-from facedb.config import REPO_WEIGHTS_DIR
 from facedb.domain.constants import MODEL_ROLES
 from facedb.errors import InvalidInputError, ModelError
 from facedb.fsio import fsync_dir
 from facedb.secrets import redact_url
+from facedb.vision import model_sources
 from facedb.vision.model_check import role_problem, signature
+from facedb.vision.model_sources import Source
 from facedb.vision.models import ModelSpec, file_sha256, load_manifest
 
 CHUNK = 1 << 16
@@ -68,16 +67,6 @@ class Installed:
     outputs: tuple[str, ...] = ()
 
 
-def manifest_urls() -> dict[str, str]:
-    """The ``url`` of each manifest model that has one (download of the file itself)."""
-    try:
-        text = (importlib.resources.files("facedb.weights") / "manifest.toml").read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        text = (REPO_WEIGHTS_DIR / "manifest.toml").read_text("utf-8")
-    entries = tomllib.loads(text).get("model", [])
-    return {str(e["name"]): str(e["url"]) for e in entries if e.get("url")}
-
-
 def restricted_licences(specs: Iterable[ModelSpec], dest: Path) -> list[str]:
     """Licences of these models that need an acknowledgement not yet recorded in dest."""
     accepted = _accepted(dest)
@@ -103,27 +92,34 @@ def _accepted(dest: Path) -> set[str]:
         return set()
 
 
-def model_url(spec: ModelSpec, mirror: str | None) -> str:
-    """Where to download a model: the mirror's BASE/<file>, else the manifest's url."""
-    if mirror:
-        return check_url(mirror.rstrip("/") + "/" + urllib.parse.quote(spec.file))
-    url = manifest_urls().get(spec.name)
-    if url is None:
+def fetch_model(
+    spec: ModelSpec,
+    mirror: str | None,
+    dest: Path,
+    *,
+    retries: int = RETRIES,
+    timeout: float = TIMEOUT_S,
+    progress: Progress | None = None,
+) -> Installed:
+    """Installs one manifest model from the first of its sources (model_sources.py)
+    that gives the exact file; each refusal is said in the final message."""
+    done = installed(spec, dest)
+    if done is not None:
+        return done
+    sources = model_sources.candidates(spec.name, spec.file, mirror)
+    if not sources:
         raise ModelError(
-            f"no download URL is known for {spec.name} (its source: {spec.source}): get "
+            f"no download source is known for {spec.name} (its origin: {spec.source}): get "
             f"{spec.file} and run `facedb models fetch --from FILE`, or give a mirror "
             "with --url BASE (FACEDB_MODELS_URL)"
         )
-    return check_url(url)
-
-
-def check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInputError(
-            f"a model URL must be http:// or https:// with a host: {redact_url(url)!r}"
-        )
-    return url
+    problems: list[str] = []
+    for source in sources:
+        try:
+            return download(spec, source, dest, retries=retries, timeout=timeout, progress=progress)
+        except ModelError as exc:
+            problems.append(exc.message)
+    raise ModelError("; then ".join(problems))
 
 
 def installed(spec: ModelSpec, dest: Path, source: str = "") -> Installed | None:
@@ -137,7 +133,7 @@ def installed(spec: ModelSpec, dest: Path, source: str = "") -> Installed | None
 
 def download(
     spec: ModelSpec,
-    url: str,
+    source: Source,
     dest: Path,
     *,
     retries: int = RETRIES,
@@ -145,17 +141,38 @@ def download(
     progress: Progress | None = None,
     backoff_s: float = 0.5,
 ) -> Installed:
-    """Downloads one manifest model into dest (atomically), verified. Messages and
-    ``source`` show the URL without its user name or password."""
-    done = installed(spec, dest, redact_url(url))
+    """Downloads one manifest model from one source into dest (atomically), verified.
+    Messages and ``source`` show the URL without its user name or password."""
+    shown = source.describe()
+    done = installed(spec, dest, shown)
     if done is not None:
         return done
+    url = source.url
     partial = _new_partial(dest, spec.file)
+    fetched = (
+        _new_partial(dest, spec.file + ".download") if source.member or source.recipe else partial
+    )
+    member = (
+        _new_partial(dest, spec.file + ".member") if source.member and source.recipe else partial
+    )
     try:
-        _download_to(partial, spec, url, retries, timeout, progress, backoff_s)
-        return _install(partial, spec, dest, redact_url(url))
+        whole = source.member is None and source.recipe is None
+        limit = spec.bytes if whole and spec.bytes > 0 else MAX_UNKNOWN_BYTES
+        _download_to(fetched, spec, url, limit, whole, retries, timeout, progress, backoff_s)
+        if source.member is not None:
+            model_sources.extract_member(fetched, source.member, member, MAX_UNKNOWN_BYTES)
+        if source.recipe is not None:
+            recipe_input = member if source.member else fetched
+            model_sources.check_input(source, recipe_input)
+            model_sources.apply_recipe(source.recipe, recipe_input, partial)
+        return _install(partial, spec, dest, shown)
+    except ModelError as exc:
+        if redact_url(url) in exc.message:
+            raise
+        raise ModelError(f"{shown}: {exc.message}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        for path in {partial, fetched, member}:
+            path.unlink(missing_ok=True)
 
 
 def install_local(spec: ModelSpec, source: Path, dest: Path) -> Installed:
@@ -245,24 +262,28 @@ def _download_to(
     partial: Path,
     spec: ModelSpec,
     url: str,
+    limit: int,
+    whole: bool,
     retries: int,
     timeout: float,
     progress: Progress | None,
     backoff_s: float,
 ) -> None:
-    limit = spec.bytes if spec.bytes > 0 else MAX_UNKNOWN_BYTES
+    """Downloads url into partial: the model itself (``whole``: its size is known) or
+    an archive or file a recipe starts from (at most ``limit`` bytes)."""
+    expected = spec.bytes if whole else 0
     last = ""
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff_s * 2 ** (attempt - 1))
         try:
-            _one_request(partial, spec, url, limit, timeout, progress)
+            _one_request(partial, spec, url, limit, expected, timeout, progress)
         except _Retry as exc:
             last = str(exc)
             continue
-        if spec.bytes <= 0 or partial.stat().st_size == spec.bytes:
+        if expected <= 0 or partial.stat().st_size == expected:
             return
-        last = f"the download stopped at {partial.stat().st_size} of {spec.bytes} bytes"
+        last = f"the download stopped at {partial.stat().st_size} of {expected} bytes"
     raise ModelError(
         f"cannot download {spec.name} from {redact_url(url)}: {last} (after {retries + 1} attempts). "
         f"Without network: download it on another machine and run "
@@ -271,7 +292,13 @@ def _download_to(
 
 
 def _one_request(
-    partial: Path, spec: ModelSpec, url: str, limit: int, timeout: float, progress: Progress | None
+    partial: Path,
+    spec: ModelSpec,
+    url: str,
+    limit: int,
+    expected: int,
+    timeout: float,
+    progress: Progress | None,
 ) -> None:
     have = partial.stat().st_size
     request = urllib.request.Request(url, headers={"User-Agent": "facedb"})
@@ -295,7 +322,7 @@ def _one_request(
         resumed = have > 0 and response.status == 206
         if not resumed:
             have = 0
-        total = _total(response, have) or (spec.bytes if spec.bytes > 0 else 0)
+        total = _total(response, have) or expected
         with partial.open("ab" if resumed else "wb") as out:
             while chunk := _read(response, have):
                 have += len(chunk)

@@ -21,7 +21,7 @@ from facedb.vision.detector import AUTO_MAX_SIDE, ScrfdDetector
 from facedb.vision.embedder import CHUNK, ArcFaceEmbedder
 from facedb.vision.liveness import CHUNK as LIVENESS_CHUNK
 from facedb.vision.liveness import LivenessModel
-from facedb.vision.models import ModelRegistry, load_manifest
+from facedb.vision.models import RECIPE_SEPARATOR, ModelRegistry, load_manifest
 from facedb.vision.types import AnalysedFace, DetectedFace
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,11 @@ class FacePipeline:
 
     @property
     def embedder_name(self) -> str:
-        """The embedder's manifest name, stored with every embedding it makes."""
-        return self.settings.embedder
+        """The embedding recipe, stored with every embedding it makes: the embedder's
+        manifest name, with ``+flip`` when each face is embedded with its mirror image
+        (FACEDB_EMBEDDER_FLIP): a gallery never mixes the two."""
+        flip = self.settings.embedder_flip == "on"
+        return self.settings.embedder + (f"{RECIPE_SEPARATOR}flip" if flip else "")
 
     def providers(self) -> dict[str, str]:
         """Model name -> onnxruntime execution provider, for the models loaded so far."""
@@ -106,13 +109,17 @@ class FacePipeline:
     @property
     def embedder(self) -> ArcFaceEmbedder:
         if self._embedder is None:
-            self._check_role(self.embedder_name, "embedder")
-            session = self.registry.session(self.embedder_name)
+            name = self.settings.embedder
+            self._check_role(name, "embedder")
+            session = self.registry.session(name)
             with self._lock:
                 if self._embedder is None:
-                    spec = self.registry.spec(self.embedder_name)
+                    spec = self.registry.spec(name)
                     self._embedder = ArcFaceEmbedder(
-                        session, spec.preprocessing, chunk=spec.max_batch or CHUNK
+                        session,
+                        spec.preprocessing,
+                        chunk=spec.max_batch or CHUNK,
+                        flip=self.settings.embedder_flip == "on",
                     )
         return self._embedder
 

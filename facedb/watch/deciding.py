@@ -1,21 +1,25 @@
-"""How a watch decides and logs: facedb/decision.py through the Matcher, online or in
-a database outage, with the same 1:N policy as verify.
+"""How a watch decides and records: facedb/decision.py, recorded by the Recorder
+(usecases/recording.py) as verify's decisions are, online or in a database outage,
+with the same 1:N policy and scope as verify.
 
 Each decision a frame asks for (a track's new probe, or a track whose latest faces
 are attacks) is made by decision.screen / decision.judge_search against the policy
-of the gallery searched (policy.search_policy: the threshold for the gallery's size
-at the target FPIR, the margin over the second person), and logged through the
-Matcher with the policy that made it, the liveness score and the event's identity.
+of the gallery searched (usecases/thresholds.search_policy: the threshold for the
+size of the scope searched, FACEDB_SEARCH_SITE / FACEDB_SEARCH_GROUP, at the target
+FPIR, the margin over the second person; the gallery's size is read through the
+runtime's one cache). The Recorder writes the row, its outbox message and the
+evidence of a doubtful decision (the track's faces: a stranger reaches the review
+queue with a face to look at), and counts the metrics once committed.
 
-Online, the decisions of a frame are made and logged in one transaction
-(SqlMatcher). When the database is unreachable, the same decisions are made from the
-kiosk's gallery cache and spooled (CacheMatcher), and the database is tried again
-every RETRY_S seconds; back online, the spool is replayed (each event exactly once:
-an event keeps its event_id whichever way it is logged). With no usable cache, only
+Online, the decisions of a frame are recorded in one transaction. When the database
+is unreachable, the same decisions are made from the kiosk's gallery cache (which
+knows the sites and groups) and spooled, and the database is tried again every
+RETRY_S seconds; back online, the spool is replayed (each event exactly once: an
+event keeps its event_id whichever way it is logged). With no usable cache, only
 spoof decisions are made offline; tracks wait undecided for the database.
 
 The cooldown runs on the source's clock (loop.py); a person's first acceptance also
-asks the Matcher (under the database's lock on the person, or the spool), so that a
+asks the Recorder (under the database's lock on the person, or the spool), so that a
 row logged by `facedb verify` or an earlier watch on this device within the cooldown
 is not repeated.
 """
@@ -27,23 +31,23 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from facedb.decision import Policy, Verdict, judge_search, least_live, screen
-from facedb.domain.attendance import AttendanceEvent
+from facedb.decision import Policy, Verdict, judge_search, screen
 from facedb.domain.people import Match
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError
-from facedb.matching import Matcher, SqlMatcher
+from facedb.matching import Matcher
 from facedb.offline.matcher import CacheMatcher
 from facedb.service import FaceService
-from facedb.vision.capture import CapturedFace, mean_embedding
+from facedb.usecases.recording import Decision, Recorder, Recording
+from facedb.usecases.thresholds import choose_threshold, search_policy
+from facedb.vision.capture import mean_embedding
 from facedb.watch.events import WatchEvent
 from facedb.watch.identity import TrackIdentity, settle, to_log
 
 log = logging.getLogger(__name__)
 
 RETRY_S = 5.0  # offline: seconds between two attempts to reach the database again
-POLICY_TTL_S = 60.0  # the policy (gallery size, calibration) is read again after this
 SYNC_EVERY_S = 60.0  # online: spool replay and gallery cache refresh at most this often
 
 
@@ -78,51 +82,55 @@ class Decider:
         self, service: FaceService, override: float | None, *, retry_s: float = RETRY_S
     ) -> None:
         self.service = service
+        self.recorder = Recorder(service)
         self.retry_s = retry_s
         self.settings = service.settings
         self.override = override
         self.model = service.pipeline.embedder_name
-        self.default_threshold = service.pipeline.registry.spec(self.model).threshold
+        self.site = self.settings.search_site
+        self.group = self.settings.search_group
         self.offline = False
         self.outages = 0  # times the database went away during the watch
         self._retry_at = 0.0
         self._cache: CacheMatcher | None = None
         self._no_cache_said = False
-        self._policies: dict[bool, tuple[Policy, float]] = {}  # offline -> (policy, when)
+        self._same_person: float | None = None
         self._synced_at = 0.0
         self._last_logged: dict[int, float] = {}  # user id -> clock of the row logged
 
     @property
     def same_person(self) -> float:
         """The 1:1 threshold: a track's face below it against the track's template is
-        somebody else's."""
-        for policy, _ in self._policies.values():
-            return policy.one_to_one.value
-        return self.default_threshold if self.default_threshold is not None else 0.3
+        somebody else's (read by start)."""
+        if self._same_person is None:
+            raise RuntimeError("Decider.start was not called")
+        return self._same_person
+
+    @property
+    def scope(self) -> str | None:
+        parts = [f"site:{self.site}"] if self.site else []
+        parts += [f"group:{self.group}"] if self.group else []
+        return ",".join(parts) or None
 
     def start(self) -> None:
         """Reads the policy (and, online, writes or refreshes the gallery cache for an
         outage); a database already unreachable makes the watch start offline."""
         try:
-            with self.service.transaction() as session:
-                self._policy(SqlMatcher(session, self.settings.ef_search))
+            with self.recorder.online() as recording:
+                self._read_policy(recording.matcher)
         except DatabaseUnreachableError as exc:
             self._go_offline(exc)
+            self._cache = self.service.offline_matcher()
+            self._read_policy(self._cache)
         else:
             self._sync(force=True)
 
     def decide(self, requests: Sequence[Request]) -> list[WatchEvent]:
-        """Makes and logs the decisions; returns the events to tell, once committed."""
+        """Makes and records the decisions; returns the events to tell, once committed."""
         if not self.offline or time.monotonic() >= self._retry_at:
             try:
-                with self.service.transaction() as session:
-                    matcher = SqlMatcher(
-                        session,
-                        self.settings.ef_search,
-                        self.settings.search_clear,
-                        candidates=self.settings.search_candidates,
-                    )
-                    outcomes = self._plan(matcher, requests)
+                with self.recorder.online() as recording:
+                    outcomes = self._plan(recording, requests)
             except DatabaseUnreachableError as exc:
                 self._go_offline(exc)
             else:
@@ -134,7 +142,9 @@ class Decider:
                 return self._commit(outcomes)
         if self._cache is None:
             self._cache = self.service.offline_matcher()
-        return self._commit(self._plan(self._cache, requests))
+        with self.recorder.through(self._cache) as recording:
+            outcomes = self._plan(recording, requests)
+        return self._commit(outcomes)
 
     def _go_offline(self, exc: DatabaseUnreachableError) -> None:
         if not self.offline:
@@ -142,7 +152,6 @@ class Decider:
             self.offline = True
             self.outages += 1
             self._cache = None
-            self._policies.pop(True, None)
         self._retry_at = time.monotonic() + self.retry_s
 
     def _sync(self, *, force: bool) -> None:
@@ -153,35 +162,33 @@ class Decider:
             self._synced_at = now
             self.service.sync(refresh_cache=True)
 
-    def _policy(self, matcher: Matcher) -> Policy | None:
-        """The 1:N policy through ``matcher``, read again every POLICY_TTL_S; None
-        offline without a usable gallery cache."""
-        kept = self._policies.get(matcher.offline)
-        now = time.monotonic()
-        if kept is not None and now - kept[1] < POLICY_TTL_S:
-            return kept[0]
+    def _read_policy(self, matcher: Matcher) -> tuple[Policy, list[int] | None] | None:
+        """The 1:N policy of this watch's scope through ``matcher`` (the gallery's size
+        comes from the runtime's cache of it); None offline without a usable gallery
+        cache. Sets the 1:1 threshold a track's faces are held to."""
+        self._same_person = choose_threshold(self.service, matcher, self.override).value
         try:
-            policy = self.service.decision_policy(matcher, self.override)
+            scope = matcher.scope(self.site, self.group)
+            return search_policy(self.service, matcher, self.override, scope), scope
         except NoGalleryCacheError as exc:
             if not self._no_cache_said:
                 log.warning("%s: tracks wait undecided for the database", exc.message)
                 self._no_cache_said = True
             return None
-        self._policies[matcher.offline] = (policy, now)
-        return policy
 
     # -- one frame's decisions -------------------------------------------------------
 
-    def _plan(self, matcher: Matcher, requests: Sequence[Request]) -> list[_Outcome]:
-        """The decisions, logged through ``matcher``; the tracks are not changed (that
-        is done once the matcher committed)."""
-        policy = self._policy(matcher)
-        threshold = policy.search_threshold if policy is not None else None
+    def _plan(self, recording: Recording, requests: Sequence[Request]) -> list[_Outcome]:
+        """The decisions, recorded by ``recording``; the tracks are not changed (that
+        is done once the recording committed)."""
+        matcher = recording.matcher
+        read = self._read_policy(matcher) if requests else None
+        policy, scope = read if read is not None else (None, None)
         outcomes = []
-        planned: set[int] = set()  # people logged by this plan (two tracks, one person)
         for req in requests:
             track = req.track
             nearest: Match | None = None
+            candidates: list[Match] = []
             stage: str | None = None
             if req.spoof:
                 used = track.attacks
@@ -200,7 +207,7 @@ class Decider:
                     found = matcher.search(
                         mean_embedding(used),
                         self.model,
-                        None,
+                        scope,
                         policy.search_threshold,
                         policy.margin,
                     )
@@ -210,81 +217,61 @@ class Decider:
             if verdict is None or not to_log(track, verdict):
                 outcomes.append(_Outcome(req, verdict or _PENDING, nearest, None))
                 continue
-            event = self._event(req, verdict, used, policy, matcher.offline, stage)
-            repeat = verdict.person is not None and self._repeat(
-                matcher, verdict.person.user_id, req, planned
-            )
-            if not repeat:
-                matcher.log_event(event)
-                if verdict.person is not None:
-                    planned.add(verdict.person.user_id)
+            person = verdict.person.user_id if verdict.person is not None else None
+            clock_repeat = self._clock_repeat(person, req)
+            if clock_repeat:
+                recorded = None
+            else:
+                recorded = recording.record(
+                    Decision(
+                        verdict=verdict,
+                        kind="identify",
+                        policy=policy,
+                        faces=used,
+                        device=self.settings.device_name,
+                        model=self.model,
+                        event_id=req.event_id,
+                        occurred_at=req.occurred_at,
+                        candidates=candidates,
+                        scope=self.scope,
+                        search_stage=stage,
+                    ),
+                    cooldown=clock_repeat is None,
+                )
+            logged = recorded is not None and recorded.logged
+            event = recorded.event if recorded is not None else None
             told = WatchEvent(
                 decision=verdict.decision,
                 name=verdict.person.name if verdict.person else None,
-                user_id=verdict.person.user_id if verdict.person else None,
+                user_id=person,
                 similarity=verdict.similarity,
                 nearest=nearest.name if nearest is not None else None,
-                threshold=threshold,
+                threshold=policy.search_threshold if policy is not None else None,
                 track_id=track.track_id,
                 frame=req.frame,
                 media_time=req.clock,
                 occurred_at=req.occurred_at,
-                logged=not repeat,
-                event_id=None if repeat else req.event_id,
-                liveness=event.liveness,
+                logged=logged,
+                event_id=req.event_id if logged else None,
+                liveness=event.liveness if event is not None else None,
                 offline=matcher.offline,
                 runner_up=verdict.runner_up,
-                threshold_source=event.threshold_source,
-                gallery_persons=event.gallery_persons,
+                threshold_source=policy.search_source if policy is not None else None,
+                gallery_persons=event.gallery_persons if event is not None else None,
             )
             outcomes.append(_Outcome(req, verdict, nearest, told))
         return outcomes
 
-    def _event(
-        self,
-        req: Request,
-        verdict: Verdict,
-        used: Sequence[CapturedFace],
-        policy: Policy | None,
-        offline: bool,
-        stage: str | None,
-    ) -> AttendanceEvent:
-        """The attendance row, with the policy that decided (as verify fills it)."""
-        weakest = least_live(used)
-        open_set = policy.open_set if policy is not None else None
-        return AttendanceEvent(
-            event_id=req.event_id,
-            occurred_at=req.occurred_at,
-            kind="identify",
-            decision=verdict.decision,
-            user_id=verdict.person.user_id if verdict.person else None,
-            claimed_user_id=None,
-            similarity=verdict.similarity,
-            threshold=policy.search_threshold if policy is not None else None,
-            liveness=weakest.face.liveness if weakest is not None else None,
-            device=self.settings.device_name,
-            model=self.model,
-            offline=offline,
-            threshold_source=policy.search_source if policy is not None else None,
-            gallery_persons=open_set.persons if open_set else None,
-            gallery_faces=open_set.faces if open_set else None,
-            fpir_target=open_set.fpir_target if open_set else None,
-            runner_up=verdict.runner_up,
-            search_stage=stage,
-        )
-
-    def _repeat(self, matcher: Matcher, user_id: int, req: Request, planned: set[int]) -> bool:
-        """Whether an acceptance of this person falls within the cooldown."""
-        cooldown = self.settings.cooldown
-        if cooldown <= 0:
+    def _clock_repeat(self, person: int | None, req: Request) -> bool | None:
+        """Whether an acceptance of this person falls within the cooldown on the
+        source's clock: None when this watch has not logged them (the Recorder asks
+        the database or the spool)."""
+        if person is None:
             return False
-        if user_id in planned:
-            return True
-        last = self._last_logged.get(user_id)
-        if last is not None:
-            return req.clock - last < cooldown
-        since = req.occurred_at - timedelta(seconds=cooldown)
-        return matcher.accepted_since(user_id, self.settings.device_name, since)
+        if self.settings.cooldown <= 0:
+            return False
+        last = self._last_logged.get(person)
+        return None if last is None else req.clock - last < self.settings.cooldown
 
     def _commit(self, outcomes: list[_Outcome]) -> list[WatchEvent]:
         """The tracks and the cooldown take the committed decisions."""

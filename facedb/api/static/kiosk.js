@@ -80,6 +80,10 @@
       askForKey(facedb.errorMessage(body, "The key was refused"));
       return null;
     }
+    if (status === 429) {  // the key's attempts per minute (FACEDB_VERIFY_RATE_LIMIT)
+      show("warn", "Please wait", facedb.errorMessage(body, "Too many attempts"));
+      return 10 * INTERVAL_MS;
+    }
     if (status === 503) {
       show("error", "Service unavailable", facedb.errorMessage(body, "Trying again"));
       return 5 * INTERVAL_MS;

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from facedb.store.schema import EMBEDDING_DIM, Base, _in
+from facedb.store.tables.base import EMBEDDING_DIM, Base, one_of
 
 REVIEW_ACTIONS = ("accept", "reassign", "dismiss", "enrol")
 
@@ -91,7 +91,7 @@ class ReviewAction(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(_in("action", REVIEW_ACTIONS), name="review_actions_action_check"),
+        CheckConstraint(one_of("action", REVIEW_ACTIONS), name="review_actions_action_check"),
         Index("review_actions_event_id_idx", "event_id"),
         Index("review_actions_user_id_idx", "user_id"),
     )

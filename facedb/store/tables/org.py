@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from facedb.domain.names import NAME_MAX_LENGTH
-from facedb.store.schema import Base, _in
+from facedb.store.tables.base import Base, one_of
 
 DEVICE_ROLES = ("in", "out", "both")
 GROUP_KINDS = ("department", "team")
@@ -61,7 +61,7 @@ class OrgGroup(Base):
 
     __table_args__ = (
         Index("groups_name_lower_key", func.lower(name), unique=True),
-        CheckConstraint(_in("kind", GROUP_KINDS), name="groups_kind_check"),
+        CheckConstraint(one_of("kind", GROUP_KINDS), name="groups_kind_check"),
     )
 
 
@@ -110,6 +110,6 @@ class Device(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(_in("role", DEVICE_ROLES), name="devices_role_check"),
+        CheckConstraint(one_of("role", DEVICE_ROLES), name="devices_role_check"),
         Index("devices_site_id_idx", "site_id"),
     )

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from facedb.store.schema import Base
+from facedb.store.tables.base import Base
 
 
 class EventSink(Base):
@@ -50,6 +50,10 @@ class EventSink(Base):
     # HMAC-SHA256 key of a webhook's signature; NULL: deliveries are not signed.
     secret: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    # A webhook to a private address (a LAN door controller): `hooks add --allow-private`.
+    allow_private: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

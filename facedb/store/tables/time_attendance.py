@@ -29,7 +29,7 @@ from sqlalchemy.sql import column, table
 
 from facedb.domain.constants import REASON_CODES
 from facedb.domain.names import NAME_MAX_LENGTH
-from facedb.store.schema import Base, _in
+from facedb.store.tables.base import Base, one_of
 
 LEAVE_KINDS = ("vacation", "sick", "other")
 CORRECTION_ACTIONS = ("add", "void", "restore", "reassign")
@@ -132,7 +132,7 @@ class Leave(Base):
     created_at: Mapped[datetime] = _created()
 
     __table_args__ = (
-        CheckConstraint(_in("kind", LEAVE_KINDS), name="leave_kind_check"),
+        CheckConstraint(one_of("kind", LEAVE_KINDS), name="leave_kind_check"),
         CheckConstraint("day_to >= day_from", name="leave_dates_check"),
         CheckConstraint("minutes IS NULL OR minutes > 0", name="leave_minutes_check"),
         Index("leave_user_id_idx", "user_id"),
@@ -162,10 +162,10 @@ class Correction(Base):
     created_at: Mapped[datetime] = _created()
 
     __table_args__ = (
-        CheckConstraint(_in("action", CORRECTION_ACTIONS), name="corrections_action_check"),
-        CheckConstraint(_in("reason", REASON_CODES), name="corrections_reason_check"),
+        CheckConstraint(one_of("action", CORRECTION_ACTIONS), name="corrections_action_check"),
+        CheckConstraint(one_of("reason", REASON_CODES), name="corrections_reason_check"),
         CheckConstraint(
-            "direction IS NULL OR " + _in("direction", DIRECTIONS),
+            "direction IS NULL OR " + one_of("direction", DIRECTIONS),
             name="corrections_direction_check",
         ),
         CheckConstraint("action <> 'add' OR occurred_at IS NOT NULL", name="corrections_add_check"),

@@ -1,146 +1,36 @@
-"""What is kept of a doubtful decision, and where: with the event in the database
-(online, in the decision's transaction), or beside the spooled event on the kiosk's
-disk (offline), sent to the database when the spool is replayed.
-
-A decision is doubtful unless it is a plain accept with a clear margin: unknown,
-rejected, ambiguous, bad_quality and spoof are, and so is an accept less than
-FACEDB_EVIDENCE_MARGIN above its threshold or over the runner-up's margin
-(FACEDB_EVIDENCE=all keeps every decision's face, off none). no_face has no face.
-"""
+"""The evidence of a doubtful decision made offline: one file per event beside the
+spool (FACEDB_HOME/spool/evidence/<event_id>.json), sent to the database when the
+spool is replayed (usecases/evidence.py decides what is kept)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from facedb.config import Settings
-from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.evidence import Candidate
-from facedb.domain.people import Match
 from facedb.fsio import atomic_write
-from facedb.matching import Matcher, SqlMatcher
-from facedb.numeric import l2_normalize
-from facedb.offline.matcher import CacheMatcher
-from facedb.store import evidence
+from facedb.store import evidence, tombstones
 from facedb.store.evidence import NewEvidence
-from facedb.vision.capture import CapturedFace
 
 log = logging.getLogger(__name__)
 
-JPEG_QUALITY = 85  # a 112x112 crop: about 3 to 5 kB
-CANDIDATES_KEPT = 5
 EVIDENCE_DIR = "evidence"  # under the spool's folder
 FILE_VERSION = 1
 # An evidence file larger than this is not read (a thumbnail and a vector are ~12 kB).
 MAX_FILE_BYTES = 256 * 1024
-
-
-def is_doubtful(settings: Settings, event: AttendanceEvent) -> bool:
-    """Whether the decision's face is kept (module docstring)."""
-    if settings.evidence == "off" or event.decision == "no_face":
-        return False
-    if settings.evidence == "all" or event.decision != "accepted":
-        return True
-    if event.similarity is None or event.threshold is None:
-        return True
-    if event.similarity < event.threshold + settings.evidence_margin:
-        return True
-    return (
-        event.runner_up is not None
-        and event.similarity - event.runner_up < settings.margin + settings.evidence_margin
-    )
-
-
-def collect(
-    event: AttendanceEvent, faces: Sequence[CapturedFace], candidates: Sequence[Match]
-) -> NewEvidence | None:
-    """The evidence of an event decided on ``faces`` (best first): the best face's
-    thumbnail, and the template the decision used. None when no face has a crop."""
-    best = next((f for f in faces if f.face.aligned is not None), None)
-    if best is None or best.face.aligned is None:
-        return None
-    ok, encoded = cv2.imencode(".jpg", best.face.aligned, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        return None
-    vectors = [f.face.embedding for f in faces if f.face.embedding is not None]
-    probe: np.ndarray | None = None
-    if vectors:
-        probe = l2_normalize(np.stack(vectors).mean(axis=0))
-    return NewEvidence(
-        event_id=event.event_id,
-        occurred_at=event.occurred_at,
-        model=event.model,
-        embedding=probe,
-        thumbnail=encoded.tobytes(),
-        quality_ok=best.face.quality.accepted,
-        quality=best.face.quality.score,
-        det_score=best.face.face.score,
-        liveness=event.liveness,
-        reasons=best.face.quality.reasons,
-        candidates=tuple(
-            Candidate(m.user_id, m.name, m.similarity) for m in candidates[:CANDIDATES_KEPT]
-        ),
-    )
-
-
-def keep_evidence(
-    settings: Settings,
-    matcher: Matcher,
-    event: AttendanceEvent,
-    faces: Sequence[CapturedFace],
-    candidates: Sequence[Match],
-) -> bool:
-    """Keeps the evidence of a logged event when it is doubtful: online in the
-    matcher's transaction (and purges what is past the retention), offline in a file
-    beside the spool. A failure to keep it is logged, never fails the decision."""
-    if not is_doubtful(settings, event):
-        return False
-    item = collect(event, faces, candidates)
-    if item is None:
-        return False
-    if isinstance(matcher, SqlMatcher):
-        return _store(matcher.session, item, settings.evidence_days)
-    if isinstance(matcher, CacheMatcher):
-        try:
-            write_file(matcher.spool.directory / EVIDENCE_DIR, item)
-        except OSError as exc:
-            log.warning("could not keep the evidence of event %s: %s", event.event_id, exc)
-            return False
-        return True
-    return False
-
-
-def _store(session: Session, item: NewEvidence, days: float) -> bool:
-    try:
-        with session.begin_nested():
-            stored = evidence.insert_evidence(session, item)
-            evidence.purge_before(session, datetime.now(UTC) - timedelta(days=days))
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise
-        log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
-        return False
-    except SQLAlchemyError as exc:
-        log.warning("could not keep the evidence of event %s: %s", item.event_id, exc)
-        return False
-    return stored
-
-
-# -- offline: one file per event beside the spool ---------------------------------
 
 
 def _encode(item: NewEvidence) -> bytes:
@@ -210,6 +100,20 @@ def decode(raw: bytes) -> NewEvidence:
         raise ValueError(f"not an evidence file: {exc}") from None
 
 
+def _without_the_forgotten(
+    item: NewEvidence, tombs: dict[int, datetime | None], orphans: set[uuid.UUID]
+) -> NewEvidence | None:
+    """The evidence as an erasure leaves it: None when it shows a forgotten person."""
+    if item.event_id in orphans:
+        return None
+    if item.candidates and tombstones.erased(tombs, item.candidates[0].user_id, item.occurred_at):
+        return None
+    others = tuple(
+        c for c in item.candidates if not tombstones.erased(tombs, c.user_id, item.occurred_at)
+    )
+    return dataclasses.replace(item, candidates=others)
+
+
 def write_file(directory: Path, item: NewEvidence) -> Path:
     """Writes the evidence durably (fsync'd, then renamed into place)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -225,7 +129,12 @@ def replay_files(
 ) -> int:
     """Sends the evidence files whose event is in the database now (each once), and
     deletes them once committed; a file past the retention, or unreadable, is deleted
-    too. A file whose event is not there yet stays. Returns how many were stored."""
+    too. A file whose event is not there yet stays. Returns how many were stored.
+
+    Erasure is final (store/tombstones.py): a file whose event lost its person (a
+    person removed or forgotten since), or whose best candidate is a forgotten
+    person, is deleted unsent (it shows their face); a forgotten person is struck
+    from the candidates of the others."""
     directory = spool_directory / EVIDENCE_DIR
     if not directory.is_dir():
         return 0
@@ -249,10 +158,17 @@ def replay_files(
     if items:
         with transaction() as session:
             logged = evidence.logged_event_ids(session, [i.event_id for i in items.values()])
+            orphans = evidence.unlinked_event_ids(session, list(logged))
+            tombs = tombstones.of(
+                session, {c.user_id for i in items.values() for c in i.candidates}
+            )
             for path, item in items.items():
-                if item.event_id in logged:
-                    stored += evidence.insert_evidence(session, item)
-                    gone.append(path)
+                if item.event_id not in logged:
+                    continue
+                gone.append(path)
+                kept = _without_the_forgotten(item, tombs, orphans)
+                if kept is not None:
+                    stored += evidence.insert_evidence(session, kept)
     for path in gone:
         path.unlink(missing_ok=True)
     return stored

@@ -1,5 +1,6 @@
-"""The tables, as SQLAlchemy 2.0 typed models. Alembic migrations follow this file;
-tests/test_migrations.py proves the two agree."""
+"""The core tables: people, their faces, attendance, thresholds and calibrations, API
+keys (store/tables/ has the other groups; migrations follow them, and
+tests/test_migrations.py proves the two agree)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,12 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import BIT, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
 
 from facedb.domain.constants import API_KEY_ROLES, DECISIONS, SEARCH_STAGES
 from facedb.domain.names import NAME_MAX_LENGTH
-
-EMBEDDING_DIM = 512
+from facedb.store.tables.base import EMBEDDING_DIM, Base, one_of
 
 # HNSW build parameters: pgvector's defaults, m=16 links per node and
 # ef_construction=64. Face embeddings of different people are nearly orthogonal,
@@ -41,14 +41,6 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 
 KINDS = ("verify", "identify")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class User(Base):
@@ -100,22 +92,6 @@ class FaceEmbedding(Base):
     )
 
 
-class FaceCode(Base):
-    """The binary code of each stored face (pgvector's binary_quantize: the signs of its
-    512 values, 64 bytes), kept in step with face_embeddings by the trigger
-    face_codes_sync (migration 0010_search_stage). Stage two of a search scans these
-    by Hamming distance, a table a twentieth the size of the faces' (store/search.py)."""
-
-    __tablename__ = "face_codes"
-
-    embedding_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("face_embeddings.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    model: Mapped[str] = mapped_column(Text, nullable=False)
-    code: Mapped[Any] = mapped_column(BIT(EMBEDDING_DIM), nullable=False)
-
-
 class Attendance(Base):
     __tablename__ = "attendance"
 
@@ -146,16 +122,24 @@ class Attendance(Base):
     fpir_target: Mapped[float | None] = mapped_column(Float)
     runner_up: Mapped[float | None] = mapped_column(Float)
     scope: Mapped[str | None] = mapped_column(Text)
+    # One record per presence (usecases/recording.py): the looks (kiosk polls) this
+    # row stands for, and when the last of them was (NULL: one look).
+    looks: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # 1:N: the stage of the two-stage search that decided (store/search.py): index
     # (a clear accept of the HNSW index) or exact (a scan of every face in the scope).
     search_stage: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint(_in("kind", KINDS), name="attendance_kind_check"),
-        CheckConstraint(_in("decision", DECISIONS), name="attendance_decision_check"),
-        CheckConstraint(_in("search_stage", SEARCH_STAGES), name="attendance_search_stage_check"),
+        CheckConstraint(one_of("kind", KINDS), name="attendance_kind_check"),
+        CheckConstraint(one_of("decision", DECISIONS), name="attendance_decision_check"),
+        CheckConstraint("looks >= 1", name="attendance_looks_check"),
+        CheckConstraint(
+            one_of("search_stage", SEARCH_STAGES), name="attendance_search_stage_check"
+        ),
         Index("attendance_occurred_at_idx", "occurred_at"),
         Index("attendance_user_id_occurred_at_idx", "user_id", "occurred_at"),
+        Index("attendance_device_occurred_at_idx", "device", "occurred_at"),
     )
 
 
@@ -230,9 +214,13 @@ class ApiKey(Base):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After this moment the key is refused like a revoked one; NULL: never.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last request the key authenticated (to the minute: store/api_keys.py).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("role", API_KEY_ROLES), name="api_keys_role_check"),
+        CheckConstraint(one_of("role", API_KEY_ROLES), name="api_keys_role_check"),
         # One live key per name (names are what `facedb keys revoke` takes).
         Index(
             "api_keys_name_live_key",
@@ -245,8 +233,3 @@ class ApiKey(Base):
 
 # Views (attendance_daily, ...) are not ORM models: migrations create them, and
 # reports and psql users read them.
-
-from facedb.store import evidence_schema as _evidence_schema  # noqa: E402, F401  (registers its tables)
-from facedb.store import org_schema as _org_schema  # noqa: E402, F401  (registers its tables)
-from facedb.store import outbox_schema as _outbox_schema  # noqa: E402, F401  (registers its tables)
-from facedb.store import ta_schema as _ta_schema  # noqa: E402, F401  (registers its tables)

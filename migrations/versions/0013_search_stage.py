@@ -7,8 +7,8 @@ bytes, pgvector's binary_quantize), which stage two scans, kept in step with
 face_embeddings by a trigger and filled for the faces already stored. api_keys.role
 gains 'device' (POST /v1/verify with an embedding).
 
-Revision ID: 0010_search_stage
-Revises: 0009_timesheet_date_part
+Revision ID: 0013_search_stage
+Revises: 0012_template_updates
 Create Date: 2026-12-07
 """
 
@@ -21,8 +21,8 @@ from sqlalchemy.dialects.postgresql import BIT
 
 from facedb.errors import MigrationNotAppliedError
 
-revision = "0010_search_stage"
-down_revision = "0009_timesheet_date_part"
+revision = "0013_search_stage"
+down_revision = "0012_template_updates"
 branch_labels = None
 depends_on = None
 
