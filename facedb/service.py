@@ -9,34 +9,48 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from sqlalchemy.orm import Session
-
-from facedb import policy
-from facedb.decision import Policy, ThresholdChoice
-from facedb.domain.attendance import AttendanceRow, Report
-from facedb.domain.people import UserSummary
-from facedb.domain.thresholds import StoredThreshold
-from facedb.evaluation.metrics import CalibrationResult
-from facedb.evaluation.openset import OpenSetResult
-from facedb.matching import Matcher
-from facedb.offline import gallery_cache
-from facedb.offline.matcher import CacheMatcher
-from facedb.offline.spool import ReplayResult, SpoolStatus
-from facedb.store.calibration import LookalikeRow, StoredCalibration
-from facedb.usecases import (
-    claims,
-    edge,
-    enrolment,
-    health,
-    offline,
-    people,
-    reports,
-    results,
-    thresholds,
-    verification,
-)
+from facedb.domain.constants import FACES_PER_DECISION, KEEP_PER_PERSON
+from facedb.lazy_module import LazyModule
 from facedb.usecases.runtime import Runtime
+
+if TYPE_CHECKING:  # loaded on first use: `facedb report` needs none of the vision stack
+    import numpy as np
+    from sqlalchemy.orm import Session
+
+    from facedb import policy
+    from facedb.decision import Policy, ThresholdChoice
+    from facedb.domain.attendance import AttendanceRow, Report
+    from facedb.domain.people import UserSummary
+    from facedb.domain.thresholds import StoredThreshold
+    from facedb.evaluation.metrics import CalibrationResult
+    from facedb.evaluation.openset import OpenSetResult
+    from facedb.matching import Matcher
+    from facedb.offline import gallery_cache
+    from facedb.offline.matcher import CacheMatcher
+    from facedb.offline.spool import ReplayResult, SpoolStatus
+    from facedb.store.calibration import LookalikeRow, StoredCalibration
+    from facedb.usecases import (
+        claims,
+        edge,
+        enrolment,
+        health,
+        offline,
+        people,
+        reports,
+        results,
+        thresholds,
+        verification,
+    )
+else:
+    claims = LazyModule("facedb.usecases.claims")
+    edge = LazyModule("facedb.usecases.edge")
+    enrolment = LazyModule("facedb.usecases.enrolment")
+    health = LazyModule("facedb.usecases.health")
+    offline = LazyModule("facedb.usecases.offline")
+    people = LazyModule("facedb.usecases.people")
+    reports = LazyModule("facedb.usecases.reports")
+    thresholds = LazyModule("facedb.usecases.thresholds")
+    verification = LazyModule("facedb.usecases.verification")
 
 if TYPE_CHECKING:  # loaded on first use (facedb.usecases.runtime)
     from facedb.media.frames import FrameSource
@@ -122,7 +136,7 @@ class FaceService(Runtime):
         name: str,
         source: str | FrameSource,
         *,
-        frames: int = enrolment.KEEP_PER_PERSON,
+        frames: int = KEEP_PER_PERSON,
         timeout: float | None = None,
         add: bool = False,
         largest: bool = False,
@@ -201,7 +215,7 @@ class FaceService(Runtime):
         source: str | FrameSource | Capture,
         *,
         name: str | None = None,
-        frames: int = verification.FACES_PER_DECISION,
+        frames: int = FACES_PER_DECISION,
         timeout: float | None = None,
         threshold: float | None = None,
         on_frame: Callable[[Capture], None] | None = None,

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from facedb.cli.main import main
 from facedb.config import Settings
+from facedb.domain.constants import KEEP_PER_PERSON
 from facedb.media.frames import FrameSource
-from facedb.usecases.enrolment import KEEP_PER_PERSON
 from facedb.vision.capture import NEAR_COPY_SIMILARITY, capture_faces, most_different, pose_hint
 from facedb.vision.types import Frame
 

@@ -30,6 +30,7 @@ VALUES = frozenset(
         "numeric",
         "timezones",
         "csvout",
+        "lazy_module",  # a module imported on first use (facedb/service.py)
         "version",  # facedb.__version__
         "events.metrics",  # the metrics registry: imports nothing of facedb
         "vision.types",  # the values that cross the vision boundary
@@ -47,6 +48,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "fsio": frozenset({"errors"}),
     "numeric": frozenset(),
     "csvout": frozenset(),
+    "lazy_module": frozenset(),
     "version": frozenset(),
     "events.metrics": frozenset(),
     "vision.types": frozenset(),

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import click
 from rich.progress import BarColumn, Progress, TextColumn
 
+from facedb.domain.constants import KEEP_PER_PERSON
 from facedb.errors import InvalidInputError
 from facedb.service import FaceService
-from facedb.usecases.enrolment import KEEP_PER_PERSON, pose_hint
+from facedb.usecases.enrolment import pose_hint
 from facedb.usecases.results import BulkOutcome
 
 from .context import open_service

@@ -6,9 +6,9 @@ import sys
 
 import click
 
+from facedb.domain.constants import FACES_PER_DECISION
 from facedb.errors import InvalidInputError
 from facedb.usecases.results import VerifyResult
-from facedb.usecases.verification import FACES_PER_DECISION
 
 from .context import open_service
 from .options import aligned_option, liveness_option, source_option

@@ -13,3 +13,8 @@ SEARCH_STAGES = ("index", "exact")
 MODEL_ROLES = ("detector", "embedder", "liveness")
 # Why an attendance correction was made.
 REASON_CODES = ("missed_punch", "false_accept", "wrong_person", "device_fault", "other")
+
+# Faces a person's template keeps (enrolment keeps the most different ones).
+KEEP_PER_PERSON = 5
+# Faces one verification decides on (the best of a capture).
+FACES_PER_DECISION = 3

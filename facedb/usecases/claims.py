@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from facedb.decision import Policy, Verdict, screen
+from facedb.domain.constants import FACES_PER_DECISION
 from facedb.domain.names import clean_name
 from facedb.usecases.recording import Decision, Recorder
 from facedb.usecases.results import VerifyResult
@@ -24,8 +25,6 @@ if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
     from facedb.media.frames import FrameSource
 
 log = logging.getLogger(__name__)
-
-FACES_PER_DECISION = 3  # as facedb/usecases/verification.py
 
 
 def refuse_unknown_claim(

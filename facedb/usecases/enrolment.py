@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from facedb import policy
 from facedb.decision import attack_reason, is_attack, least_live
+from facedb.domain.constants import KEEP_PER_PERSON
 from facedb.domain.names import clean_name
 from facedb.domain.people import Match
 from facedb.errors import (
@@ -38,10 +39,6 @@ if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
     from facedb.media.frames import FrameSource
     from facedb.vision.capture import Capture as Capture  # on_frame callbacks receive one
     from facedb.vision.capture import CapturedFace
-
-# Embeddings kept per person (per model): the best-quality, mutually diverse ones;
-# enrol --add chooses among the stored faces and the new ones, it never appends.
-KEEP_PER_PERSON = 5
 
 # The errors by which enrolment refuses one person (their faces, name or row) rather
 # than fails (the database, a model), with the reason a bulk import reports: a bulk

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from facedb.domain.constants import KEEP_PER_PERSON
 from facedb.errors import DuplicateIdentityError, ImageError
 from facedb.media.budget import DecodeLedger
 from facedb.media.frames import ImagesSource
@@ -119,7 +120,7 @@ def _analyse(
         rejected=capture.rejected,
         rejected_faces=capture.rejected_faces,
     )
-    kept = {f.origin for f in diverse_selection(usable.good, enrolment.KEEP_PER_PERSON)}
+    kept = {f.origin for f in diverse_selection(usable.good, KEEP_PER_PERSON)}
     for face in usable.good:
         outcomes[face.origin] = KEPT if face.origin in kept else "not kept: too like a better photo"
     photos = tuple(

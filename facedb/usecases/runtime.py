@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from facedb import policy
 from facedb.config import Settings
 from facedb.offline import identity
 from facedb.offline.spool import Spool
@@ -19,6 +18,7 @@ from facedb.store import replica
 from facedb.store.engine import Database, open_database, transaction
 
 if TYPE_CHECKING:  # loaded on first use: `facedb report` never needs the vision stack
+    from facedb import policy
     from facedb.media.frames import FrameSource
     from facedb.vision.capture import Capture
     from facedb.vision.pipeline import FacePipeline
@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # loaded on first use: `facedb report` never needs the vision
 
 class Runtime:
     """Owns the loaded models and the database engine for the life of a command."""
+
+    _galleries: policy.GalleryStateCache | None  # made on first use (galleries)
 
     def __init__(
         self,
@@ -41,7 +43,19 @@ class Runtime:
         # the models or the database happens once.
         self._lock = threading.Lock()
         self.spool = Spool(settings.home, database=identity.target(settings))
-        self.galleries = policy.GalleryStateCache()
+        self._galleries = None
+
+    @property
+    def galleries(self) -> policy.GalleryStateCache:
+        """The 1:N policy's cache of gallery sizes (made on first use: a report never
+        loads the policy's numpy stack)."""
+        if self._galleries is None:
+            from facedb.policy import GalleryStateCache
+
+            with self._lock:
+                if self._galleries is None:
+                    self._galleries = GalleryStateCache()
+        return self._galleries
 
     @property
     def pipeline(self) -> FacePipeline:

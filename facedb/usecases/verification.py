@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facedb.decision import Policy, judge_claim, judge_search, screen
+from facedb.domain.constants import FACES_PER_DECISION
 from facedb.domain.names import clean_name
 from facedb.domain.people import Match
 from facedb.errors import DatabaseUnreachableError, NoGalleryCacheError, UnknownUserError
@@ -33,9 +34,6 @@ if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
     from facedb.vision.capture import Capture, CapturedFace
 
 log = logging.getLogger(__name__)
-
-# A verification decides on the template (mean embedding) of its best faces.
-FACES_PER_DECISION = 3
 
 
 @dataclass(frozen=True)
