@@ -57,6 +57,11 @@ class Runtime:
                     self._galleries = GalleryStateCache()
         return self._galleries
 
+    @galleries.setter
+    def galleries(self, cache: policy.GalleryStateCache) -> None:
+        """Another cache (a test's longer time to live)."""
+        self._galleries = cache
+
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
