@@ -147,10 +147,11 @@ class Server:
             time.sleep(0.2)
         raise AssertionError(f"facedb serve did not start: {self.log.read_text()}")
 
-    def connect_to_both(self, workers: list[int], tries: int = 20) -> list[HTTPConnection]:
+    def connect_to_both(self, workers: list[int], tries: int = 60) -> list[HTTPConnection]:
         """REQUESTS open connections, at least one accepted by each worker. Which
         worker accepts a connection is the kernel's choice, so they are made again
-        (nothing sent yet) until both workers hold some."""
+        (nothing sent yet) until both workers hold some; a worker still busy after its
+        start (warming its models) accepts nothing, so the tries are spread over ~30 s."""
         for _ in range(tries):
             connections = [
                 HTTPConnection("127.0.0.1", self.port, timeout=120) for _ in range(REQUESTS)
@@ -168,6 +169,7 @@ class Server:
                 return connections
             for connection in connections:
                 connection.close()
+            time.sleep(0.5)
         raise AssertionError(f"the connections never reached both workers: {owners}")
 
     def stop(self) -> None:
