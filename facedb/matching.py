@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from facedb.config import Settings
 from facedb.domain.attendance import AttendanceEvent
 from facedb.domain.people import Match
-from facedb.store import attendance, calibration, evidence, gallery, org
+from facedb.store import attendance, calibration, evidence, gallery, org, templates
 from facedb.store.calibration import GallerySize
 from facedb.store.evidence import NewEvidence
 from facedb.store.search import Search, two_stage
@@ -80,6 +80,11 @@ class Matcher(Protocol):
 
     def keep_evidence(self, item: NewEvidence, days: float) -> bool:
         """Keeps the evidence of a logged event (a failure is logged, not raised)."""
+        ...
+
+    def closest_non_match(self, user_id: int, model: str, probe: np.ndarray) -> float | None:
+        """The probe's highest similarity to a face a review found was not this person
+        (None: none known here)."""
         ...
 
 
@@ -164,3 +169,6 @@ class SqlMatcher:
 
     def keep_evidence(self, item: NewEvidence, days: float) -> bool:
         return evidence.keep(self.session, item, days)
+
+    def closest_non_match(self, user_id: int, model: str, probe: np.ndarray) -> float | None:
+        return templates.closest_non_match(self.session, user_id, model, probe)

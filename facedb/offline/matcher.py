@@ -101,6 +101,11 @@ class CacheMatcher:
     def log_event(self, event: AttendanceEvent) -> None:
         self.spool.append(event)
 
+    def closest_non_match(self, user_id: int, model: str, probe: np.ndarray) -> float | None:
+        # The gallery cache holds no known non-matches: offline, none is checked
+        # (docs/TEMPLATES.md).
+        return None
+
     def keep_evidence(self, item: NewEvidence, days: float) -> bool:
         try:
             write_file(self.spool.directory / EVIDENCE_DIR, item)

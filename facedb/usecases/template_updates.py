@@ -50,6 +50,7 @@ from facedb.usecases.evidence import collect
 from facedb.usecases.runtime import Runtime
 
 if TYPE_CHECKING:  # the vision stack is loaded when a face is seen
+    from facedb.matching import Matcher
     from facedb.vision.capture import CapturedFace
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def _add(
 
 def check_non_matches(
     settings: Settings,
-    session: Session,
+    matcher: Matcher,
     verdict: Verdict,
     probe: np.ndarray,
     model: str,
@@ -208,7 +209,7 @@ def check_non_matches(
     person = verdict.person
     if verdict.decision != "accepted" or person is None or verdict.similarity is None:
         return verdict
-    closest = templates.closest_non_match(session, person.user_id, model, probe)
+    closest = matcher.closest_non_match(person.user_id, model, probe)
     needed = settings.margin + settings.template_margin
     if closest is None or verdict.similarity - closest >= needed:
         return verdict

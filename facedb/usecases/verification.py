@@ -150,19 +150,16 @@ def _decide(rt: Runtime, recording: Recording, attempt: _Attempt) -> VerifyResul
         similarity = matcher.similarity_to_user(claimed.id, probe, model)
         person = Match(claimed.id, claimed.name, similarity or 0.0)
         verdict = judge_claim(person, similarity, rules.one_to_one.value)
-        if isinstance(matcher, SqlMatcher):  # "this is not X" (usecases/template_updates.py)
-            verdict = template_updates.check_non_matches(
-                rt.settings, matcher.session, verdict, probe, model, refused="rejected"
-            )
+        # "this is not X" (usecases/template_updates.py)
+        verdict = template_updates.check_non_matches(
+            rt.settings, matcher, verdict, probe, model, refused="rejected"
+        )
     elif verdict is None:
         probe = mean_embedding(used)
         found = matcher.search(probe, model, scope, rules.search_threshold, rules.margin)
         candidates, stage = found.matches, found.stage
         verdict = judge_search(candidates, rules.search_threshold, rules.margin)
-        if isinstance(matcher, SqlMatcher):  # "this is not X" (usecases/template_updates.py)
-            verdict = template_updates.check_non_matches(
-                rt.settings, matcher.session, verdict, probe, model
-            )
+        verdict = template_updates.check_non_matches(rt.settings, matcher, verdict, probe, model)
     recorded = recording.record(
         Decision(
             verdict=verdict,
