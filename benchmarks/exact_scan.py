@@ -28,6 +28,7 @@ from benchmarks.synth import build_gallery, fit, real_embeddings
 from benchmarks.two_stage import decide, threshold_for
 from facedb.config import Settings
 from facedb.store import gallery as gallery_store
+from facedb.store.search import scan_codes
 
 
 def _server_ms(engine: Engine, probes: np.ndarray) -> list[float]:
@@ -60,11 +61,12 @@ def _client_ms(
         for probe in probes:
             t0 = time.perf_counter()
             with session.begin():
-                found.append(
-                    gallery_store.identify(
-                        session, probe, matching.MODEL, exact=True, candidates=candidates
-                    )[0]
-                )
+                if candidates:
+                    found.append(scan_codes(session, probe, matching.MODEL, candidates))
+                else:
+                    found.append(
+                        gallery_store.identify(session, probe, matching.MODEL, exact=True)[0]
+                    )
             out.append((time.perf_counter() - t0) * 1000)
     return out, found
 

@@ -5,8 +5,10 @@ embeddings computed at the edge (device keys). Throughput, p50/p99, 5xx, and whe
 every accepted attempt was recorded exactly once (cooldown 0: every accept is a row;
 the rows' event ids must be exactly those the answers say were logged).
 
-    python -m benchmarks.load_test --size 10000 --clients 20 --seconds 20 \\
-        --workers 2 --json benchmarks/results/load_10k.json
+    python -m benchmarks.load_test --size 100000 --clients 20,50,100 --seconds 20 \\
+        --workers 2 --keep benchmarks/cache/galleries --json benchmarks/results/load_100k.json
+    python -m benchmarks.load_test --gallery isotropic --size 100000 --exact 500 \\
+        --clients 0 --keep benchmarks/cache/galleries
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ import httpx
 import numpy as np
 from sqlalchemy import text
 
-from benchmarks import matching
 from benchmarks.common import FACES, WEIGHTS, cpu_model, percentile
-from benchmarks.pg import bench_database
-from benchmarks.synth import build_gallery, fit, real_embeddings
+from benchmarks.galleries import gallery_database, kept_gallery, prewarm
+from benchmarks.synth import Gallery, real_embeddings
+from benchmarks.two_stage import decide, exact
 from facedb import access
 from facedb.config import Settings
 from facedb.service import FaceService
@@ -184,6 +186,26 @@ def _rows(engine: Any, device: str) -> list[str]:
         ]
 
 
+def _exact_check(base: str, token: str, model: str, g: Gallery, n: int) -> dict[str, Any]:
+    """Sends ``n`` genuine and ``n`` impostor embeddings to POST /v1/verify one at a time
+    and compares each answer's decision (and person) with exact search's, in numpy, at
+    the threshold the answer states."""
+    probes = np.concatenate([g.genuine_probes[:n], g.impostor_probes[:n]]).astype(np.float32)
+    truth, _ = exact(g, probes)
+    margin = Settings.load({}).margin
+    differ = [0, 0]
+    with httpx.Client(timeout=120) as http:
+        for i, (probe, matches) in enumerate(zip(probes, truth, strict=True)):
+            body = {"embedding": probe.tolist(), "model": model}
+            answer = http.post(
+                f"{base}/v1/verify", headers={"Authorization": f"Bearer {token}"}, json=body
+            ).json()
+            person = answer.get("person")
+            got = (answer["decision"], int(person.split("-")[1]) if person else -1)
+            differ[i >= n] += got != decide(matches, float(answer["threshold"]), margin)
+    return {"probes": n, "differ_genuine": differ[0], "differ_impostor": differ[1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_000, help="faces in the gallery")
@@ -191,14 +213,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per run")
     parser.add_argument("--workers", type=int, default=2, help="facedb serve --workers")
     parser.add_argument("--modes", default="embedding,images")
+    parser.add_argument("--gallery", default="realistic", choices=("realistic", "isotropic"))
+    parser.add_argument(
+        "--exact",
+        type=int,
+        default=0,
+        help="first send this many genuine and as many impostor embeddings one at a time "
+        "and compare each answer with exact search's decision at the threshold it states",
+    )
+    parser.add_argument("--keep", type=Path, default=None, help="as benchmarks.two_stage")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     real = real_embeddings()
-    g = build_gallery(real, fit(real), args.size, 500)
+    g = kept_gallery(args.gallery, args.size, 500, args.keep)
     named = [v for v, who in zip(real.vectors, real.identity, strict=True) if who]
     probes = [*named[:250], *g.impostor_probes[:250]]  # enrolled people and strangers
     images = [base64.b64encode(p.read_bytes()).decode() for p in _celeba_images()]
     result: dict[str, Any] = {
+        "gallery": args.gallery,
         "size": args.size,
         "workers": args.workers,
         "seconds": args.seconds,
@@ -206,19 +238,24 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores ({cpu_model()})",
         "runs": [],
     }
-    with bench_database() as database:
-        loaded = matching.load(database.engine, g, executemany_rows=1)
-        result.update(matching.build_index(database.engine, loaded["definition"], args.size))
+    run_tag = time.strftime("%H%M%S")  # a kept gallery is used again: new key names
+    with gallery_database(args.gallery, args.size, g, args.keep) as (database, built):
+        result.update(built)
+        result["prewarm_s"] = prewarm(database.engine)
         home = Path(tempfile.mkdtemp(prefix="facedb-load-"))
         settings = Settings.load({"database_url": database.libpq_url, "home": str(home)})
         service = FaceService(settings)
         model = settings.embedder
         server = Server(database.libpq_url, home, args.workers)
         try:
-            for clients in (int(c) for c in args.clients.split(",")):
+            if args.exact:
+                token = access.create_key(service, f"exact-{run_tag}", "device").token
+                result["exact"] = _exact_check(server.base, token, model, g, args.exact)
+                print(json.dumps(result["exact"]), file=sys.stderr)
+            for clients in (int(c) for c in args.clients.split(",") if int(c) > 0):
                 for mode in args.modes.split(","):
                     role = "device" if mode == "embedding" else "kiosk"
-                    name = f"{mode}-{clients}"
+                    name = f"{mode}-{clients}-{run_tag}"
                     token = access.create_key(service, name, role).token
                     auth = {"Authorization": f"Bearer {token}"}
 

@@ -9,7 +9,7 @@ probe, client-side time), by stage one alone (the HNSW index), and by exact sear
 memory (numpy, the same 20 nearest faces grouped by person). *Differ*: the decision
 (accepted, which person, ambiguous, unknown) is not exact search's.
 
-    python -m benchmarks.two_stage --size 10000 --probes 300 --json benchmarks/results/two_stage.json
+    python -m benchmarks.two_stage --sizes 10000,100000 --probes 300 --keep ~/.cache/facedb-bench
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from benchmarks import matching
 from benchmarks.common import cpu_model, percentile, write_section
-from benchmarks.pg import bench_database, restart, server_version
+from benchmarks.galleries import gallery_database, kept_gallery, prewarm
+from benchmarks.pg import restart, server_version
 from benchmarks.synth import (
     Gallery,
     build_gallery,
@@ -42,7 +43,7 @@ from facedb.config import Settings
 from facedb.decision import judge_search
 from facedb.domain.people import Match
 from facedb.store import gallery as gallery_store
-from facedb.store.search import STAGE_EXACT, two_stage
+from facedb.store.search import STAGE_INDEX, two_stage
 
 Decision = tuple[str, int]
 HEADING = "## Two-stage 1:N search (issue 34)"
@@ -159,11 +160,49 @@ def match_to_real(kind: str) -> dict[str, float]:
     }
 
 
-def run_gallery(kind: str, size: int, probes: int) -> dict[str, Any]:
-    real = real_embeddings()
-    g = build_gallery(real, fit(real, isotropic=kind == "isotropic"), size, probes)
-    all_probes = np.concatenate([g.genuine_probes, g.impostor_probes]).astype(np.float32)
-    n = len(g.genuine_probes)
+CANDIDATES = (25, 50, 100, 200, 500, 1000)
+
+
+def candidates_needed(
+    g: Gallery, probes: np.ndarray, want: list[Decision], threshold: float, margin: float
+) -> dict[str, int]:
+    """How many binary-code candidates stage two needs: per candidate count, the probes
+    whose decision differs from exact search's when only that many faces, nearest the
+    probe by the Hamming distance of their codes (pgvector's binary_quantize: value >
+    0), are re-ranked exactly. In memory (FAISS IndexBinaryFlat), the rule of
+    store/search.py."""
+    import faiss
+
+    index = faiss.IndexBinaryFlat(g.vectors.shape[1])
+    index.add(np.packbits(g.vectors > 0, axis=1))
+    _, nearest = index.search(np.packbits(probes > 0, axis=1), max(CANDIDATES))
+    k = gallery_store.NEAREST_K
+    differ = dict.fromkeys(CANDIDATES, 0)
+    for probe, rows, truth in zip(probes, nearest, want, strict=True):
+        for n in CANDIDATES:
+            sims = g.vectors[rows[:n]] @ probe
+            order = np.argsort(-sims)[:k]
+            found = people_of(g, sims[order], rows[:n][order])
+            differ[n] += decide(found, threshold, margin) != truth
+    return {str(n): d for n, d in differ.items()}
+
+
+def in_memory(g: Gallery, probes: np.ndarray, candidates: int) -> dict[str, float]:
+    """The in-memory references, one thread, one probe a call: FAISS's exact flat
+    search, and the binary-code scan with ``candidates`` re-ranked (p50 ms)."""
+    from benchmarks.decisions import exact_candidates
+    from benchmarks.matching_policy import binary_codes_search
+
+    return {
+        "faiss_flat_p50_ms": percentile(exact_candidates(g, probes)[1], 50),
+        "binary_scan_p50_ms": percentile(binary_codes_search(g, probes, candidates)[1], 50),
+    }
+
+
+def run_gallery(kind: str, size: int, probes: int, keep: Path | None = None) -> dict[str, Any]:
+    g = kept_gallery(kind, size, probes, keep)
+    n = min(probes, len(g.genuine_probes))
+    all_probes = np.concatenate([g.genuine_probes[:n], g.impostor_probes[:n]]).astype(np.float32)
     settings = Settings.load({})
     threshold, margin = threshold_for(g), settings.margin
     truth, exact_ms = exact(g, all_probes)
@@ -176,18 +215,21 @@ def run_gallery(kind: str, size: int, probes: int) -> dict[str, Any]:
         "margin": margin,
         "clear": settings.search_clear,
         "ef_search": settings.ef_search,
+        "candidates": settings.search_candidates,
         "numpy_exact_p50_ms": percentile(exact_ms, 50),
         "exact_genuine_accepted": sum(d[0] == "accepted" for d in want[:n]) / n,
         "exact_impostor_accepted": sum(d[0] == "accepted" for d in want[n:]) / (len(want) - n),
         "match": match_to_real(kind),
     }
-    with bench_database() as first:
+    entry["codes_differ"] = candidates_needed(g, all_probes, want, threshold, margin)
+    entry["in_memory"] = in_memory(g, all_probes, settings.search_candidates)
+    with gallery_database(kind, size, g, keep) as (first, built):
         entry["postgres"], entry["pgvector"] = server_version(first.engine)
-        loaded = matching.load(first.engine, g, executemany_rows=1)
-        entry.update(matching.build_index(first.engine, loaded["definition"], size))
+        entry.update(built)
         buffers = matching.shared_buffers_for(entry)
         database = restart(first, {"shared_buffers": buffers})
         entry["shared_buffers"] = buffers
+        entry["prewarm_s"] = prewarm(database.engine)
         try:
             out = run_probes(
                 database.engine,
@@ -198,8 +240,8 @@ def run_gallery(kind: str, size: int, probes: int) -> dict[str, Any]:
                 settings.ef_search,
             )
         finally:
-            restart(database, {"shared_buffers": None})
-    exact_rows = [i for i, s in enumerate(out["stages"]) if s == STAGE_EXACT]
+            restart(database, {"shared_buffers": None}).engine.dispose()
+    exact_rows = [i for i, s in enumerate(out["stages"]) if s != STAGE_INDEX]
     entry["two_stage"] = {
         "genuine": _stats(out["two"], want, out["times"], slice(0, n)),
         "impostor": _stats(out["two"], want, out["times"], slice(n, None)),
@@ -219,7 +261,7 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         HEADING,
         "",
-        f"`python -m benchmarks.two_stage --size {result['size']} --probes "
+        f"`python -m benchmarks.two_stage --sizes {','.join(map(str, result['sizes']))} --probes "
         f"{result['probes']}` on {result['date']}: {os.cpu_count()} cores ({cpu_model()}), "
         "embedded PostgreSQL, shared_buffers holding table and index.",
         "",
@@ -242,6 +284,40 @@ def table(result: dict[str, Any]) -> str:
                 f"{s['genuine']['differ']} of {s['genuine']['probes']} | "
                 f"{s['impostor']['differ']} of {s['impostor']['probes']} | {share} |"
             )
+    lines += [
+        "",
+        "Stage two's candidates: decisions that differ from exact search's when only the "
+        "N faces nearest the probe by the Hamming distance of their binary codes are "
+        "re-ranked (in memory, every probe, whichever stage would decide it; "
+        f"FACEDB_SEARCH_CANDIDATES is {result['galleries'][0]['candidates']}).",
+        "",
+        "| gallery | faces | probes | " + " | ".join(f"N = {n}" for n in CANDIDATES) + " |",
+        "|---|---|---|" + "---|" * len(CANDIDATES),
+    ]
+    for e in result["galleries"]:
+        probes = e["two_stage"]["genuine"]["probes"] + e["two_stage"]["impostor"]["probes"]
+        lines.append(
+            f"| {e['kind']} | {e['size']:,} | {probes} | "
+            + " | ".join(str(e["codes_differ"][str(n)]) for n in CANDIDATES)
+            + " |"
+        )
+    lines += [
+        "",
+        "Build, size and memory, and the in-memory references (one thread, one probe a "
+        "call: exact search with FAISS's flat index, and the same binary-code scan and "
+        "re-rank as stage two):",
+        "",
+        "| gallery | faces | HNSW build s | index MB | table MB | shared_buffers | "
+        "FAISS flat p50 ms | binary scan p50 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in result["galleries"]:
+        lines.append(
+            f"| {e['kind']} | {e['size']:,} | {e['build_s']:.0f} | {e['index_mb']:,.0f} | "
+            f"{e['table_mb']:,.0f} | {e['shared_buffers']} | "
+            f"{e['in_memory']['faiss_flat_p50_ms']:.2f} | "
+            f"{e['in_memory']['binary_scan_p50_ms']:.2f} |"
+        )
     lines += [
         "",
         "The galleries against the shared real faces (benchmarks/synth.py): similarities "
@@ -267,17 +343,28 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=10_000, help="faces in each gallery")
+    parser.add_argument("--sizes", default="10000", help="faces in each gallery, comma-separated")
     parser.add_argument("--probes", type=int, default=300, help="genuine (and impostor) probes")
     parser.add_argument("--galleries", default="realistic,isotropic")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep each built gallery (and its database) in this folder, and reuse it",
+    )
     parser.add_argument("--write", type=Path, help="write the section into this Markdown file")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.sizes.split(",")]
     result: dict[str, Any] = {
-        "size": args.size,
+        "sizes": sizes,
         "probes": args.probes,
         "date": date.today().isoformat(),
-        "galleries": [run_gallery(k, args.size, args.probes) for k in args.galleries.split(",")],
+        "galleries": [
+            run_gallery(kind, size, args.probes, args.keep)
+            for size in sizes
+            for kind in args.galleries.split(",")
+        ],
     }
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -105,10 +105,11 @@ class Settings:
     # threshold and the margin by this much; anything else is searched again exactly
     # (a scan that cannot miss). 1 makes every search exact.
     search_clear: float = 0.05
-    # Stage two's scan: 0 reads every face's float vector (exact: it cannot miss); N
-    # scans the faces' 64-byte binary codes and re-ranks the N nearest exactly (many
-    # times less to read; docs/SCALING.md has how many candidates are enough).
-    search_candidates: int = 0
+    # Stage two's scan: N scans the faces' 64-byte binary codes and re-ranks the N
+    # nearest exactly (docs/SCALING.md has how many candidates are enough, measured up
+    # to 1,000,000 faces); 0 reads every face's float vector instead (it cannot miss,
+    # and costs many times more).
+    search_candidates: int = 1000
     # Intra-op threads for onnxruntime; 0 = all cores.
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.

@@ -115,7 +115,7 @@ def _stages(service: FaceService, results: list[VerifyResult]) -> list[str | Non
 def test_a_starved_index_still_gets_exact_search_decisions(starved: FaceService) -> None:
     people = _enrol_random(starved, seed=1)
     probes = _probes(people, seed=2)
-    before = {s: _counted(s) for s in ("index", "exact")}
+    before = {s: _counted(s) for s in ("index", "codes")}
     results = [starved.verify_embedding(p.tolist(), model=MODEL, device="door") for p in probes]
     margin = starved.settings.margin
     got = [(r.decision, r.name or "") for r in results]
@@ -136,20 +136,21 @@ def test_a_starved_index_still_gets_exact_search_decisions(starved: FaceService)
             assert result.runner_up is None or (
                 result.similarity - result.runner_up >= margin + clear
             )
-        else:
-            assert stage == "exact", stage
+        else:  # stage two, by default over the binary codes
+            assert stage == "codes", stage
     # Every doubtful answer went to stage two (the row says so).
     doubtful = [s for r, s in zip(results, stages, strict=True) if r.decision != "accepted"]
-    assert doubtful and set(doubtful) == {"exact"}
+    assert doubtful and set(doubtful) == {"codes"}
     # /metrics counts the rows by stage.
-    for stage in ("index", "exact"):
+    for stage in ("index", "codes"):
         assert _counted(stage) - before[stage] == stages.count(stage)
 
 
 def test_the_index_only_misses_and_search_clear_1_is_all_exact(starved: FaceService) -> None:
     """What the two-stage search rests on: the index alone (ef_search 1) never finds a
     higher similarity than exact search (it can only miss people); and with
-    search_clear 1 no accept is clear enough, so every search is exact."""
+    search_clear 1 no accept is clear enough, so every search goes to stage two, here
+    the scan of every float vector (search_candidates 0)."""
     people = _enrol_random(starved, seed=3)
     probes = _probes(people, seed=4)
     with starved.transaction() as session:
@@ -158,7 +159,9 @@ def test_the_index_only_misses_and_search_clear_1_is_all_exact(starved: FaceServ
     for found, truth in zip(alone, exact, strict=True):
         # The index can only miss people: never a higher similarity than exact search's.
         assert not found or found[0].similarity <= truth[0].similarity + 1e-6
-    everything_exact = FaceService(starved.settings.replace(search_clear=1.0))
+    everything_exact = FaceService(
+        starved.settings.replace(search_clear=1.0, search_candidates=0)
+    )
     try:
         results = [
             everything_exact.verify_embedding(p.tolist(), model=MODEL, device="door")
@@ -240,7 +243,7 @@ def test_stage_two_over_binary_codes(settings: Settings) -> None:
         assert [(r.decision, r.name or "") for r in results] == [
             _exact(people, p, r.threshold, margin) for p, r in zip(probes, results, strict=True)
         ]
-        assert "exact" in _stages(service, results)
+        assert "codes" in _stages(service, results)
         sync = text(
             "SELECT count(*) FILTER (WHERE c.code = CAST(binary_quantize(e.embedding) AS bit(512))"
             " AND c.user_id = e.user_id), count(*), (SELECT count(*) FROM face_codes)"

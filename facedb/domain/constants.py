@@ -6,9 +6,10 @@ from __future__ import annotations
 DECISIONS = ("accepted", "rejected", "unknown", "no_face", "spoof", "bad_quality", "ambiguous")
 # Roles of HTTP API keys (facedb/access.py says what each may do).
 API_KEY_ROLES = ("kiosk", "admin", "reporter", "device")
-# Which stage of a 1:N search decided (store/search.py): the index's clear accept, or
-# an exact scan.
-SEARCH_STAGES = ("index", "exact")
+# Which stage of a 1:N search decided (store/search.py): the index's clear accept, an
+# exact scan of every face's float vector, or a scan of the faces' binary codes with
+# the nearest re-ranked exactly.
+SEARCH_STAGES = ("index", "exact", "codes")
 # What a model of the weights manifest is for.
 MODEL_ROLES = ("detector", "embedder", "liveness")
 # Why an attendance correction was made.

@@ -195,23 +195,6 @@ _IDENTIFY_SQL = text(_IDENTIFY_TEMPLATE.format(order="e.embedding <=> p.probe"))
 # user_id index: a few thousand distances, well under a millisecond's work each.
 _IDENTIFY_EXACT_SQL = text(_IDENTIFY_TEMPLATE.format(order="(e.embedding <=> p.probe) + 0"))
 EXACT_SCOPE_PEOPLE = 2000
-# Stage two over binary codes: the Hamming scan of face_codes keeps the :candidates
-# faces whose codes are nearest the probe's, which are re-ranked by their exact
-# distance (the primary-key join), before the same grouping by person.
-_IDENTIFY_CODES_SQL = text(
-    _IDENTIFY_TEMPLATE.replace(
-        "FROM face_embeddings e\n        WHERE e.model = :model",
-        """FROM (
-            SELECT c.embedding_id FROM face_codes c
-            WHERE c.model = :model
-              AND (CAST(:scope AS bigint[]) IS NULL OR c.user_id = ANY(CAST(:scope AS bigint[])))
-            ORDER BY c.code <~> CAST(binary_quantize(p.probe) AS bit(512))
-            LIMIT :candidates
-        ) AS c
-        JOIN face_embeddings e ON e.id = c.embedding_id
-        WHERE e.model = :model""",
-    ).format(order="e.embedding <=> p.probe")
-)
 
 
 def identify(
@@ -223,22 +206,18 @@ def identify(
     ef_search: int = 100,
     user_ids: Sequence[int] | None = None,
     exact: bool = False,
-    candidates: int = 0,
 ) -> list[list[Match]]:
     """For each probe (float32 [P, 512]), the best-matching people, most similar first;
     ``user_ids``: only among these people (a site's or group's scope), else everyone.
-    ``exact``: a scan of every face of the model in the scope, not the index: of their
-    float vectors, or with ``candidates`` of their binary codes (face_codes), the
-    ``candidates`` nearest by Hamming distance re-ranked by their exact distance."""
+    ``exact``: a scan of every face's float vector of the model in the scope, not the
+    index (store/search.py has stage two's faster scan of binary codes)."""
     probes = np.asarray(probes, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
     if probes.shape[0] == 0:
         return []
     # No floor at k: the iterative scan still returns k rows with an ef_search below it.
     _set_search_options(session, ef_search)
     small = is_exact_scope(user_ids)
-    statement = _IDENTIFY_SQL
-    if exact or small:
-        statement = _IDENTIFY_CODES_SQL if candidates > 0 and not small else _IDENTIFY_EXACT_SQL
+    statement = _IDENTIFY_EXACT_SQL if exact or small else _IDENTIFY_SQL
     rows = session.execute(
         statement,
         {
@@ -246,7 +225,6 @@ def identify(
             "model": model,
             "k": NEAREST_K,
             "scope": None if user_ids is None else [int(i) for i in user_ids],
-            "candidates": max(candidates, NEAREST_K),
         },
     ).all()
     results: list[list[Match]] = [[] for _ in range(probes.shape[0])]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from facedb.errors import MigrationNotAppliedError
 
-HEAD_REVISION = "0013_search_stage"
+HEAD_REVISION = "0014_search_codes"
 # How every driver reads a database's revision; UNDEFINED_TABLE: none yet.
 REVISION_SQL = "SELECT version_num FROM alembic_version"
 UNDEFINED_TABLE = "42P01"

@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from facedb.domain.constants import SEARCH_STAGES
 from facedb.domain.people import Match
-from facedb.store.gallery import identify, is_exact_scope
+from facedb.store.gallery import NEAREST_K, identify, is_exact_scope, vector_literal
 
 # Which stage of a search decided (attendance.search_stage, domain/constants.py).
-STAGE_INDEX, STAGE_EXACT = SEARCH_STAGES  # the index's clear accept; an exact scan
+# The index's clear accept; a scan of every float vector; a scan of the binary codes.
+STAGE_INDEX, STAGE_EXACT, STAGE_CODES = SEARCH_STAGES
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Search:
     found them."""
 
     matches: list[Match]
-    stage: str  # STAGE_INDEX or STAGE_EXACT
+    stage: str  # STAGE_INDEX, STAGE_EXACT or STAGE_CODES
 
 
 def is_clear_accept(
@@ -47,6 +49,68 @@ def is_clear_accept(
     if not matches or matches[0].similarity < threshold + clear:
         return False
     return len(matches) < 2 or matches[0].similarity - matches[1].similarity >= margin + clear
+
+
+# Stage two over binary codes, for one probe: the Hamming scan of face_codes keeps the
+# :candidates faces whose codes are nearest the probe's, re-ranked by their exact
+# distance (the primary-key join); the NEAREST_K nearest are grouped by person as
+# stage one does. One probe a statement, not a LATERAL join over several, so that the
+# scan can run in parallel workers (a Gather Merge of per-worker top-N sorts).
+_CODES_SQL = text(
+    """
+    SELECT u.id, u.name, 1 - min(n.distance) AS similarity
+    FROM (
+        SELECT e.user_id, e.embedding <=> CAST(:probe AS vector) AS distance
+        FROM (
+            SELECT c.embedding_id FROM face_codes c
+            WHERE c.model = :model
+              AND (CAST(:scope AS bigint[]) IS NULL OR c.user_id = ANY(CAST(:scope AS bigint[])))
+            ORDER BY c.code <~> CAST(binary_quantize(CAST(:probe AS vector)) AS bit(512))
+            LIMIT :candidates
+        ) AS c
+        JOIN face_embeddings e ON e.id = c.embedding_id
+        WHERE e.model = :model
+        ORDER BY distance
+        LIMIT :k
+    ) AS n
+    JOIN users u ON u.id = n.user_id AND u.active
+    GROUP BY u.id, u.name
+    ORDER BY similarity DESC
+    """
+)
+# The planner's defaults start parallel workers only for scans far larger than the
+# codes of a gallery of 100,000 faces (15 MB); a stage-two scan is worth them from
+# about a megabyte. Transaction-local: the rest of a decision's transaction (index
+# lookups, one insert) plans no scan they would change.
+_PARALLEL_SQL = text(
+    "SELECT set_config('parallel_setup_cost', '10', true),"
+    " set_config('parallel_tuple_cost', '0.001', true),"
+    " set_config('min_parallel_table_scan_size', '1MB', true)"
+)
+
+
+def scan_codes(
+    session: Session,
+    probe: np.ndarray,
+    model: str,
+    candidates: int,
+    user_ids: Sequence[int] | None = None,
+    top: int = 5,
+) -> list[Match]:
+    """Stage two over binary codes: the people of the NEAREST_K faces nearest the probe
+    among the ``candidates`` whose codes are nearest its code, most similar first."""
+    session.execute(_PARALLEL_SQL)
+    rows = session.execute(
+        _CODES_SQL,
+        {
+            "probe": vector_literal(np.asarray(probe, dtype=np.float32).reshape(-1)),
+            "model": model,
+            "k": NEAREST_K,
+            "scope": None if user_ids is None else [int(i) for i in user_ids],
+            "candidates": max(int(candidates), NEAREST_K),
+        },
+    ).all()
+    return [Match(int(user_id), str(name), float(sim)) for user_id, name, sim in rows[:top]]
 
 
 def two_stage(
@@ -71,5 +135,6 @@ def two_stage(
     first = identify(session, probe, model, ef_search=ef_search, user_ids=user_ids)[0]
     if is_clear_accept(first, threshold, margin, clear):
         return Search(first, STAGE_INDEX)
-    exact = identify(session, probe, model, user_ids=user_ids, exact=True, candidates=candidates)[0]
-    return Search(exact, STAGE_EXACT)
+    if candidates > 0:
+        return Search(scan_codes(session, probe, model, candidates, user_ids), STAGE_CODES)
+    return Search(identify(session, probe, model, user_ids=user_ids, exact=True)[0], STAGE_EXACT)
