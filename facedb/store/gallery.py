@@ -39,12 +39,18 @@ class NewEmbedding:
     source: str | None
 
 
+# Nine significant digits give back every float32 exactly; one format operation for
+# all 512 values is about three times faster than repr on each (a search formats one
+# probe per stage, on the decision's critical path).
+_VECTOR_FORMAT = "[" + ",".join(["%.9g"] * EMBEDDING_DIM) + "]"
+
+
 def vector_literal(vector: np.ndarray) -> str:
     """pgvector's text form of one embedding, checked: 512 finite float32 values."""
     values = np.asarray(vector, dtype=np.float32).reshape(-1)
     if values.shape[0] != EMBEDDING_DIM or not np.isfinite(values).all():
         raise InvalidInputError(f"an embedding has {EMBEDDING_DIM} finite values")
-    return "[" + ",".join(map(repr, values.tolist())) + "]"  # tolist: the floats in C
+    return _VECTOR_FORMAT % tuple(values.tolist())
 
 
 def find_user(session: Session, name: str) -> User | None:
