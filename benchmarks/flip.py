@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="facedb-flip-bench-"))
     settings = Settings(home=home, weights=WEIGHTS, threads=args.threads, device="cpu")
-    plain_name, flip_name, float_flip_name = recipes.names(MODEL)
+    plain_name, (flip_name, float_flip_name) = MODEL, recipes.flip_names(MODEL)
     plain = FacePipeline(settings, recipe=plain_name)
     old_flip = FacePipeline(settings, plain.registry, recipe=flip_name)
     new_flip = FacePipeline(settings, plain.registry, recipe=float_flip_name)
