@@ -12,6 +12,7 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.service import FaceService
+from facedb.vision import recipes
 from facedb.vision.pipeline import FacePipeline
 
 
@@ -111,3 +112,16 @@ def test_a_gallery_enrolled_with_the_older_flip_keeps_it(
     result = flipped.verify(str(photos[4]))
     assert result.name == "7206" and result.model == "w600k_mbf_int8+flip"
     flipped.close()
+
+
+def test_which_flip_recipe_a_database_keeps() -> None:
+    model = "w600k_mbf_int8"
+    assert recipes.for_settings(model, "off", True) == model
+    assert recipes.for_settings(model, "on", True) == f"{model}+float+flip"
+    # A model whose outputs do not depend on the batch needs no float form.
+    assert recipes.for_settings(model, "on", False) == f"{model}+flip"
+    assert recipes.held_flip(model, {}) is None
+    assert recipes.held_flip(model, {model: 40}) is None  # plain faces: not a flip gallery
+    assert recipes.held_flip(model, {f"{model}+flip": 3}) == f"{model}+flip"
+    held = {f"{model}+flip": 3, f"{model}+float+flip": 9}
+    assert recipes.held_flip(model, held) == f"{model}+float+flip"
