@@ -49,8 +49,10 @@ class Settings:
     detector: str = "scrfd_2.5g_bnkps"
     embedder: str = "w600k_mbf_int8"
     # on: each face is embedded with its mirror image, the two averaged; stored as
-    # the recipe "<embedder>+flip", never compared with vectors made without it (a
-    # gallery enrolled without the flip must be enrolled again; docs/ACCURACY.md).
+    # the recipe "<embedder>+float+flip" (vision/recipes.py), never compared with
+    # vectors made without it (a gallery enrolled without the flip must be enrolled
+    # again; docs/ACCURACY.md). A database holding faces of the older "+flip" recipe
+    # keeps searching with that one.
     embedder_flip: str = "off"
     # Detector input: 0 = auto, the smallest scale that shows the quality gate's
     # min_face_px face at 48 px (vision/detector.py: 2-3x less detector time on photos

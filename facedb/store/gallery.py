@@ -157,6 +157,16 @@ def add_embeddings(
     session.flush()
 
 
+def faces_by_model(session: Session, models: Sequence[str]) -> dict[str, int]:
+    """How many faces are stored of each of ``models`` (those with none left out)."""
+    rows = session.execute(
+        select(FaceEmbedding.model, func.count())
+        .where(FaceEmbedding.model.in_(list(models)))
+        .group_by(FaceEmbedding.model)
+    )
+    return {str(model): int(count) for model, count in rows}
+
+
 def replace_embeddings(
     session: Session, user_id: int, embeddings: Sequence[NewEmbedding], model: str
 ) -> None:

@@ -67,10 +67,32 @@ class Runtime:
         if self._pipeline is None:
             from facedb.vision.pipeline import FacePipeline
 
+            recipe = self._held_flip_recipe()  # before the lock: it opens the database
             with self._lock:
                 if self._pipeline is None:
-                    self._pipeline = FacePipeline(self.settings)
+                    self._pipeline = FacePipeline(self.settings, recipe=recipe)
         return self._pipeline
+
+    def _held_flip_recipe(self) -> str | None:
+        """With FACEDB_EMBEDDER_FLIP=on, the flip recipe the gallery was enrolled with
+        (vision/recipes.py: the older ``+flip`` one keeps being searched with); when
+        the database cannot be reached, the one of this kiosk's offline gallery cache.
+        None: the recipe the settings give a new gallery."""
+        if self.settings.embedder_flip != "on":
+            return None
+        from facedb.errors import DatabaseUnavailable
+        from facedb.offline import gallery_cache
+        from facedb.store import gallery
+        from facedb.vision import recipes
+
+        names = recipes.flip_names(self.settings.embedder)
+        try:
+            with self.transaction() as session:
+                held = gallery.faces_by_model(session, names)
+        except DatabaseUnavailable:
+            home = self.settings.home
+            held = {n: 1 for n in names if gallery_cache.cache_path(home, n).is_file()}
+        return recipes.held_flip(self.settings.embedder, held)
 
     @property
     def database(self) -> Database:

@@ -55,11 +55,14 @@ class ArcFaceEmbedder(CropModel):
                     f"not {'x'.join(map(str, crop.shape))}"
                 )
         with metrics.timed("embed"):
-            vectors = l2_normalize(self._in_chunks(crops_bgr))
-            if self.flip:
-                mirrored = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops_bgr]
-                vectors = l2_normalize(vectors + l2_normalize(self._in_chunks(mirrored)))
-        return vectors
+            if not self.flip:
+                return l2_normalize(self._in_chunks(crops_bgr))
+            # Faces and mirror images in the same runs (one run for up to chunk / 2
+            # faces), unless the model takes one crop a run.
+            mirrored = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops_bgr]
+            both = l2_normalize(self._in_chunks([*crops_bgr, *mirrored]))
+            n = len(crops_bgr)
+            return l2_normalize(both[:n] + both[n:])
 
     def _run(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         blob = self.preprocessing.blob(crops_bgr)

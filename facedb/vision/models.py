@@ -32,6 +32,10 @@ from facedb.errors import ModelError
 from facedb.fsio import atomic_write
 from facedb.vision.preprocessing import Preprocessing, from_entry, input_problem
 
+# An embedding recipe is stored as the model name with a suffix (vision/recipes.py):
+# vectors of two recipes are never compared, as those of two models.
+from facedb.vision.recipes import SEPARATOR as RECIPE_SEPARATOR
+
 log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
@@ -39,10 +43,6 @@ CPU = "CPUExecutionProvider"
 # Session log severity for our own sessions: 3 = errors only. This is per session;
 # ORT's process-wide logger is never touched.
 _SESSION_LOG_SEVERITY = 3
-
-# An embedding recipe is stored as the model name with a suffix (pipeline.embedder_name):
-# vectors of two recipes are never compared, as those of two models.
-RECIPE_SEPARATOR = "+"
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,15 @@ def cuda_probe() -> str | None:
 # Part of the key of the rewritten models kept on disk (ModelRegistry._rewrite_cache):
 # change it whenever a rewrite in model_rewrites.py changes its output.
 REWRITES_VERSION = 1
+# Also for dequantize.py's float models: change it whenever that changes its output.
+FLOAT_VERSION = 1
+# The session key and cache name suffix of a model made float (dequantize.py).
+FLOAT_FORM = "float"
+
+
+def session_key(name: str, float_activations: bool) -> str:
+    """How ModelRegistry.providers names the session of a model, or of its float form."""
+    return f"{name}{RECIPE_SEPARATOR}{FLOAT_FORM}" if float_activations else name
 
 
 class ModelRegistry:
@@ -293,16 +302,19 @@ class ModelRegistry:
 
     # -- sessions -------------------------------------------------------------
 
-    def session(self, name: str) -> ort.InferenceSession:
-        """The model's onnxruntime session, created on first use (once per registry)."""
-        session = self._sessions.get(name)
+    def session(self, name: str, *, float_activations: bool = False) -> ort.InferenceSession:
+        """The model's onnxruntime session, created on first use (once per registry).
+        ``float_activations``: a dynamically quantised model made float with the same
+        int8 weights (dequantize.py), whose outputs do not depend on the batch."""
+        key = session_key(name, float_activations)
+        session = self._sessions.get(key)
         if session is not None:
             return session
         with self._lock:
-            session = self._sessions.get(name)
+            session = self._sessions.get(key)
             if session is None:
-                session = self._create(name)
-                self._sessions[name] = session
+                session = self._create(name, float_activations)
+                self._sessions[key] = session
         return session
 
     def provider(self, name: str) -> str | None:
@@ -340,28 +352,44 @@ class ModelRegistry:
         log.debug("CUDA not used: %s", reason)
         return [CPU]
 
-    def _rewrite_cache(self, name: str) -> Path:
+    def _rewrite_cache(self, name: str, float_activations: bool = False) -> Path:
         """Where the rewrite of a model file is kept: keyed by the file's sha256, the
         onnxruntime version and the rewrites' version, so that a new model file, a new
         onnxruntime or new rewrites never meet an old copy."""
         key = f"{self.spec(name).sha256[:32]}-ort{ort.__version__}-r{REWRITES_VERSION}"
+        if float_activations:
+            key += f"-{FLOAT_FORM}{FLOAT_VERSION}"
         return self.settings.home / "cache" / "models" / f"{key}.onnx"
 
-    def _model_source(self, name: str, path: Path) -> str | bytes:
+    def _model_source(self, name: str, path: Path, float_activations: bool = False) -> str | bytes:
         """The model file's path, or an exact rewrite of it that runs faster
-        (model_rewrites.py: the same outputs). The rewrite is made once and kept under
+        (model_rewrites.py: the same outputs), or with ``float_activations`` its float
+        form (dequantize.py). Either is made once and kept under
         FACEDB_HOME/cache/models: reading and rewriting the graph needs the onnx
-        package, whose import alone takes about a second, on every process start."""
-        cached = self._rewrite_cache(name)
+        package, whose import alone takes about a second, on every process start. A
+        kept float model is used only while its sha256 is the one recorded beside it
+        when it was made (a damaged copy is made again)."""
+        cached = self._rewrite_cache(name, float_activations)
         unchanged = cached.with_suffix(".unchanged")
-        if cached.is_file():
+        digest = cached.with_suffix(".sha256")
+        if cached.is_file() and not float_activations:
             return str(cached)
-        if unchanged.is_file():
+        if float_activations and cached.is_file() and digest.is_file():
+            try:
+                if file_sha256(cached) == digest.read_text("ascii").strip():
+                    return str(cached)
+            except (OSError, UnicodeDecodeError):
+                pass
+            log.warning("kept float model %s does not match its sha256: making it again", cached)
+        if unchanged.is_file() and not float_activations:
             return str(path)
+        from facedb.vision.dequantize import float_model
         from facedb.vision.model_rewrites import rewrite
 
         try:
-            rewritten = rewrite(path)
+            rewritten = float_model(path) if float_activations else rewrite(path)
+        except ModelError as exc:
+            raise ModelError(f"cannot make model {name} float: {exc.message}") from None
         except Exception as exc:  # onnx raises DecodeError and others for a bad file
             raise ModelError(f"cannot read model {name} from {path}: {exc}") from None
         try:
@@ -370,17 +398,18 @@ class ModelRegistry:
                 atomic_write(unchanged, b"")
             else:
                 atomic_write(cached, rewritten)
+                if float_activations:
+                    atomic_write(digest, hashlib.sha256(rewritten).hexdigest().encode("ascii"))
         except OSError as exc:  # a read-only home: rewrite again next time
             log.warning("cannot keep the rewrite of model %s in %s: %s", name, cached, exc)
         return str(path) if rewritten is None else rewritten
 
-    def _create(self, name: str) -> ort.InferenceSession:
+    def _create(self, name: str, float_activations: bool = False) -> ort.InferenceSession:
         path = self.verified_path(name)
         providers = self._provider_list()
+        source = self._model_source(name, path, float_activations)
         try:
-            session = ort.InferenceSession(
-                self._model_source(name, path), self._options(), providers=providers
-            )
+            session = ort.InferenceSession(source, self._options(), providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load model {name} from {path}: {exc}") from None
         spec = self.spec(name)
@@ -396,5 +425,6 @@ class ModelRegistry:
             log.warning(
                 "model %s falls back to %s: CUDA session could not be created", name, active
             )
-        log.info("loaded model %s from %s on %s", name, path, active)
+        form = f" ({FLOAT_FORM})" if float_activations else ""
+        log.info("loaded model %s%s from %s on %s", name, form, path, active)
         return session

@@ -14,14 +14,14 @@ import numpy as np
 
 from facedb.config import Settings
 from facedb.errors import ModelError
-from facedb.vision import quality, tiles
+from facedb.vision import quality, recipes, tiles
 from facedb.vision.align import align_face
 from facedb.vision.crops import aligned_face, find_in_padded
 from facedb.vision.detector import AUTO_MAX_SIDE, ScrfdDetector
 from facedb.vision.embedder import CHUNK, ArcFaceEmbedder
 from facedb.vision.liveness import CHUNK as LIVENESS_CHUNK
 from facedb.vision.liveness import LivenessModel
-from facedb.vision.models import RECIPE_SEPARATOR, ModelRegistry, load_manifest
+from facedb.vision.models import ModelRegistry, load_manifest, session_key
 from facedb.vision.types import AnalysedFace, DetectedFace
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,18 @@ class FacePipeline:
     pipeline (thread-safe). Share one pipeline per process.
     """
 
-    def __init__(self, settings: Settings, registry: ModelRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry | None = None,
+        *,
+        recipe: str | None = None,
+    ) -> None:
+        """``recipe``: the embedding recipe (vision/recipes.py), e.g. the one the
+        database holds; None: the one FACEDB_EMBEDDER_FLIP gives a new gallery."""
         self.settings = settings
         self.registry = registry if registry is not None else ModelRegistry(settings)
+        self._recipe = recipe
         self._detector: ScrfdDetector | None = None
         self._embedder: ArcFaceEmbedder | None = None
         self._liveness: LivenessModel | None = None
@@ -58,14 +67,27 @@ class FacePipeline:
     @property
     def embedder_name(self) -> str:
         """The embedding recipe, stored with every embedding it makes: the embedder's
-        manifest name, with ``+flip`` when each face is embedded with its mirror image
-        (FACEDB_EMBEDDER_FLIP): a gallery never mixes the two."""
-        flip = self.settings.embedder_flip == "on"
-        return self.settings.embedder + (f"{RECIPE_SEPARATOR}flip" if flip else "")
+        manifest name, with ``+float+flip`` (or ``+flip``) when each face is embedded
+        with its mirror image (FACEDB_EMBEDDER_FLIP, vision/recipes.py), or the
+        recipe the pipeline was made with: a gallery never mixes two recipes."""
+        if self._recipe is None:
+            name, flip = self.settings.embedder, self.settings.embedder_flip
+            # An unknown model is refused when it is loaded, not here (facedb health).
+            spec = load_manifest().get(name) if flip == "on" else None
+            one_crop_a_run = spec is not None and spec.max_batch == 1
+            self._recipe = recipes.for_settings(name, flip, one_crop_a_run)
+        return self._recipe
 
     def providers(self) -> dict[str, str]:
-        """Model name -> onnxruntime execution provider, for the models loaded so far."""
-        return self.registry.providers()
+        """Model name (the embedder's: its recipe, embedder_name) -> onnxruntime
+        execution provider, for the models loaded so far."""
+        providers = self.registry.providers()
+        if self._embedder is not None:
+            recipe = recipes.parse(self.embedder_name)
+            provider = providers.pop(session_key(recipe.model, recipe.float_activations), None)
+            if provider is not None:
+                providers[self.embedder_name] = provider
+        return providers
 
     def load(self) -> None:
         """Load the detector and embedder now (otherwise they load on first use)."""
@@ -109,17 +131,19 @@ class FacePipeline:
     @property
     def embedder(self) -> ArcFaceEmbedder:
         if self._embedder is None:
-            name = self.settings.embedder
+            recipe = recipes.parse(self.embedder_name)
+            name = recipe.model
             self._check_role(name, "embedder")
-            session = self.registry.session(name)
+            session = self.registry.session(name, float_activations=recipe.float_activations)
             with self._lock:
                 if self._embedder is None:
                     spec = self.registry.spec(name)
                     self._embedder = ArcFaceEmbedder(
                         session,
                         spec.preprocessing,
-                        chunk=spec.max_batch or CHUNK,
-                        flip=self.settings.embedder_flip == "on",
+                        # The float form's outputs do not depend on the batch.
+                        chunk=CHUNK if recipe.float_activations else spec.max_batch or CHUNK,
+                        flip=recipe.flip,
                     )
         return self._embedder
 
