@@ -159,9 +159,7 @@ def test_the_index_only_misses_and_search_clear_1_is_all_exact(starved: FaceServ
     for found, truth in zip(alone, exact, strict=True):
         # The index can only miss people: never a higher similarity than exact search's.
         assert not found or found[0].similarity <= truth[0].similarity + 1e-6
-    everything_exact = FaceService(
-        starved.settings.replace(search_clear=1.0, search_candidates=0)
-    )
+    everything_exact = FaceService(starved.settings.replace(search_clear=1.0, search_candidates=0))
     try:
         results = [
             everything_exact.verify_embedding(p.tolist(), model=MODEL, device="door")
