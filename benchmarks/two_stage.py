@@ -214,7 +214,7 @@ def run_gallery(kind: str, size: int, probes: int, keep: Path | None = None) -> 
         "threshold": threshold,
         "margin": margin,
         "clear": settings.search_clear,
-        "ef_search": settings.ef_search,
+        "ef_search": settings.search_ef,
         "candidates": settings.search_candidates,
         "numpy_exact_p50_ms": percentile(exact_ms, 50),
         "exact_genuine_accepted": sum(d[0] == "accepted" for d in want[:n]) / n,
@@ -237,7 +237,7 @@ def run_gallery(kind: str, size: int, probes: int, keep: Path | None = None) -> 
                 threshold,
                 margin,
                 settings.search_clear,
-                settings.ef_search,
+                settings.search_ef,
             )
         finally:
             restart(database, {"shared_buffers": None}).engine.dispose()

@@ -107,11 +107,16 @@ class Settings:
     # threshold and the margin by this much; anything else is searched again exactly
     # (a scan that cannot miss). 1 makes every search exact.
     search_clear: float = 0.05
+    # Stage one's hnsw.ef_search for a decision's search (FACEDB_EF_SEARCH is for
+    # look-ups, which have no stage two): what the index misses, stage two finds, so
+    # stage one is tuned for speed (docs/SCALING.md: at 100,000 faces it costs a
+    # quarter of ef_search 200's time and sends a few more searches to stage two).
+    search_ef: int = 40
     # Stage two's scan: N scans the faces' 64-byte binary codes and re-ranks the N
     # nearest exactly (docs/SCALING.md has how many candidates are enough, measured up
     # to 1,000,000 faces); 0 reads every face's float vector instead (it cannot miss,
     # and costs many times more).
-    search_candidates: int = 1000
+    search_candidates: int = 200
     # Intra-op threads for onnxruntime; 0 = all cores.
     threads: int = 0
     # HTTP API (facedb serve): the largest request body accepted, in megabytes.
@@ -245,6 +250,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "duplicate_rate": (1e-9, 0.5),
     "ef_search": (1, 1000),  # pgvector's hnsw.ef_search range
     "search_clear": (0.0, 1.0),
+    "search_ef": (1, 1000),
     "search_candidates": (0, 100_000),
     "replica_wait": (0.0, 60.0),
     "threads": (0, 4096),

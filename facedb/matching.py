@@ -100,11 +100,14 @@ class SqlMatcher:
         clear: float = Settings.search_clear,
         reads: Session | None = None,
         candidates: int = Settings.search_candidates,
+        search_ef: int | None = None,
     ) -> None:
         self.session = session
         self.ef_search = ef_search
         self.clear = clear  # store/search.py: a clear accept of the index stands
         self.candidates = candidates  # stage two: 0 a float scan, N binary codes
+        # Stage one of a decision's search (search()); look-ups use ef_search.
+        self.search_ef = ef_search if search_ef is None else search_ef
         # Where the gallery is read (a replica, store/replica.py); the attendance log
         # (the cooldown under its lock, and the rows) is always the primary's.
         self.reads = reads if reads is not None else session
@@ -138,7 +141,7 @@ class SqlMatcher:
             threshold=threshold,
             margin=margin,
             clear=self.clear,
-            ef_search=self.ef_search,
+            ef_search=self.search_ef,
             user_ids=scope,
             candidates=self.candidates,
         )

@@ -92,7 +92,7 @@ def _exact(people: Gallery, probe: np.ndarray, threshold: float, margin: float) 
 def starved(settings: Settings) -> Iterator[FaceService]:
     """A service whose stage one is starved (ef_search 1), cooldown 0 (every accept
     logged)."""
-    service = FaceService(settings.replace(ef_search=1, cooldown=0.0))
+    service = FaceService(settings.replace(ef_search=1, search_ef=1, cooldown=0.0))
     try:
         yield service
     finally:
@@ -232,7 +232,9 @@ def test_stage_two_over_binary_codes(settings: Settings) -> None:
     """With FACEDB_SEARCH_CANDIDATES, stage two scans the faces' binary codes (kept in
     step with the faces by a trigger) and re-ranks the nearest exactly: the same
     decisions as exact search on this gallery."""
-    service = FaceService(settings.replace(ef_search=1, cooldown=0.0, search_candidates=100))
+    service = FaceService(
+        settings.replace(ef_search=1, search_ef=1, cooldown=0.0, search_candidates=100)
+    )
     try:
         people = _enrol_random(service, seed=8)
         probes = _probes(people, seed=9)

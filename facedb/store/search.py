@@ -52,24 +52,25 @@ def is_clear_accept(
 
 
 # Stage two over binary codes, for one probe: the Hamming scan of face_codes keeps the
-# :candidates faces whose codes are nearest the probe's, re-ranked by their exact
-# distance (the primary-key join); the NEAREST_K nearest are grouped by person as
-# stage one does. One probe a statement, not a LATERAL join over several, so that the
-# scan can run in parallel workers (a Gather Merge of per-worker top-N sorts).
+# :candidates faces whose codes are nearest the probe's (an array computed once, so
+# that the faces are then read through their primary key, never scanned), re-ranked
+# by their exact distance; the NEAREST_K nearest are grouped by person as stage one
+# does. One probe a statement, not a LATERAL join over several, so that the scan can
+# run in parallel workers (a Gather Merge of per-worker top-N sorts).
 _CODES_SQL = text(
     """
     SELECT u.id, u.name, 1 - min(n.distance) AS similarity
     FROM (
         SELECT e.user_id, e.embedding <=> CAST(:probe AS vector) AS distance
-        FROM (
+        FROM face_embeddings e
+        WHERE e.id = ANY(ARRAY(
             SELECT c.embedding_id FROM face_codes c
             WHERE c.model = :model
               AND (CAST(:scope AS bigint[]) IS NULL OR c.user_id = ANY(CAST(:scope AS bigint[])))
             ORDER BY c.code <~> CAST(binary_quantize(CAST(:probe AS vector)) AS bit(512))
             LIMIT :candidates
-        ) AS c
-        JOIN face_embeddings e ON e.id = c.embedding_id
-        WHERE e.model = :model
+        ))
+          AND e.model = :model
         ORDER BY distance
         LIMIT :k
     ) AS n

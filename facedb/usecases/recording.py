@@ -244,6 +244,7 @@ class Recorder:
                 settings.search_clear,
                 reads,
                 settings.search_candidates,
+                settings.search_ef,
             )
             recording = Recording(settings, matcher)
             yield recording
