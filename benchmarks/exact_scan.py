@@ -33,7 +33,7 @@ from facedb.store.search import scan_codes
 
 def _server_ms(engine: Engine, probes: np.ndarray) -> list[float]:
     """The exact query's execution time inside the server, per probe."""
-    query = gallery_store._IDENTIFY_EXACT_SQL.text  # the SQL stage two runs
+    query = gallery_store.EXACT_QUERY  # the SQL stage two runs
     out = []
     with engine.connect() as conn:
         for probe in probes:

@@ -199,9 +199,7 @@ def _identify_ms(
 def _server_ms(engine: Engine, probes: np.ndarray, ef: int) -> list[float]:
     """Per probe: planning + execution time of identify's statement inside the server
     (EXPLAIN ANALYZE with TIMING OFF), i.e. without round trips and client work."""
-    sql = text(
-        "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + str(gallery_store._IDENTIFY_SQL.text)
-    )
+    sql = text("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + gallery_store.IDENTIFY_QUERY)
     times = []
     with Session(engine) as session, session.begin():
         session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef, gallery_store.NEAREST_K)}"))
@@ -265,7 +263,7 @@ def _exact_sql_ms(engine: Engine, probes: np.ndarray) -> list[float]:
 
 
 def explain_identify(engine: Engine, probe: np.ndarray, ef: int) -> list[str]:
-    sql = "EXPLAIN (ANALYZE, COSTS OFF) " + str(gallery_store._IDENTIFY_SQL.text)
+    sql = "EXPLAIN (ANALYZE, COSTS OFF) " + gallery_store.IDENTIFY_QUERY
     with Session(engine) as session, session.begin():
         session.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
         session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))

@@ -175,16 +175,12 @@ def replace_embeddings(
 
 
 # Local to the transaction (as SET LOCAL), so a pooled connection never carries them
-# into another query; both in one round trip.
-_SEARCH_OPTIONS_SQL = text(
+# into another query; sent with the query itself, one round trip (the last
+# statement's rows are the result).
+_SEARCH_OPTIONS = (
     "SELECT set_config('hnsw.ef_search', :ef_search, true),"
-    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true);"
 )
-
-
-def _set_search_options(session: Session, ef_search: int) -> None:
-    session.execute(_SEARCH_OPTIONS_SQL, {"ef_search": str(int(ef_search))})
-
 
 # One round trip for any number of probes: each probe reads its k nearest
 # embeddings of the model over the HNSW index (LATERAL), then the best score per
@@ -205,11 +201,14 @@ _IDENTIFY_TEMPLATE = """
     GROUP BY p.idx, u.id, u.name
     ORDER BY p.idx, similarity DESC
     """
-_IDENTIFY_SQL = text(_IDENTIFY_TEMPLATE.format(order="e.embedding <=> p.probe"))
+# The queries alone (benchmarks EXPLAIN them), then with the options before them.
+IDENTIFY_QUERY = _IDENTIFY_TEMPLATE.format(order="e.embedding <=> p.probe")
+_IDENTIFY_SQL = text(_SEARCH_OPTIONS + IDENTIFY_QUERY)
 # A scope of a few people is searched exactly (the "+ 0" keeps the planner off the
 # HNSW index, whose filtered walk can stop before it reaches them), through the
 # user_id index: a few thousand distances, well under a millisecond's work each.
-_IDENTIFY_EXACT_SQL = text(_IDENTIFY_TEMPLATE.format(order="(e.embedding <=> p.probe) + 0"))
+EXACT_QUERY = _IDENTIFY_TEMPLATE.format(order="(e.embedding <=> p.probe) + 0")
+_IDENTIFY_EXACT_SQL = text(_SEARCH_OPTIONS + EXACT_QUERY)
 EXACT_SCOPE_PEOPLE = 2000
 
 
@@ -230,8 +229,6 @@ def identify(
     probes = np.asarray(probes, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
     if probes.shape[0] == 0:
         return []
-    # No floor at k: the iterative scan still returns k rows with an ef_search below it.
-    _set_search_options(session, ef_search)
     small = is_exact_scope(user_ids)
     statement = _IDENTIFY_EXACT_SQL if exact or small else _IDENTIFY_SQL
     rows = session.execute(
@@ -241,6 +238,8 @@ def identify(
             "model": model,
             "k": NEAREST_K,
             "scope": None if user_ids is None else [int(i) for i in user_ids],
+            # No floor at k: the iterative scan still returns k rows below it.
+            "ef_search": str(int(ef_search)),
         },
     ).all()
     results: list[list[Match]] = [[] for _ in range(probes.shape[0])]
