@@ -85,6 +85,8 @@ class Server:
             "FACEDB_WEIGHTS": str(WEIGHTS),
             "FACEDB_COOLDOWN": "0",
             "FACEDB_EVIDENCE": "off",
+            # Capacity is measured, not the per-key limit (60 a minute by default).
+            "FACEDB_VERIFY_RATE_LIMIT": "0",
         }
         command = ["serve", "--port", str(self.port), "--workers", str(workers)]
         self.process = subprocess.Popen(
@@ -197,9 +199,12 @@ def _exact_check(base: str, token: str, model: str, g: Gallery, n: int) -> dict[
     with httpx.Client(timeout=120) as http:
         for i, (probe, matches) in enumerate(zip(probes, truth, strict=True)):
             body = {"embedding": probe.tolist(), "model": model}
-            answer = http.post(
+            response = http.post(
                 f"{base}/v1/verify", headers={"Authorization": f"Bearer {token}"}, json=body
-            ).json()
+            )
+            if response.status_code != 200:
+                raise SystemExit(f"POST /v1/verify: {response.status_code} {response.text}")
+            answer = response.json()
             person = answer.get("person")
             got = (answer["decision"], int(person.split("-")[1]) if person else -1)
             differ[i >= n] += got != decide(matches, float(answer["threshold"]), margin)

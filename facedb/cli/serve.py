@@ -85,7 +85,14 @@ def serve(
         log_level="info",
         log_config=jsonlog.configure(uvicorn_log_config(), settings.log_format),
         proxy_headers=False,
+        # uvicorn's supervisor restarts a worker that does not answer its ping within
+        # this many seconds (5 by default); a worker loading its models, or a busy
+        # 2-core machine, can take longer, and the restart loses its requests.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
+
+
+WORKER_HEALTHCHECK_S = 60
 
 
 def _check_address(host: str, port: int) -> None:
