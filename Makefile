@@ -51,7 +51,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.timesheet --write docs/BENCHMARKS.md
 	$(BIN)/python -m benchmarks.watch --threads 0 --write docs/BENCHMARKS.md
 	$(BIN)/python -m benchmarks.matching_policy --sizes 100000 --probes 2000 --write docs/BENCHMARKS.md
-	$(BIN)/python -m benchmarks.two_stage --sizes 100000,1000000 --probes 500 --keep benchmarks/cache/galleries --write docs/BENCHMARKS.md
+	$(BIN)/python -m benchmarks.two_stage --sizes 100000,1000000 --probes 300 --keep benchmarks/cache/galleries --write docs/BENCHMARKS.md
 	$(BIN)/python -m benchmarks.run --full --render
 
 bench-quick: $(VENV)/.bench

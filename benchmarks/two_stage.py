@@ -15,6 +15,7 @@ memory (numpy, the same 20 nearest faces grouped by person). *Differ*: the decis
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -93,6 +94,7 @@ def run_probes(
     margin: float,
     clear: float,
     ef_search: int,
+    candidates: int,
 ) -> dict[str, Any]:
     # matching.load numbers the users from 1 in the gallery's order: user id = person id.
     two, alone, stages, times, alone_times = [], [], [], [], []
@@ -111,6 +113,7 @@ def run_probes(
                     margin=margin,
                     clear=clear,
                     ef_search=ef_search,
+                    candidates=candidates,
                 )
             times.append((time.perf_counter() - t0) * 1000)
             two.append(decide(found.matches, threshold, margin))
@@ -144,6 +147,7 @@ def _stats(
     }
 
 
+@functools.cache  # the fit simulates: minutes, and the same for every size
 def match_to_real(kind: str) -> dict[str, float]:
     """How the synthetic faces compare with the shared real ones: genuine and impostor
     similarities (mean, sd) and the effective dimensions the faces spread over."""
@@ -238,6 +242,7 @@ def run_gallery(kind: str, size: int, probes: int, keep: Path | None = None) -> 
                 margin,
                 settings.search_clear,
                 settings.search_ef,
+                settings.search_candidates,
             )
         finally:
             restart(database, {"shared_buffers": None}).engine.dispose()
