@@ -123,8 +123,8 @@ def two_stage(
     margin: float,
     clear: float,
     ef_search: int,
+    candidates: int,  # no default: the caller passes the setting (0 is the float scan)
     user_ids: Sequence[int] | None = None,
-    candidates: int = 0,
 ) -> Search:
     """1:N for a decision, in two stages: the index (HNSW), whose answer stands only
     when it is a clear accept (``is_clear_accept``); otherwise an exact scan of the
